@@ -1,0 +1,289 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	yamlv3 "go.yaml.in/yaml/v3"
+	"sigs.k8s.io/yaml"
+)
+
+// Load reads, parses and validates a configuration file. The error, if any,
+// joins every problem found, each a *FieldError naming file, line and field.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates configuration bytes; name is used in messages.
+func Parse(name string, data []byte) (*Config, error) {
+	src := &source{name: name, data: data}
+	jsonData, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: %v", ErrSyntax, err)})
+	}
+	var c errs
+	var generic any
+	if err := json.Unmarshal(jsonData, &generic); err != nil {
+		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: %v", ErrSyntax, err)})
+	}
+	if generic == nil {
+		generic = map[string]any{}
+	}
+	if _, ok := generic.(map[string]any); !ok {
+		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: the document must be a mapping", ErrType)})
+	}
+	unknownFields(&c, "", generic, reflect.TypeOf(Config{}))
+
+	cfg := &Config{Path: name, src: src}
+	decoded := true
+	if err := json.Unmarshal(jsonData, cfg); err != nil {
+		decoded = false
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			c.add(te.Field, ErrType, "got %s, want %s", te.Value, typeName(te.Type))
+		} else {
+			c.add("", ErrType, "%v", err)
+		}
+	}
+	if decoded {
+		cfg.defaults()
+		cfg.validate(&c)
+	}
+	if len(c.list) > 0 {
+		return nil, src.annotateAll(c.list)
+	}
+	return cfg, nil
+}
+
+// Annotate gives FieldErrors produced by later compile steps (stage
+// packages) this configuration's file name and line numbers.
+func (c *Config) Annotate(err error) error {
+	if err == nil || c.src == nil {
+		return err
+	}
+	return c.src.annotateAll(flatten(err))
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Uint32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	}
+	return t.String()
+}
+
+// unknownFields reports every key that the schema does not define, with its
+// full path, so that a typo never silently drops a rule.
+func unknownFields(c *errs, path string, v any, t reflect.Type) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch val := v.(type) {
+	case map[string]any:
+		if t.Kind() == reflect.Map {
+			for k, sub := range val {
+				unknownFields(c, join(path, k), sub, t.Elem())
+			}
+			return
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		fields := jsonFields(t)
+		keys := make([]string, 0, len(val))
+		for k := range val {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ft, ok := fields[k]
+			if !ok {
+				hint := ""
+				for name := range fields {
+					if strings.EqualFold(name, k) {
+						hint = fmt.Sprintf(" (did you mean %q?)", name)
+					}
+				}
+				c.list = append(c.list, &FieldError{Field: join(path, k), Err: fmt.Errorf("%w%s", ErrUnknownField, hint)})
+				continue
+			}
+			unknownFields(c, join(path, k), val[k], ft)
+		}
+	case []any:
+		if t.Kind() != reflect.Slice {
+			return
+		}
+		for i, sub := range val {
+			unknownFields(c, path+"["+strconv.Itoa(i)+"]", sub, t.Elem())
+		}
+	}
+}
+
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// source maps field paths back to lines of the YAML file.
+type source struct {
+	name  string
+	data  []byte
+	lines map[string]int
+}
+
+func (s *source) annotateAll(list []error) error {
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		out = append(out, s.annotate(e))
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := lineOf(out[i]), lineOf(out[j])
+		return a < b
+	})
+	return errors.Join(out...)
+}
+
+func lineOf(err error) int {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return fe.Line
+	}
+	return 0
+}
+
+func (s *source) annotate(err error) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		return &FieldError{File: s.name, Err: err}
+	}
+	fe.File = s.name
+	if fe.Line == 0 {
+		fe.Line = s.line(fe.Field)
+		if fe.Line == 0 {
+			fe.Line = syntaxLine(fe.Err)
+		}
+	}
+	return fe
+}
+
+// line finds the line of a field path, or of its nearest ancestor present
+// in the file.
+func (s *source) line(path string) int {
+	if s.lines == nil {
+		s.lines = map[string]int{}
+		var doc yamlv3.Node
+		if yamlv3.Unmarshal(s.data, &doc) == nil && len(doc.Content) > 0 {
+			walkLines(s.lines, "", doc.Content[0])
+		}
+	}
+	for path != "" {
+		if l, ok := s.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+func walkLines(m map[string]int, path string, n *yamlv3.Node) {
+	switch n.Kind {
+	case yamlv3.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			m[p] = k.Line
+			walkLines(m, p, v)
+		}
+	case yamlv3.SequenceNode:
+		for i, v := range n.Content {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			m[p] = v.Line
+			walkLines(m, p, v)
+		}
+	case yamlv3.AliasNode:
+		if n.Alias != nil {
+			walkLines(m, path, n.Alias)
+		}
+	}
+}
+
+// syntaxLine digs the line number out of a YAML parser message.
+func syntaxLine(err error) int {
+	msg := err.Error()
+	i := strings.Index(msg, "line ")
+	if i < 0 {
+		return 0
+	}
+	j := i + len("line ")
+	k := j
+	for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
+		k++
+	}
+	n, _ := strconv.Atoi(msg[j:k])
+	return n
+}
+
+// Marshal renders a configuration back to YAML (used by the control plane
+// to persist changes).
+func Marshal(c *Config) ([]byte, error) {
+	j, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.JSONToYAML(bytes.TrimSpace(j))
+}

@@ -1,0 +1,13 @@
+// Package authz holds vaultwall's decision model in plain Go: the Request a
+// front proxy asks about, the Key Vault Operation it maps to, the Caller a
+// token proves, the Decision that one pass of the Pipeline builds, and the
+// Key Vault–shaped Response that a Decision turns into.
+//
+// It owns the order of the stages — classify, authenticate, firewall,
+// authorize — and the rule that any error or panic ends in a deny. The stages
+// themselves live in sub-packages (route, token, peer, network) or elsewhere
+// (rego) and plug in through the small interfaces declared here.
+//
+// Imports: the standard library only. Never protobuf, gRPC or OPA: adapters
+// translate at the edge.
+package authz

@@ -1,0 +1,214 @@
+package authz
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+)
+
+// Classifier maps a request to a Key Vault operation, or refuses it.
+type Classifier interface {
+	Classify(req *Request) (Operation, *Denial)
+}
+
+// Authenticator proves who is calling. It returns the caller, or a denial
+// (a 401 with the challenge), or an error when it could not decide.
+type Authenticator interface {
+	Authenticate(ctx context.Context, req *Request, op *Operation) (*Caller, *Denial, error)
+}
+
+// TrustedServices recognises the platform services the vault trusts
+// (bypass: AzureServices). It returns the catalog name of the service that
+// presented the request, "" if none, and whether op lies in its scope.
+type TrustedServices interface {
+	Recognize(req *Request, caller *Caller, op *Operation) (name string, inScope bool)
+}
+
+// Firewall is the vault's network ACL. Connect places the request (client
+// address, subnet, private endpoint) and runs before authentication, so
+// every answer can carry it; Evaluate applies the rules in Key Vault's order.
+type Firewall interface {
+	Connect(req *Request) Connection
+	Evaluate(d *Decision) NetworkVerdict
+}
+
+// Policy authorizes a data-plane operation for an authenticated caller that
+// the firewall let through. An error means it could not decide.
+type Policy interface {
+	Authorize(ctx context.Context, d *Decision) (AuthzVerdict, error)
+}
+
+// Pipeline decides requests. Its fields are set once and never changed: a
+// configuration change builds a new Pipeline.
+type Pipeline struct {
+	Vault         Vault
+	Classifier    Classifier
+	Authenticator Authenticator // nil: every request needing a token is refused
+	Trusted       TrustedServices
+	Firewall      Firewall
+	Policy        Policy // nil: every data-plane request is refused after the firewall
+	// Now is the decision clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Decide runs one request down the pipeline. It never returns nil and never
+// panics: an error or a panic inside a stage becomes a fail-closed deny.
+func (p *Pipeline) Decide(ctx context.Context, req *Request) (d *Decision) {
+	d = &Decision{ID: NewID(), Vault: &p.Vault, Request: req}
+	if p.Now != nil {
+		d.Time = p.Now()
+	} else {
+		d.Time = time.Now()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			d.failClosed(d.Stage, fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	p.decide(ctx, d)
+	return d
+}
+
+func (p *Pipeline) decide(ctx context.Context, d *Decision) {
+	req := d.Request
+
+	d.Stage = StageClassify
+	if p.Classifier == nil {
+		d.failClosed(StageClassify, errNoStage("classify"))
+		return
+	}
+	op, deny := p.Classifier.Classify(req)
+	d.Operation = op
+	if deny != nil {
+		d.deny(deny)
+		return
+	}
+	if p.Firewall != nil {
+		d.Network.Connection = p.Firewall.Connect(req)
+	}
+	if op.Anonymous {
+		d.Allowed = true
+		return
+	}
+
+	d.Stage = StageAuthenticate
+	if p.Authenticator == nil {
+		d.failClosed(StageAuthenticate, errNoStage("authenticate"))
+		return
+	}
+	caller, deny, err := p.Authenticator.Authenticate(ctx, req, &d.Operation)
+	if err != nil {
+		d.failClosed(StageAuthenticate, err)
+		return
+	}
+	if deny != nil {
+		d.deny(deny)
+		return
+	}
+	if caller == nil {
+		d.failClosed(StageAuthenticate, fmt.Errorf("authenticator returned neither a caller nor a denial"))
+		return
+	}
+	d.Caller = caller
+
+	if op.Plane == PlaneData {
+		d.Stage = StageFirewall
+		if p.Firewall == nil {
+			d.failClosed(StageFirewall, errNoStage("firewall"))
+			return
+		}
+		if p.Trusted != nil {
+			d.Network.TrustedService, d.Network.TrustedInScope = p.Trusted.Recognize(req, caller, &d.Operation)
+		}
+		d.Network = p.Firewall.Evaluate(d)
+		d.Network.Evaluated = true
+		if !d.Network.Allowed {
+			d.deny(firewallDenial(d))
+			return
+		}
+	}
+
+	d.Stage = StageAuthorize
+	if p.Policy == nil {
+		d.deny(&Denial{
+			Status: 403, Code: "Forbidden", Inner: CodeForbiddenByPolicy,
+			Message: "No authorization policy is configured for this vault, so no data-plane operation is permitted.\r\n" +
+				"Caller: " + caller.String() + "\r\nVault: " + d.Vault.Label(),
+		})
+		return
+	}
+	v, err := p.Policy.Authorize(ctx, d)
+	if err != nil {
+		d.failClosed(StageAuthorize, err)
+		return
+	}
+	v.Evaluated = true
+	d.Authz = v
+	if !v.Allowed {
+		d.deny(authorizeDenial(d))
+		return
+	}
+	d.Allowed = true
+}
+
+func (d *Decision) deny(den *Denial) {
+	d.Allowed = false
+	d.Denial = den
+}
+
+// failClosed turns an internal error into a refusal. The error stays in the
+// decision for logs; the client learns only that no decision was reached.
+func (d *Decision) failClosed(stage Stage, err error) {
+	d.Allowed = false
+	d.Stage = stage
+	d.Err = err
+	d.Denial = &Denial{
+		Status: 500, Code: "InternalServerError", Inner: "AuthorizationUnavailable",
+		Message: "vaultwall could not reach a decision in its " + stage.String() +
+			" stage, so the request is refused. Decision id: " + d.ID,
+	}
+}
+
+type errNoStage string
+
+func (e errNoStage) Error() string { return "no " + string(e) + " stage is configured" }
+
+// Process-unique decision ids: a random 64-bit prefix and a counter, shaped
+// like the GUIDs Key Vault uses for x-ms-request-id. Cheap enough for the
+// hot path and unique across replicas with overwhelming probability.
+var (
+	idPrefix  [8]byte
+	idCounter atomic.Uint64
+)
+
+func init() {
+	if _, err := rand.Read(idPrefix[:]); err != nil {
+		panic(err)
+	}
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	idCounter.Store(binary.BigEndian.Uint64(seed[:]))
+}
+
+// NewID returns a new decision id.
+func NewID() string {
+	var b [16]byte
+	copy(b[:8], idPrefix[:])
+	binary.BigEndian.PutUint64(b[8:], idCounter.Add(1))
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}

@@ -1,0 +1,312 @@
+package authz
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// Headers vaultwall sets on an allowed request for the vault upstream. Any
+// client-sent header with the x-vaultwall- prefix is removed or overwritten,
+// so the upstream can believe them.
+const (
+	HeaderPrefix         = "x-vaultwall-"
+	HeaderDecisionID     = "x-vaultwall-decision-id"
+	HeaderOperation      = "x-vaultwall-operation"
+	HeaderCallerObjectID = "x-vaultwall-caller-oid"
+	HeaderCallerTenantID = "x-vaultwall-caller-tid"
+	HeaderCallerAppID    = "x-vaultwall-caller-appid"
+	HeaderClientIP       = "x-vaultwall-client-ip"
+	HeaderTrustedService = "x-vaultwall-trusted-service"
+)
+
+// Header is one HTTP header.
+type Header struct{ Name, Value string }
+
+// Response is a Decision as the front proxy must apply it, still in plain
+// Go: the gRPC adapter translates it to a CheckResponse.
+type Response struct {
+	Allowed bool
+	// Status and Body are the local reply on a refusal.
+	Status int
+	Body   string
+	// Headers go to the client: the refusal's headers, or headers added to
+	// the upstream's response on an allow.
+	Headers []Header
+	// Upstream are the headers set (overwriting) on the request to the vault;
+	// UpstreamRemove are client-sent headers in vaultwall's namespace that
+	// must not reach it.
+	Upstream       []Header
+	UpstreamRemove []string
+	// Metadata is recorded as the proxy's dynamic metadata for access logs.
+	Metadata Metadata
+}
+
+// Metadata is what vaultwall tells the proxy's access log about a decision.
+type Metadata struct {
+	DecisionID  string
+	Allowed     bool
+	Stage       string
+	Operation   string
+	Code        string // x-ms-error-code of a refusal
+	NetworkRule string
+	PolicyRule  string
+	ClientIP    string
+	Trusted     string
+	Endpoint    string // private endpoint id
+}
+
+// Response turns the decision into what the proxy must do.
+func (d *Decision) Response() Response {
+	md := Metadata{
+		DecisionID:  d.ID,
+		Allowed:     d.Allowed,
+		Stage:       d.Stage.String(),
+		Operation:   d.Operation.Name,
+		NetworkRule: d.Network.Rule,
+		PolicyRule:  d.Authz.Rule,
+		Trusted:     d.Network.TrustedService,
+		Endpoint:    d.Network.PrivateEndpointID,
+	}
+	if d.Network.ClientAddr.IsValid() {
+		md.ClientIP = d.Network.ClientAddr.String()
+	}
+	netInfo := d.networkInfo()
+	if d.Allowed {
+		r := Response{Allowed: true, Metadata: md}
+		if netInfo != "" {
+			r.Headers = []Header{{"x-ms-keyvault-network-info", netInfo}}
+		}
+		r.Upstream = d.upstreamHeaders(md.ClientIP)
+		r.UpstreamRemove = d.forgedHeaders(r.Upstream)
+		return r
+	}
+	den := d.Denial
+	if den == nil { // cannot happen through Decide; refuse anyway
+		den = &Denial{Status: 500, Code: "InternalServerError", Message: "no decision"}
+	}
+	md.Code = den.ErrorCode()
+	h := make([]Header, 0, 12)
+	h = append(h,
+		Header{"content-type", "application/json; charset=utf-8"},
+		Header{"x-ms-error-code", den.ErrorCode()},
+		Header{"x-ms-request-id", d.ID},
+		Header{"cache-control", "no-cache"},
+		Header{"pragma", "no-cache"},
+		Header{"expires", "-1"},
+		Header{"strict-transport-security", "max-age=31536000;includeSubDomains"},
+		Header{"x-content-type-options", "nosniff"},
+	)
+	if d.Vault != nil && d.Vault.Location != "" {
+		h = append(h, Header{"x-ms-keyvault-region", d.Vault.Location})
+	}
+	if d.Request != nil {
+		if id := d.Request.Header("x-ms-client-request-id"); id != "" {
+			h = append(h, Header{"x-ms-client-request-id", id})
+		}
+	}
+	if netInfo != "" {
+		h = append(h, Header{"x-ms-keyvault-network-info", netInfo})
+	}
+	if den.Challenge && d.Vault != nil {
+		h = append(h, Header{"www-authenticate", d.Vault.Challenge})
+	}
+	return Response{Status: den.Status, Body: ErrorBody(den), Headers: h, Metadata: md}
+}
+
+// ErrorBody is Key Vault's JSON error envelope for a denial.
+func ErrorBody(den *Denial) string {
+	type inner struct {
+		Code string `json:"code"`
+	}
+	type errBody struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		InnerError *inner `json:"innererror,omitempty"`
+	}
+	e := errBody{Code: den.Code, Message: den.Message}
+	if den.Inner != "" {
+		e.InnerError = &inner{Code: den.Inner}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(struct {
+		Error errBody `json:"error"`
+	}{e})
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+func (d *Decision) upstreamHeaders(clientIP string) []Header {
+	h := make([]Header, 0, 7)
+	h = append(h, Header{HeaderDecisionID, d.ID})
+	if d.Operation.Name != "" {
+		h = append(h, Header{HeaderOperation, d.Operation.Name})
+	}
+	if c := d.Caller; c != nil {
+		h = append(h,
+			Header{HeaderCallerObjectID, c.ObjectID},
+			Header{HeaderCallerTenantID, c.TenantID},
+			Header{HeaderCallerAppID, c.ApplicationID})
+	}
+	if clientIP != "" {
+		h = append(h, Header{HeaderClientIP, clientIP})
+	}
+	if d.Network.TrustedService != "" && d.Network.AuthType == AddrTrustedService {
+		h = append(h, Header{HeaderTrustedService, d.Network.TrustedService})
+	}
+	return h
+}
+
+// forgedHeaders lists client-sent headers in vaultwall's namespace that this
+// decision does not overwrite: they must be removed before the upstream
+// sees them.
+func (d *Decision) forgedHeaders(set []Header) []string {
+	if d.Request == nil {
+		return nil
+	}
+	var out []string
+	for name := range d.Request.Headers {
+		if !strings.HasPrefix(name, HeaderPrefix) {
+			continue
+		}
+		overwritten := false
+		for _, h := range set {
+			if h.Name == name {
+				overwritten = true
+				break
+			}
+		}
+		if !overwritten {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// networkInfo is Key Vault's x-ms-keyvault-network-info header value.
+func (d *Decision) networkInfo() string {
+	c := &d.Network.Connection
+	if !c.ClientAddr.IsValid() {
+		return ""
+	}
+	addr := c.ClientAddr.String()
+	fam := "InterNetwork"
+	kind := "Ipv4"
+	if c.ClientAddr.Is6() {
+		fam, kind = "InterNetworkV6", "Ipv6"
+	}
+	switch {
+	case c.PrivateEndpointID != "":
+		return "conn_type=PrivateLink;private_endpoint=" + c.PrivateEndpointID + ";addr=" + addr + ";act_addr_fam=" + fam + ";"
+	case c.SubnetID != "":
+		return "conn_type=Subnet;subnet=" + c.SubnetID + ";addr=" + addr + ";act_addr_fam=" + fam + ";"
+	default:
+		return "conn_type=" + kind + ";addr=" + addr + ";act_addr_fam=" + fam + ";"
+	}
+}
+
+func firewallDenial(d *Decision) *Denial {
+	caller := d.Caller.String()
+	if d.Network.Code == "ForbiddenByConnection" {
+		return &Denial{
+			Status: 403, Code: "Forbidden", Inner: "ForbiddenByConnection",
+			Message: "Public network access is disabled and request is not from a trusted service nor via an approved private link.\r\n" +
+				"Caller: " + caller + "\r\nVault: " + d.Vault.Label(),
+		}
+	}
+	addr := "unknown"
+	if d.Network.ClientAddr.IsValid() {
+		addr = d.Network.ClientAddr.String()
+	}
+	if d.Network.SubnetID != "" {
+		addr += " from unknown subnet"
+	}
+	return &Denial{
+		Status: 403, Code: "Forbidden", Inner: "ForbiddenByFirewall",
+		Message: "Client address is not authorized and caller is not a trusted service.\r\n" +
+			"Client address: " + addr + "\r\nCaller: " + caller + "\r\nVault: " + d.Vault.Label(),
+	}
+}
+
+func authorizeDenial(d *Decision) *Denial {
+	v := &d.Authz
+	caller := d.Caller.String()
+	switch {
+	case v.Code == CodeForbiddenByRbac || (v.Code == "" && v.Model == ModelRBAC):
+		assignment := "(not found)"
+		if v.AssignmentID != "" {
+			assignment = v.AssignmentID
+		}
+		reason := "'DeniedWithNoValidRBAC'"
+		if v.DecisionReason != "" {
+			reason = "'" + v.DecisionReason + "'"
+		}
+		return &Denial{
+			Status: 403, Code: "Forbidden", Inner: CodeForbiddenByRbac,
+			Message: "Caller is not authorized to perform action on resource.\r\n" +
+				"If role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n" +
+				"Caller: " + caller + "\r\n" +
+				"Action: '" + d.Operation.DataAction + "'\r\n" +
+				"Resource: '" + d.Vault.RBACResource(&d.Operation) + "'\r\n" +
+				"Assignment: " + assignment + "\r\n" +
+				"DenyAssignmentId: null\r\n" +
+				"DecisionReason: " + reason + " \r\n" +
+				"Vault: " + d.Vault.Label() + "\r\n",
+		}
+	case v.Code == CodeForbiddenByPolicy:
+		msg := v.Message
+		if msg == "" {
+			msg = "The request was denied by the vault's policy"
+			if v.Rule != "" {
+				msg += " (" + v.Rule + ")"
+			}
+			msg += "."
+		}
+		return &Denial{
+			Status: 403, Code: "Forbidden", Inner: CodeForbiddenByPolicy,
+			Message: msg + "\r\nCaller: " + caller + "\r\nVault: " + d.Vault.Label(),
+		}
+	default:
+		return &Denial{
+			Status: 403, Code: "Forbidden", Inner: CodeAccessDenied,
+			Message: "The user, group or application '" + caller + "' does not have " +
+				d.Operation.Resource + " " + d.Operation.Permission +
+				" permission on key vault '" + d.Vault.Label() +
+				"'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
+		}
+	}
+}
+
+// StatusText is the HTTP reason phrase Key Vault's audit records use as
+// resultSignature.
+func StatusText(code int) string {
+	switch code {
+	case 200:
+		return "OK"
+	case 201:
+		return "Created"
+	case 202:
+		return "Accepted"
+	case 204:
+		return "No Content"
+	case 400:
+		return "Bad Request"
+	case 401:
+		return "Unauthorized"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 413:
+		return "Request Entity Too Large"
+	case 500:
+		return "Internal Server Error"
+	case 503:
+		return "Service Unavailable"
+	}
+	return strconv.Itoa(code)
+}
