@@ -1,0 +1,175 @@
+package envoy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/vaultwall/vaultwall/authz"
+	"github.com/vaultwall/vaultwall/authz/config"
+)
+
+// HealthService is the name Envoy's grpc_health_check asks about.
+const HealthService = "envoy.service.auth.v3.Authorization"
+
+// Observer sees every decision after it is made (audit log, metrics). It
+// must not block: Check waits for it.
+type Observer interface {
+	Observe(d *authz.Decision, elapsed time.Duration)
+}
+
+// Server answers Envoy's Check calls with the current pipeline. A new
+// configuration is swapped in atomically; in-flight checks finish on the
+// pipeline they started with.
+type Server struct {
+	authv3.UnimplementedAuthorizationServer
+
+	pipeline atomic.Pointer[authz.Pipeline]
+	health   *health.Server
+	observer Observer
+	log      *slog.Logger
+}
+
+// NewServer returns a server that refuses every check until a pipeline is
+// set; its health service reports NOT_SERVING until then.
+func NewServer(log *slog.Logger, obs Observer) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{health: health.NewServer(), observer: obs, log: log}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.health.SetServingStatus(HealthService, healthpb.HealthCheckResponse_NOT_SERVING)
+	return s
+}
+
+// SetPipeline makes p the pipeline for new checks and reports SERVING.
+func (s *Server) SetPipeline(p *authz.Pipeline) {
+	s.pipeline.Store(p)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(HealthService, healthpb.HealthCheckResponse_SERVING)
+}
+
+// Pipeline returns the current pipeline, nil before the first.
+func (s *Server) Pipeline() *authz.Pipeline { return s.pipeline.Load() }
+
+// Shutdown reports NOT_SERVING so Envoy's health checks drain this replica.
+func (s *Server) Shutdown() { s.health.Shutdown() }
+
+// Register adds the ext_authz and health services to g.
+func (s *Server) Register(g *grpc.Server) {
+	authv3.RegisterAuthorizationServer(g, s)
+	healthpb.RegisterHealthServer(g, s.health)
+}
+
+// Check decides one request. It never returns an error: every failure is a
+// refusal carried in an OK RPC, so Envoy's failure_mode_allow can never turn
+// it into an allow.
+func (s *Server) Check(ctx context.Context, cr *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
+	d := s.decide(ctx, cr)
+	resp := ResponseFrom(d.Response())
+	if s.observer != nil {
+		s.observer.Observe(d, time.Since(start))
+	}
+	return resp, nil
+}
+
+// Decide runs a CheckRequest through the current pipeline (also used by
+// `vaultwall check` and Explain).
+func (s *Server) Decide(ctx context.Context, cr *authv3.CheckRequest) *authz.Decision {
+	return s.decide(ctx, cr)
+}
+
+func (s *Server) decide(ctx context.Context, cr *authv3.CheckRequest) (d *authz.Decision) {
+	defer func() {
+		if r := recover(); r != nil {
+			d = unavailable(fmt.Errorf("panic translating the CheckRequest: %v\n%s", r, debug.Stack()), nil)
+		}
+	}()
+	req := RequestFrom(cr)
+	p := s.pipeline.Load()
+	if p == nil {
+		return unavailable(errors.New("no configuration is loaded yet"), req)
+	}
+	return p.Decide(ctx, req)
+}
+
+// unavailable is the refusal for checks that never reached a pipeline.
+func unavailable(err error, req *authz.Request) *authz.Decision {
+	id := authz.NewID()
+	return &authz.Decision{
+		ID: id, Time: time.Now(), Request: req, Err: err, Vault: &authz.Vault{},
+		Denial: &authz.Denial{Status: 503, Code: "ServiceUnavailable", Inner: "AuthorizationUnavailable",
+			Message: "vaultwall is not ready to decide, so the request is refused. Decision id: " + id},
+	}
+}
+
+// GRPCServerOptions are the listener's options: message-size limit,
+// keepalive policy that tolerates Envoy's HTTP/2 pings, and TLS or mTLS.
+func GRPCServerOptions(cfg config.Server, extra ...grpc.ServerOption) ([]grpc.ServerOption, error) {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	}
+	if cfg.TLS.Enabled() {
+		tc, err := ServerTLSConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	return append(opts, extra...), nil
+}
+
+// NewGRPCServer builds the gRPC server for s, with reflection when asked.
+func NewGRPCServer(s *Server, cfg config.Server, extra ...grpc.ServerOption) (*grpc.Server, error) {
+	opts, err := GRPCServerOptions(cfg, extra...)
+	if err != nil {
+		return nil, err
+	}
+	g := grpc.NewServer(opts...)
+	s.Register(g)
+	if cfg.Reflection {
+		reflection.Register(g)
+	}
+	return g, nil
+}
+
+// ServerTLSConfig loads the listener's certificate and, with clientCAFile,
+// requires and verifies client certificates (mTLS from Envoy).
+func ServerTLSConfig(t config.ServerTLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("server.tls: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("server.tls.clientCAFile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server.tls.clientCAFile: %s holds no PEM certificate", t.ClientCAFile)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}

@@ -1,0 +1,299 @@
+package envoy
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/vaultwall/vaultwall/authz"
+	"github.com/vaultwall/vaultwall/authz/config"
+)
+
+// stubStages decide by the path, so one pipeline covers every outcome.
+type stubStages struct{}
+
+func (stubStages) Classify(r *authz.Request) (authz.Operation, *authz.Denial) {
+	if r.Path == "/bad" {
+		return authz.Operation{}, &authz.Denial{Status: 400, Code: "BadParameter", Message: "bad path"}
+	}
+	return authz.Operation{Plane: authz.PlaneData, Resource: "secrets", Permission: "get", Name: "SecretGet"}, nil
+}
+
+func (stubStages) Authenticate(_ context.Context, r *authz.Request, _ *authz.Operation) (*authz.Caller, *authz.Denial, error) {
+	switch r.Header("authorization") {
+	case "":
+		return nil, &authz.Denial{Status: 401, Code: "Unauthorized", Message: "AKV10000: Request is missing a Bearer or PoP token.", Challenge: true}, nil
+	case "Bearer panic":
+		panic("token parser bug")
+	}
+	return &authz.Caller{ObjectID: "oid-1", TenantID: "tid-1", ApplicationID: "app-1"}, nil, nil
+}
+
+func (stubStages) Connect(r *authz.Request) authz.Connection {
+	return authz.Connection{ClientAddr: r.Peer.Addr()}
+}
+
+func (stubStages) Evaluate(d *authz.Decision) authz.NetworkVerdict {
+	v := d.Network
+	v.Allowed = d.Network.ClientAddr == netip.MustParseAddr("127.0.0.1")
+	if !v.Allowed {
+		v.Code = "ForbiddenByFirewall"
+	}
+	return v
+}
+
+func (stubStages) Authorize(context.Context, *authz.Decision) (authz.AuthzVerdict, error) {
+	return authz.AuthzVerdict{Allowed: true, Rule: "accessPolicies[0]"}, nil
+}
+
+func stubPipeline() *authz.Pipeline {
+	s := stubStages{}
+	return &authz.Pipeline{
+		Vault:      authz.Vault{Name: "contoso", Location: "westeurope", Challenge: `Bearer authorization="https://login.example/t", resource="https://vault.azure.net"`},
+		Classifier: s, Authenticator: s, Firewall: s, Policy: s,
+	}
+}
+
+func checkRequest(peer, path, authorization string, extra map[string]string) *authv3.CheckRequest {
+	h := map[string]string{":path": path, ":method": "GET"}
+	if authorization != "" {
+		h["authorization"] = authorization
+	}
+	for k, v := range extra {
+		h[k] = v
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:  &authv3.AttributeContext_Peer{Address: sockAddr(peer, 4000)},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: path, Headers: h}},
+	}}
+}
+
+// serve starts the real gRPC server on a loopback socket.
+func serve(t *testing.T, s *Server, cfg config.Server, dial ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	if cfg.MaxRecvMsgBytes == 0 {
+		cfg.MaxRecvMsgBytes = 1 << 20
+	}
+	g, err := NewGRPCServer(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.Serve(lis) }()
+	t.Cleanup(g.Stop)
+	if len(dial) == 0 {
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	cc, err := grpc.NewClient(lis.Addr().String(), dial...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func TestCheckOverGRPC(t *testing.T) {
+	s := NewServer(nil, nil)
+	cc := serve(t, s, config.Server{})
+	client := authv3.NewAuthorizationClient(cc)
+	hc := healthpb.NewHealthClient(cc)
+
+	// Before any configuration: NOT_SERVING, and every check refused.
+	if st := healthStatus(t, hc); st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health before config = %v", st)
+	}
+	resp := check(t, client, checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", nil))
+	if resp.GetStatus().GetCode() == int32(code.Code_OK) || resp.GetDeniedResponse().GetStatus().GetCode() != 503 {
+		t.Fatalf("check before config = %v", resp)
+	}
+
+	s.SetPipeline(stubPipeline())
+	if st := healthStatus(t, hc); st != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health after config = %v", st)
+	}
+
+	t.Run("allow", func(t *testing.T) {
+		resp := check(t, client, checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", map[string]string{
+			"x-vaultwall-caller-oid": "forged", "x-vaultwall-trusted-service": "Backup"}))
+		if resp.GetStatus().GetCode() != int32(code.Code_OK) {
+			t.Fatalf("status = %v", resp.GetStatus())
+		}
+		ok := resp.GetOkResponse()
+		set := map[string]string{}
+		for _, h := range ok.GetHeaders() {
+			if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD || h.GetAppend() != nil {
+				t.Errorf("header %s: append_action %v, append %v; want OVERWRITE_IF_EXISTS_OR_ADD only", h.GetHeader().GetKey(), h.GetAppendAction(), h.GetAppend())
+			}
+			set[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+		}
+		if set[authz.HeaderCallerObjectID] != "oid-1" || set[authz.HeaderDecisionID] == "" {
+			t.Errorf("upstream headers = %v", set)
+		}
+		if got := ok.GetHeadersToRemove(); len(got) != 1 || got[0] != "x-vaultwall-trusted-service" {
+			t.Errorf("headers_to_remove = %v", got)
+		}
+		md := resp.GetDynamicMetadata().GetFields()
+		if md[MDDecisionID].GetStringValue() != set[authz.HeaderDecisionID] || !md[MDAllowed].GetBoolValue() || md[MDPolicyRule].GetStringValue() != "accessPolicies[0]" {
+			t.Errorf("dynamic metadata = %v", md)
+		}
+	})
+	t.Run("401 carries the challenge", func(t *testing.T) {
+		resp := check(t, client, checkRequest("127.0.0.1", "/secrets/a", "", nil))
+		den := resp.GetDeniedResponse()
+		if resp.GetStatus().GetCode() != int32(code.Code_UNAUTHENTICATED) || den.GetStatus().GetCode() != 401 {
+			t.Fatalf("resp = %v", resp)
+		}
+		if got := deniedHeader(den, "www-authenticate"); !strings.HasPrefix(got, `Bearer authorization="https://login.example/t"`) {
+			t.Errorf("www-authenticate = %q", got)
+		}
+		if !strings.Contains(den.GetBody(), "AKV10000") {
+			t.Errorf("body = %s", den.GetBody())
+		}
+	})
+	t.Run("firewall deny is an OK RPC with status", func(t *testing.T) {
+		resp := check(t, client, checkRequest("192.0.2.1", "/secrets/a", "Bearer ok", nil))
+		den := resp.GetDeniedResponse()
+		if resp.GetStatus().GetCode() != int32(code.Code_PERMISSION_DENIED) || den.GetStatus().GetCode() != 403 {
+			t.Fatalf("resp = %v", resp)
+		}
+		if deniedHeader(den, "x-ms-error-code") != "ForbiddenByFirewall" || deniedHeader(den, "content-type") != "application/json; charset=utf-8" {
+			t.Errorf("headers = %v", den.GetHeaders())
+		}
+	})
+	t.Run("panic in a stage is a deny, not an RPC error", func(t *testing.T) {
+		resp := check(t, client, checkRequest("127.0.0.1", "/secrets/a", "Bearer panic", nil))
+		if resp.GetStatus().GetCode() == int32(code.Code_OK) || resp.GetDeniedResponse().GetStatus().GetCode() != 500 {
+			t.Fatalf("resp = %v", resp)
+		}
+	})
+	t.Run("malformed request is refused", func(t *testing.T) {
+		for _, cr := range []*authv3.CheckRequest{{}, checkRequest("not-an-ip", "/secrets/a", "Bearer ok", nil), checkRequest("127.0.0.1", "/bad", "Bearer ok", nil)} {
+			resp := check(t, client, cr)
+			if resp.GetStatus().GetCode() == int32(code.Code_OK) {
+				t.Errorf("allowed %v", cr)
+			}
+		}
+	})
+	t.Run("oversized request", func(t *testing.T) {
+		big := checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", map[string]string{"x-big": strings.Repeat("a", 2<<20)})
+		_, err := client.Check(t.Context(), big)
+		if err == nil {
+			t.Fatal("a 2 MiB CheckRequest was accepted past maxRecvMsgBytes")
+		}
+	})
+}
+
+func TestMutualTLSListener(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := mintCA(t)
+	serverCert := mintLeaf(t, ca, caKey, "vaultwall", []string{"localhost"}, x509.ExtKeyUsageServerAuth)
+	clientCert := mintLeaf(t, ca, caKey, "envoy", nil, x509.ExtKeyUsageClientAuth)
+	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", ca.Raw)
+	writePEM(t, filepath.Join(dir, "server.pem"), "CERTIFICATE", serverCert.Certificate[0])
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(serverCert.PrivateKey)
+	writePEM(t, filepath.Join(dir, "server.key"), "PRIVATE KEY", keyDER)
+
+	cfg := config.Server{TLS: config.ServerTLS{CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server.key"), ClientCAFile: filepath.Join(dir, "ca.pem")}}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+
+	s := NewServer(nil, nil)
+	s.SetPipeline(stubPipeline())
+	withCert := serve(t, s, cfg, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{clientCert}})))
+	resp := check(t, authv3.NewAuthorizationClient(withCert), checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", nil))
+	if resp.GetStatus().GetCode() != int32(code.Code_OK) {
+		t.Fatalf("mTLS client refused: %v", resp)
+	}
+
+	withoutCert := serve(t, s, cfg, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := authv3.NewAuthorizationClient(withoutCert).Check(ctx, checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", nil)); err == nil {
+		t.Fatal("a client without a certificate reached Check on an mTLS listener")
+	}
+}
+
+func check(t *testing.T, c authv3.AuthorizationClient, cr *authv3.CheckRequest) *authv3.CheckResponse {
+	t.Helper()
+	resp, err := c.Check(t.Context(), cr)
+	if err != nil {
+		t.Fatalf("Check returned an RPC error (Envoy would apply failure_mode_allow): %v", err)
+	}
+	return resp
+}
+
+func healthStatus(t *testing.T, hc healthpb.HealthClient) healthpb.HealthCheckResponse_ServingStatus {
+	t.Helper()
+	r, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{Service: HealthService})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.GetStatus()
+}
+
+func deniedHeader(d *authv3.DeniedHttpResponse, name string) string {
+	for _, h := range d.GetHeaders() {
+		if h.GetHeader().GetKey() == name {
+			return h.GetHeader().GetValue()
+		}
+	}
+	return ""
+}
+
+func mintCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	return ca, key
+}
+
+func mintLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, dns []string, eku x509.ExtKeyUsage) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{eku}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
