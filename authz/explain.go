@@ -1,0 +1,159 @@
+package authz
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Step is one stage's verdict, for `vaultwall check --explain` and the
+// control plane's Explain.
+type Step struct {
+	Stage   Stage
+	Outcome string // "pass", "deny", "error", "skipped", "not reached"
+	Detail  string
+}
+
+// Explain lists what each stage concluded.
+func (d *Decision) Explain() []Step {
+	steps := make([]Step, 0, 4)
+	reached := func(s Stage) bool { return d.Stage >= s || (d.Allowed && s <= StageAuthorize) }
+	outcome := func(s Stage) string {
+		switch {
+		case d.Stage == s && d.Err != nil:
+			return "error"
+		case d.Stage == s && !d.Allowed:
+			return "deny"
+		case !reached(s):
+			return "not reached"
+		}
+		return "pass"
+	}
+	op := &d.Operation
+	var cls string
+	if op.Name != "" {
+		cls = fmt.Sprintf("%s (%s %s): permission %s/%s, data action %s", op.Name, op.Method, pathOf(d.Request), op.Resource, op.Permission, op.DataAction)
+		if op.Object != "" {
+			cls += ", object " + op.Object
+			if op.Version != "" {
+				cls += "/" + op.Version
+			}
+		}
+		if op.APIVersion != "" {
+			cls += ", api-version " + op.APIVersion
+		}
+		if op.Anonymous {
+			cls = op.Name + ": served without a token, firewall or policy"
+		}
+	}
+	steps = append(steps, Step{StageClassify, outcome(StageClassify), d.detail(StageClassify, cls)})
+	if op.Anonymous && d.Allowed {
+		return steps
+	}
+	var authn string
+	if d.Caller != nil {
+		authn = "caller " + d.Caller.String() + " (tenant " + d.Caller.TenantID + ")"
+	}
+	steps = append(steps, Step{StageAuthenticate, outcome(StageAuthenticate), d.detail(StageAuthenticate, authn)})
+
+	n := &d.Network
+	var fw string
+	if n.Evaluated || n.ClientAddr.IsValid() || n.Problem != "" {
+		addr := "unknown"
+		if n.ClientAddr.IsValid() {
+			addr = n.ClientAddr.String()
+		}
+		fw = "client " + addr
+		if n.Problem != "" {
+			fw += " (" + n.Problem + ")"
+		}
+		if n.SubnetID != "" {
+			fw += ", subnet " + n.SubnetID
+		}
+		if n.PrivateEndpointID != "" {
+			fw += ", private endpoint " + n.PrivateEndpointID
+		}
+		if n.TrustedService != "" {
+			scope := "in scope"
+			if !n.TrustedInScope {
+				scope = "out of scope"
+			}
+			fw += ", trusted service " + n.TrustedService + " (" + scope + ")"
+		}
+		if n.Evaluated {
+			fw += "; rule " + n.Rule
+			if n.AuthType != AddrUnknown {
+				fw += " (" + n.AuthType.String() + ")"
+			}
+		}
+	}
+	fwOutcome := outcome(StageFirewall)
+	if d.Operation.Plane == PlaneControl {
+		fwOutcome, fw = "skipped", "the firewall never applies to the control plane"
+	}
+	steps = append(steps, Step{StageFirewall, fwOutcome, d.detail(StageFirewall, fw)})
+
+	a := &d.Authz
+	var az string
+	if a.Evaluated {
+		az = a.Model
+		if a.Rule != "" {
+			az += ": " + a.Rule
+		}
+		if a.Reason != "" {
+			az += " — " + a.Reason
+		}
+	}
+	steps = append(steps, Step{StageAuthorize, outcome(StageAuthorize), d.detail(StageAuthorize, az)})
+	return steps
+}
+
+func (d *Decision) detail(s Stage, base string) string {
+	if d.Stage != s || d.Allowed || d.Denial == nil {
+		return base
+	}
+	msg := d.Denial.ErrorCode() + ": " + firstLine(d.Denial.Message)
+	if d.Err != nil {
+		msg += " (" + firstLine(d.Err.Error()) + ")"
+	}
+	if base == "" {
+		return msg
+	}
+	return base + "; " + msg
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func pathOf(r *Request) string {
+	if r == nil {
+		return ""
+	}
+	return r.Path
+}
+
+// WriteExplanation renders the decision and its steps as text.
+func (d *Decision) WriteExplanation(w io.Writer) error {
+	verdict := "ALLOWED"
+	if !d.Allowed {
+		status := 0
+		code := ""
+		if d.Denial != nil {
+			status, code = d.Denial.Status, d.Denial.ErrorCode()
+		}
+		verdict = fmt.Sprintf("DENIED %d %s", status, code)
+	}
+	if _, err := fmt.Fprintf(w, "decision %s: %s (decided by %s)\n", d.ID, verdict, d.Stage); err != nil {
+		return err
+	}
+	for _, s := range d.Explain() {
+		if _, err := fmt.Fprintf(w, "  %-13s %-11s %s\n", s.Stage, s.Outcome, s.Detail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
