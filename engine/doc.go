@@ -1,0 +1,12 @@
+// Package engine runs vaultwall's decision pipeline: it builds an
+// authz.Pipeline from a configuration (every stage compiled, every problem
+// reported with file, line and field), keeps it current — watching the
+// configuration file and policy directory and swapping in a new pipeline
+// only when it builds — and reports readiness.
+//
+// A configuration or policy that fails to build never replaces the running
+// one; the failure is logged and shown by /readyz until a good one lands.
+//
+// Imports: authz and its stage packages, rego, envoy (for the server it
+// feeds), fsnotify, prometheus, log/slog.
+package engine

@@ -1,0 +1,152 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaultwall/vaultwall/authz"
+	"github.com/vaultwall/vaultwall/authz/config"
+)
+
+const goodConfig = `
+vault: {name: contoso-vault, tenantId: 00000000-0000-0000-0000-000000000001, location: westeurope}
+properties:
+  networkAcls: {defaultAction: Deny, ipRules: [{value: 203.0.113.0/24}]}
+`
+
+func stubBuild(_ context.Context, cfg *config.Config) (*Runtime, error) {
+	if cfg.Vault.Location == "explode" {
+		return nil, config.Errorf("vault.location", config.ErrInvalidValue, "the build refused it")
+	}
+	return &Runtime{Pipeline: &authz.Pipeline{Vault: cfg.AuthzVault()}}, nil
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReloadKeepsRunningConfigOnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.yaml")
+	write(t, path, goodConfig)
+	var swaps []uint64
+	e := New(path, stubBuild, nil, func(rt *Runtime) { swaps = append(swaps, rt.Generation) })
+	if err := e.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	first := e.Current()
+	if first == nil || first.Generation != 1 || first.Config.Vault.Name != "contoso-vault" {
+		t.Fatalf("first load: %+v", first)
+	}
+
+	// Unchanged input: no rebuild.
+	if err := e.Load(t.Context()); err != nil || e.Current() != first {
+		t.Fatalf("reload of unchanged file rebuilt: %v", err)
+	}
+
+	// A config that does not validate: refused with file, line and field.
+	write(t, path, strings.Replace(goodConfig, "203.0.113.0/24", "203.0.113.300/24", 1))
+	err := e.Load(t.Context())
+	if err == nil || !errors.Is(err, config.ErrInvalidPrefix) {
+		t.Fatalf("bad config accepted: %v", err)
+	}
+	if want := path + ":4: properties.networkAcls.ipRules[0].value"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name %q", err, want)
+	}
+	if e.Current() != first {
+		t.Fatal("running configuration replaced by a bad one")
+	}
+	if st := e.Status(); !st.Loaded || st.LastError == "" || st.Failures != 1 {
+		t.Errorf("status = %+v", st)
+	}
+
+	// A config the build step refuses: also annotated, also kept out.
+	write(t, path, strings.Replace(goodConfig, "westeurope", "explode", 1))
+	err = e.Load(t.Context())
+	if err == nil || !strings.Contains(err.Error(), path+":2: vault.location") {
+		t.Fatalf("build error = %v", err)
+	}
+	if e.Current() != first {
+		t.Fatal("running configuration replaced by one that failed to build")
+	}
+
+	// A good one again.
+	write(t, path, strings.Replace(goodConfig, "westeurope", "northeurope", 1))
+	if err := e.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if cur := e.Current(); cur.Generation != 2 || cur.Config.Vault.Location != "northeurope" {
+		t.Fatalf("second load: %+v", cur)
+	}
+	if st := e.Status(); st.LastError != "" {
+		t.Errorf("error not cleared: %+v", st)
+	}
+	if len(swaps) != 2 {
+		t.Errorf("swaps = %v", swaps)
+	}
+}
+
+func TestWatchReloadsOnChange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.yaml")
+	write(t, path, goodConfig)
+	e := New(path, stubBuild, nil)
+	if err := e.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Watch(ctx, time.Minute) }()
+	defer func() { cancel(); <-done }()
+
+	time.Sleep(50 * time.Millisecond) // let the watcher register
+	write(t, path, strings.Replace(goodConfig, "westeurope", "northeurope", 1))
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Current().Config.Vault.Location != "northeurope" {
+		if time.Now().After(deadline) {
+			t.Fatal("change not picked up within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.yaml")
+	write(t, path, goodConfig)
+	e := New(path, stubBuild, nil)
+	keysReady := false
+	h := e.Handler(nil, func(*Runtime) []Probe { return []Probe{{Name: "issuer keys", Ready: keysReady}} })
+
+	get := func(p string) (int, map[string]any) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p, nil))
+		var body map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		return rec.Code, body
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("healthz = %d", code)
+	}
+	if code, _ := get("/readyz"); code != 503 {
+		t.Errorf("readyz before load = %d", code)
+	}
+	if err := e.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get("/readyz"); code != 503 {
+		t.Errorf("readyz with a failing probe = %d %v", code, body)
+	}
+	keysReady = true
+	if code, body := get("/readyz"); code != 200 || body["ready"] != true {
+		t.Errorf("readyz = %d %v", code, body)
+	}
+}
