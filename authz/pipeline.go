@@ -54,7 +54,27 @@ type Pipeline struct {
 	Policy        Policy // nil: every data-plane request is refused after the firewall
 	// Now is the decision clock; nil means time.Now.
 	Now func() time.Time
+	// Tracer, when set, is told when each stage starts and ends (spans).
+	Tracer Tracer
 }
+
+// Tracer observes stages, e.g. as OpenTelemetry spans. Start returns the
+// context the stage runs in and a function that ends the span.
+type Tracer interface {
+	StartStage(ctx context.Context, stage Stage) (context.Context, func(d *Decision))
+}
+
+// stage starts a traced stage; the returned func must be called when it ends.
+func (p *Pipeline) stage(ctx context.Context, d *Decision, s Stage) (context.Context, func()) {
+	d.Stage = s
+	if p.Tracer == nil {
+		return ctx, nop
+	}
+	ctx, end := p.Tracer.StartStage(ctx, s)
+	return ctx, func() { end(d) }
+}
+
+func nop() {}
 
 // Decide runs one request down the pipeline. It never returns nil and never
 // panics: an error or a panic inside a stage becomes a fail-closed deny.
@@ -77,12 +97,14 @@ func (p *Pipeline) Decide(ctx context.Context, req *Request) (d *Decision) {
 func (p *Pipeline) decide(ctx context.Context, d *Decision) {
 	req := d.Request
 
-	d.Stage = StageClassify
+	_, end := p.stage(ctx, d, StageClassify)
 	if p.Classifier == nil {
+		end()
 		d.failClosed(StageClassify, errNoStage("classify"))
 		return
 	}
 	op, deny := p.Classifier.Classify(req)
+	end()
 	d.Operation = op
 	if deny != nil {
 		d.deny(deny)
@@ -96,12 +118,14 @@ func (p *Pipeline) decide(ctx context.Context, d *Decision) {
 		return
 	}
 
-	d.Stage = StageAuthenticate
+	sctx, end := p.stage(ctx, d, StageAuthenticate)
 	if p.Authenticator == nil {
+		end()
 		d.failClosed(StageAuthenticate, errNoStage("authenticate"))
 		return
 	}
-	caller, deny, err := p.Authenticator.Authenticate(ctx, req, &d.Operation)
+	caller, deny, err := p.Authenticator.Authenticate(sctx, req, &d.Operation)
+	end()
 	if err != nil {
 		d.failClosed(StageAuthenticate, err)
 		return
@@ -117,8 +141,9 @@ func (p *Pipeline) decide(ctx context.Context, d *Decision) {
 	d.Caller = caller
 
 	if op.Plane == PlaneData {
-		d.Stage = StageFirewall
+		_, end := p.stage(ctx, d, StageFirewall)
 		if p.Firewall == nil {
+			end()
 			d.failClosed(StageFirewall, errNoStage("firewall"))
 			return
 		}
@@ -127,13 +152,15 @@ func (p *Pipeline) decide(ctx context.Context, d *Decision) {
 		}
 		d.Network = p.Firewall.Evaluate(d)
 		d.Network.Evaluated = true
+		end()
 		if !d.Network.Allowed {
 			d.deny(firewallDenial(d))
 			return
 		}
 	}
 
-	d.Stage = StageAuthorize
+	sctx, end = p.stage(ctx, d, StageAuthorize)
+	defer end()
 	if p.Policy == nil {
 		d.deny(&Denial{
 			Status: 403, Code: "Forbidden", Inner: CodeForbiddenByPolicy,
@@ -142,7 +169,7 @@ func (p *Pipeline) decide(ctx context.Context, d *Decision) {
 		})
 		return
 	}
-	v, err := p.Policy.Authorize(ctx, d)
+	v, err := p.Policy.Authorize(sctx, d)
 	if err != nil {
 		d.failClosed(StageAuthorize, err)
 		return
