@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/vaultwall/vaultwall/envoy"
+)
+
+// ServeOptions wire one vaultwall process.
+type ServeOptions struct {
+	ConfigPath string
+	// GRPCAddr and HTTPAddr override the configuration's server addresses.
+	GRPCAddr, HTTPAddr string
+	Build              BuildFunc
+	Log                *slog.Logger
+	Observer           envoy.Observer
+	Registry           *prometheus.Registry
+	Probes             []ProbeFunc
+	GRPCOptions        []grpc.ServerOption
+	// Poll is the fallback re-check period of the watcher (default 5s).
+	Poll time.Duration
+	// Listening, when set, is told the bound addresses (tests use port 0).
+	Listening func(grpcAddr, httpAddr net.Addr)
+	// OnSwap runs after each successful load, besides updating the server.
+	OnSwap []func(*Runtime)
+}
+
+// Serve loads the configuration (failing fast if the first one does not
+// build), serves ext_authz + health over gRPC and /healthz, /readyz,
+// /metrics over HTTP, reloads on change, and stops gracefully when ctx ends
+// (SIGTERM): health turns NOT_SERVING first so Envoy drains, then in-flight
+// checks finish within server.shutdownGrace.
+func Serve(ctx context.Context, o ServeOptions) error {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := envoy.NewServer(log, o.Observer)
+	swaps := append([]func(*Runtime){func(rt *Runtime) { srv.SetPipeline(rt.Pipeline) }}, o.OnSwap...)
+	eng := New(o.ConfigPath, o.Build, log, swaps...)
+	if err := eng.Load(ctx); err != nil {
+		return fmt.Errorf("configuration %s: %w", o.ConfigPath, err)
+	}
+	cfg := eng.Current().Config
+	grpcAddr, httpAddr := cfg.Server.GRPCAddr, cfg.Server.HTTPAddr
+	if o.GRPCAddr != "" {
+		grpcAddr = o.GRPCAddr
+	}
+	if o.HTTPAddr != "" {
+		httpAddr = o.HTTPAddr
+	}
+
+	g, err := envoy.NewGRPCServer(srv, cfg.Server, o.GRPCOptions...)
+	if err != nil {
+		return err
+	}
+	gl, err := net.Listen("tcp", grpcAddr)
+	if err != nil {
+		return fmt.Errorf("gRPC listener: %w", err)
+	}
+	hl, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("HTTP listener: %w", err)
+	}
+	var gatherer prometheus.Gatherer
+	if o.Registry != nil {
+		gatherer = o.Registry
+	}
+	hs := &http.Server{Handler: eng.Handler(gatherer, o.Probes...), ReadHeaderTimeout: 5 * time.Second}
+	if o.Listening != nil {
+		o.Listening(gl.Addr(), hl.Addr())
+	}
+	log.Info("vaultwall serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
+		"tls", cfg.Server.TLS.Enabled(), "mtls", cfg.Server.TLS.ClientCAFile != "", "reflection", cfg.Server.Reflection)
+
+	errc := make(chan error, 3)
+	go func() { errc <- g.Serve(gl) }()
+	go func() {
+		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		if err := eng.Watch(watchCtx, o.Poll); err != nil {
+			log.Error("configuration watcher stopped", "error", err)
+		}
+	}()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("shutting down")
+	srv.Shutdown()
+	grace := eng.Current().Config.Server.ShutdownGrace.D()
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		g.Stop()
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	_ = hs.Shutdown(shutCtx)
+	return serveErr
+}
