@@ -357,6 +357,8 @@ func TestRecognizePrincipalVersusCertificate(t *testing.T) {
 		{"private key block", &authz.Request{CertificatePEM: backup.KeyPEM()}, ""},
 		{"truncated", &authz.Request{CertificatePEM: backup.PEM()[:200]}, ""},
 		{"oversized", &authz.Request{CertificatePEM: backup.PEM() + strings.Repeat(" ", maxCertPEM)}, ""},
+		{"a certificate Go refuses to parse", &authz.Request{Principal: "spiffe://trusted.example/azure-backup",
+			CertificatePEM: authztest.DERToPEM(ca.IssueDER(authztest.CertOptions{URIs: []string{"spiffe://trusted.example/azure-backup%zz"}}))}, ""},
 	}
 	for _, tt := range tests {
 		if name, _ := m.Recognize(tt.req, nil, opKeyGet); name != tt.want {
