@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -57,6 +58,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 	}
 	if decoded {
+		cfg.resolvePaths(name)
 		cfg.defaults()
 		cfg.validate(&c)
 	}
@@ -64,6 +66,27 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, src.annotateAll(c.list)
 	}
 	return cfg, nil
+}
+
+// resolvePaths makes every file setting relative to the configuration
+// file's directory, so a configuration means the same wherever vaultwall is
+// started from.
+func (c *Config) resolvePaths(name string) {
+	dir := filepath.Dir(name)
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	for i := range c.Identity.Issuers {
+		abs(&c.Identity.Issuers[i].JWKSFile)
+		abs(&c.Identity.Issuers[i].CAFile)
+	}
+	abs(&c.TrustedServices.CAFile)
+	abs(&c.Policy.Dir)
+	abs(&c.Server.TLS.CertFile)
+	abs(&c.Server.TLS.KeyFile)
+	abs(&c.Server.TLS.ClientCAFile)
 }
 
 // Annotate gives FieldErrors produced by later compile steps (stage

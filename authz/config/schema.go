@@ -228,7 +228,7 @@ type Refresh struct {
 // TrustedServices binds client-certificate principals to the built-in
 // trusted-service catalog.
 type TrustedServices struct {
-	// CAFile, when set, is the PEM bundle a trusted service's certificate
+	// CAFile (relative paths are relative to the configuration file), when set, is the PEM bundle a trusted service's certificate
 	// (sent by the proxy as source.certificate) must chain to.
 	CAFile   string           `json:"caFile,omitempty"`
 	Services []TrustedService `json:"services,omitempty"`
