@@ -341,6 +341,16 @@ func checkIstioSet(f *findings, s *istioSet) {
 		f.add(where, "no sidecar: label namespace %s istio-injection=enabled (or the pod sidecar.istio.io/inject=true)", ns)
 	}
 
+	// Istio reads this annotation as a ProxyConfig; a typo there is ignored
+	// by the injector, so decode it strictly here.
+	if pc, ok := dep.Spec.Template.Annotations["proxy.istio.io/config"]; ok {
+		if j, err := yaml.YAMLToJSON([]byte(pc)); err != nil {
+			f.add(where, "annotation proxy.istio.io/config: %v", err)
+		} else if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(j, &meshv1alpha1.ProxyConfig{}); err != nil {
+			f.add(where, "annotation proxy.istio.io/config: %v", err)
+		}
+	}
+
 	c := container(f, where, dep)
 	if c == nil {
 		return
