@@ -727,6 +727,7 @@ func checkAccessLogs(f *findings, path string, hcm *hcmv3.HttpConnectionManager)
 
 func checkRoutes(f *findings, path string, rc *routev3.RouteConfiguration, authzName string, filterNames, routed map[string]bool) {
 	health, catchAll := false, false
+	checkPerFilter(f, path, rc.GetTypedPerFilterConfig(), authzName, filterNames)
 	for i, vh := range rc.GetVirtualHosts() {
 		vp := fmt.Sprintf("%s.virtual_hosts[%d](%s)", path, i, vh.GetName())
 		checkPerFilter(f, vp, vh.GetTypedPerFilterConfig(), authzName, filterNames)
@@ -778,6 +779,12 @@ func checkPerFilter(f *findings, path string, per map[string]*anypb.Any, authzNa
 			}
 		case *routev3.FilterConfig:
 			if name == authzName && c.GetDisabled() {
+				f.add(p, "disabled: true skips vaultwall for this route")
+			}
+			if c.GetConfig() == nil {
+				break
+			}
+			if inner, ok := unpack(f, p+".config", c.GetConfig()).(*extauthzv3.ExtAuthzPerRoute); ok && inner.GetDisabled() {
 				f.add(p, "disabled: true skips vaultwall for this route")
 			}
 		}
