@@ -7,9 +7,12 @@
 // never a gRPC error: Envoy treats RPC errors as "could not ask" and, when
 // failure_mode_allow is on, lets the request through.
 //
-// The directory also holds the configuration users deploy — envoy.yaml for a
-// front proxy and istio/ for a mesh — with tests that validate both against
-// Envoy's and Istio's API definitions.
+// The directory also holds the configuration users deploy — envoy.yaml,
+// envoy-behind-l7.yaml and the Istio manifests in istio/ — whose tests load
+// every file with Envoy's, Istio's and Kubernetes' own API types and check
+// the settings vaultwall relies on.
 //
-// Imports: authz, authz/config, go-control-plane, grpc-go, protobuf.
+// Imports: authz, authz/config, go-control-plane, grpc-go, protobuf. The
+// Istio, Kubernetes and kustomize modules are used by tests only and never
+// linked into the binary.
 package envoy

@@ -1,0 +1,194 @@
+package envoy_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEnvoyValidateMode runs Envoy itself on each front-proxy file
+// (`envoy --mode validate`), with the certificate files it names minted in a
+// temporary directory. It runs when ENVOY_BIN names an Envoy binary or
+// `envoy` is on PATH, and is skipped otherwise.
+func TestEnvoyValidateMode(t *testing.T) {
+	bin := os.Getenv("ENVOY_BIN")
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("envoy"); err != nil {
+			t.Skip("no Envoy binary: set ENVOY_BIN or put envoy on PATH to run envoy --mode validate")
+		}
+	}
+	for _, front := range frontFiles {
+		t.Run(front.name, func(t *testing.T) {
+			data, err := os.ReadFile(front.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			cfg := mintTLSFiles(t, string(data), dir)
+			file := filepath.Join(dir, front.name)
+			if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.CommandContext(t.Context(), bin, "--mode", "validate", "-c", file, "--log-level", "warn")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("envoy --mode validate %s: %v\n%s", front.name, err, out)
+			}
+			t.Logf("%s", out)
+		})
+	}
+}
+
+// TestMintTLSFiles checks the kit TestEnvoyValidateMode depends on, so that
+// it is known to work where Envoy is not installed: every file a front-proxy
+// file names is written, each certificate pairs with its key and chains to
+// the CA written for the validation contexts.
+func TestMintTLSFiles(t *testing.T) {
+	for _, front := range frontFiles {
+		t.Run(front.name, func(t *testing.T) {
+			data, err := os.ReadFile(front.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			cfg := mintTLSFiles(t, string(data), dir)
+			if _, err := parseBootstrap([]byte(cfg)); err != nil {
+				t.Fatal(err)
+			}
+			var live []string
+			for _, line := range strings.Split(cfg, "\n") {
+				if !strings.HasPrefix(strings.TrimSpace(line), "#") && strings.Contains(line, "/etc/envoy/tls/") {
+					live = append(live, line)
+				}
+			}
+			if len(live) > 0 {
+				t.Fatalf("still pointing at /etc/envoy/tls: %q", live)
+			}
+			roots := x509.NewCertPool()
+			crts, _ := filepath.Glob(filepath.Join(dir, "*.crt"))
+			pems, _ := filepath.Glob(filepath.Join(dir, "*.pem"))
+			if len(crts) == 0 || len(pems) == 0 {
+				t.Fatalf("minted %d certificates and %d CA files", len(crts), len(pems))
+			}
+			for _, p := range pems {
+				b, err := os.ReadFile(p)
+				if err != nil || !roots.AppendCertsFromPEM(b) {
+					t.Fatalf("%s: not a PEM certificate (%v)", p, err)
+				}
+			}
+			for _, crt := range crts {
+				pair, err := tls.LoadX509KeyPair(crt, strings.TrimSuffix(crt, ".crt")+".key")
+				if err != nil {
+					t.Fatal(err)
+				}
+				leaf, err := x509.ParseCertificate(pair.Certificate[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+					t.Errorf("%s: %v", crt, err)
+				}
+			}
+		})
+	}
+}
+
+// tlsFileRE finds the certificate files a front-proxy file names, outside
+// comments.
+var tlsFileRE = regexp.MustCompile(`/etc/envoy/tls/([\w.-]+)`)
+
+// mintTLSFiles writes, into dir, one CA and a certificate and key for every
+// *.crt/*.key pair and the CA for every other file the config names, and
+// returns the config pointing at them.
+func mintTLSFiles(t *testing.T, cfg, dir string) string {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "vaultwall test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+
+	names := map[string]bool{}
+	for _, line := range strings.Split(cfg, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		for _, m := range tlsFileRE.FindAllStringSubmatch(line, -1) {
+			names[m[1]] = true
+		}
+	}
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serial := int64(1)
+	for name := range names {
+		base, ext := strings.TrimSuffix(name, filepath.Ext(name)), filepath.Ext(name)
+		switch ext {
+		case ".crt":
+			serial++
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmpl := &x509.Certificate{
+				SerialNumber: big.NewInt(serial),
+				Subject:      pkix.Name{CommonName: base},
+				DNSNames:     []string{base + ".internal"},
+				NotBefore:    now.Add(-time.Hour),
+				NotAfter:     now.Add(time.Hour),
+				KeyUsage:     x509.KeyUsageDigitalSignature,
+				ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(name, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+			write(base+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+		case ".key":
+			if !names[base+".crt"] {
+				t.Fatalf("%s has no matching %s.crt", name, base)
+			}
+		default:
+			write(name, caPEM)
+		}
+	}
+	return strings.ReplaceAll(cfg, "/etc/envoy/tls/", dir+"/")
+}

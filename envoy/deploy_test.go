@@ -1,0 +1,119 @@
+package envoy_test
+
+// Tests of the configuration users deploy: envoy.yaml, envoy-behind-l7.yaml
+// and istio/. Each shipped file must load with Envoy's, Istio's and
+// Kubernetes' own API types and keep the invariants vaultwall relies on; each
+// deliberately broken copy in testdata/deploy/ must fail, for its reason.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+func TestEnvoyFrontProxies(t *testing.T) {
+	for _, front := range frontFiles {
+		t.Run(front.name, func(t *testing.T) {
+			data, err := os.ReadFile(front.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := checkEnvoyFile(front.name, data); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestIstioManifests(t *testing.T) {
+	if err := checkIstio(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// brokenCase is one testdata/deploy/broken-*.yaml: a shipped file, the
+// edits that break it, and what the error must say.
+type brokenCase struct {
+	// Why says what the case proves.
+	Why string `json:"why"`
+	// Base is the shipped file to break, relative to envoy/.
+	Base string `json:"base"`
+	// Replace edits are applied in order; each old text must occur exactly
+	// once, so a case cannot silently stop breaking anything when the
+	// shipped file changes.
+	Replace []edit `json:"replace"`
+	// Want are substrings the error must contain, every one.
+	Want []string `json:"want"`
+}
+
+type edit struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
+func (c *brokenCase) apply(src string) (string, error) {
+	for i, e := range c.Replace {
+		if n := strings.Count(src, e.Old); n != 1 {
+			return "", fmt.Errorf("replace[%d]: the old text occurs %d times in the base, want exactly once:\n%s", i, n, e.Old)
+		}
+		src = strings.Replace(src, e.Old, e.New, 1)
+	}
+	return src, nil
+}
+
+// checkDeployFile checks one shipped file, given its (possibly edited)
+// content.
+func checkDeployFile(base string, data []byte) error {
+	if rel, ok := strings.CutPrefix(base, istioDir+"/"); ok {
+		return checkIstio(map[string][]byte{rel: data})
+	}
+	return checkEnvoyFile(base, data)
+}
+
+func TestDeployBroken(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "deploy", "broken-*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no testdata/deploy/broken-*.yaml")
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c brokenCase
+			if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			if c.Base == "" || c.Why == "" || len(c.Replace) == 0 || len(c.Want) == 0 {
+				t.Fatalf("%s: why, base, replace and want are required", file)
+			}
+			src, err := os.ReadFile(filepath.FromSlash(c.Base))
+			if err != nil {
+				t.Fatal(err)
+			}
+			broken, err := c.apply(string(src))
+			if err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			err = checkDeployFile(c.Base, []byte(broken))
+			if err == nil {
+				t.Fatalf("%s: the broken copy passed; it should fail because: %s", file, c.Why)
+			}
+			t.Logf("fails as it should: %v", err)
+			for _, w := range c.Want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%s: the error does not mention %q:\n%v", file, w, err)
+				}
+			}
+		})
+	}
+}
