@@ -170,6 +170,21 @@ func TestHotPathAllocs(t *testing.T) {
 	}
 }
 
+// One compiled firewall serves every request at once (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	s := newBenchSet(t, 1000, "{hops: 1, cidrs: [10.255.0.0/16]}")
+	want := s.run(&authz.Decision{})
+	got := make(chan int)
+	for range 4 {
+		go func() { got <- s.run(&authz.Decision{}) }()
+	}
+	for range 4 {
+		if n := <-got; n != want {
+			t.Errorf("concurrent pass allowed %d, a lone pass %d", n, want)
+		}
+	}
+}
+
 // TestCostIsFlat checks that 10,000 IP rules cost at most 1.2× 10 rules.
 // Timing on a shared machine is noisy, so it runs only when asked:
 // VAULTWALL_PERF=1 go test -run CostIsFlat ./authz/network/.

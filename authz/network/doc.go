@@ -96,9 +96,13 @@
 // by the address's first 16 bits: a lookup is one array index and a binary
 // search over the few intervals of one bucket, so its cost does not grow
 // with the number of rules spread over the address space (rules packed into
-// one /16 cost a binary search over that bucket). Rule names are rendered at
-// load. Connect and Evaluate do not allocate, X-Forwarded-For included,
-// except to describe a refused entry.
+// one /16 cost a binary search over that bucket). The front tables are of
+// fixed size (256 KiB per family and set, at most 1 MiB per configuration)
+// so that a small rule set gets no cache advantage a large one lacks. The
+// families are separate: an IPv6 rule such as ::/0 never admits an IPv4
+// client (config unmaps IPv4-mapped rules to IPv4 ones). Rule names are
+// rendered at load. Connect and Evaluate do not allocate, X-Forwarded-For
+// included, except to describe a refused entry.
 //
 // Imports: the standard library, authz and authz/config.
 package network

@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vaultwall/vaultwall/authz"
@@ -34,7 +35,7 @@ type Firewall struct {
 
 	proxies proxies
 
-	ipRules   prefixes // → index into ipRuleNames
+	ipRules   prefixes // → index into ipRuleFor
 	ipRuleFor []string // "ipRules[i]=<value>"
 
 	subnets    prefixes // → index into subnetIDs
@@ -87,7 +88,7 @@ func New(cfg *config.Config) (*Firewall, error) {
 			ipEntries = append(ipEntries, entry{pfx, int32(i)})
 			f.ipRuleFor[i] = fmt.Sprintf("ipRules[%d]=%s", i, strings.TrimSpace(r.Value))
 		}
-		f.vnetRules = acl.VirtualNetworkRules
+		f.vnetRules = slices.Clone(acl.VirtualNetworkRules) // the configuration may change; the firewall may not
 		f.vnetRuleFor = make([]string, len(acl.VirtualNetworkRules))
 		for j, r := range acl.VirtualNetworkRules {
 			f.vnetRuleFor[j] = fmt.Sprintf("virtualNetworkRules[%d]=%s", j, r.ID)
@@ -288,6 +289,9 @@ func deny(v authz.NetworkVerdict, code, rule string) authz.NetworkVerdict {
 	return v
 }
 
+// trustedRuleFor names the bypass for a service; names bound in
+// trustedServices are rendered at load, others (a recogniser configured
+// elsewhere) cost one concatenation.
 func (f *Firewall) trustedRuleFor(name string) string {
 	if r, ok := f.trustedRule[name]; ok {
 		return r

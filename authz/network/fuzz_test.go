@@ -21,11 +21,11 @@ func genRules(s *byteSource) (yaml string, probes []netip.Addr) {
 	seen := map[netip.Prefix]bool{}
 	for range int(s.byte()) % 48 {
 		v6 := s.byte()&1 == 1
-		max := 32
+		full := 32
 		if v6 {
-			max = 128
+			full = 128
 		}
-		bits := int(s.byte()) % (max + 1)
+		bits := int(s.byte()) % (full + 1)
 		a := genAddr(s, pool, v6)
 		pool = append(pool, a)
 		p, err := config.ParsePrefix(netip.PrefixFrom(a, bits).Masked().String())
@@ -48,11 +48,11 @@ func genRules(s *byteSource) (yaml string, probes []netip.Addr) {
 		var kept []string
 		for range 1 + int(s.byte())%3 {
 			v6 := s.byte()&1 == 1
-			max := 32
+			full := 32
 			if v6 {
-				max = 128
+				full = 128
 			}
-			bits := 1 + int(s.byte())%max
+			bits := 1 + int(s.byte())%full
 			a := genAddr(s, pool, v6)
 			pool = append(pool, a)
 			p, err := config.ParsePrefix(netip.PrefixFrom(a, bits).Masked().String())

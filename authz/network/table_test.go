@@ -197,11 +197,11 @@ func FuzzTable(f *testing.F) {
 		for i := range n {
 			c := s.byte()
 			v6 := c&1 == 1
-			max := 32
+			full := 32
 			if v6 {
-				max = 128
+				full = 128
 			}
-			bits := int(s.byte()) % (max + 1)
+			bits := int(s.byte()) % (full + 1)
 			a := genAddr(s, pool, v6)
 			pool = append(pool, a)
 			entries = append(entries, entry{netip.PrefixFrom(a, bits).Masked(), int32(i)})
