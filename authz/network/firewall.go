@@ -143,7 +143,7 @@ func New(cfg *config.Config) (*Firewall, error) {
 
 	tp := &n.TrustedProxies
 	f.proxies.hops = tp.Hops
-	f.proxies.cidrs = tp.Prefixes()
+	f.proxies.cidrs = slices.Clone(tp.Prefixes())
 	if len(f.proxies.cidrs) != len(tp.CIDRs) {
 		errs = append(errs, config.Errorf("network.trustedProxies.cidrs", config.ErrInvalidPrefix,
 			"not parsed: load the configuration with config.Load or config.Parse"))
