@@ -209,6 +209,13 @@ func (d *Decision) networkInfo() string {
 
 func firewallDenial(d *Decision) *Denial {
 	caller := d.Caller.String()
+	if d.Network.Code == "ForbiddenByConnection" && d.Network.PrivateLinkUnknown {
+		return &Denial{
+			Status: 403, Code: "Forbidden", Inner: "ForbiddenByConnection",
+			Message: "The request came through a private endpoint connection that is not approved for this vault.\r\n" +
+				"Caller: " + caller + "\r\nVault: " + d.Vault.Label(),
+		}
+	}
 	if d.Network.Code == "ForbiddenByConnection" {
 		return &Denial{
 			Status: 403, Code: "Forbidden", Inner: "ForbiddenByConnection",

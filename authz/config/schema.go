@@ -137,10 +137,11 @@ type PrivateEndpoint struct {
 
 // TrustedProxies says when to believe X-Forwarded-For.
 type TrustedProxies struct {
-	// Hops is how many proxies in front of the front proxy append to
-	// X-Forwarded-For: the client is the hops-th address from the right,
-	// counting the front proxy's peer. 0 ignores X-Forwarded-For unless
-	// cidrs is set.
+	// Hops is how many trusted proxies stand in front of the front proxy
+	// (Envoy's xff_num_trusted_hops). The chain is X-Forwarded-For plus the
+	// connection's peer (not repeated when Envoy already appended it); the
+	// client is the entry hops places left of its rightmost. 0 ignores
+	// X-Forwarded-For unless cidrs is set.
 	Hops int `json:"hops"`
 	// CIDRs are the addresses of proxies to believe: walking from the
 	// right, addresses inside them are skipped.
