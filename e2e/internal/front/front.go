@@ -183,7 +183,7 @@ func NewFront(t testing.TB, opts Options) Front {
 	bin, why := envoyBinary()
 	switch os.Getenv(EnvFront) {
 	case "standin":
-		bin = ""
+		bin, why = "", EnvFront+"=standin"
 	case "envoy":
 		if bin == "" {
 			t.Fatalf("front: %s=envoy but no Envoy binary (%s)", EnvFront, why)

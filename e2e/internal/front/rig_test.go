@@ -50,7 +50,7 @@ func (u *recorder) requests() []*http.Request {
 	return append([]*http.Request(nil), u.reqs...)
 }
 
-func newRig(t *testing.T, h authzstub.Handler, tweak func(*Options)) *rig {
+func newRig(t testing.TB, h authzstub.Handler, tweak func(*Options)) *rig {
 	t.Helper()
 	r := &rig{ca: pki.NewCA(t, "front CA"), clientCA: pki.NewCA(t, "client CA"), upstream: &recorder{}}
 	r.authz = authzstub.Start(t, h)
@@ -79,14 +79,14 @@ func newRig(t *testing.T, h authzstub.Handler, tweak func(*Options)) *rig {
 }
 
 // client is a test client trusting the front's CA.
-func (r *rig) client(t *testing.T, c Client) *http.Client {
+func (r *rig) client(t testing.TB, c Client) *http.Client {
 	t.Helper()
 	c.RootCAs = r.ca.Pool()
 	return c.HTTPClient(t, r.front.Addr())
 }
 
 // do sends one request and returns the response with its body read.
-func do(t *testing.T, hc *http.Client, method, rawURL string, hdr http.Header) (*http.Response, string) {
+func do(t testing.TB, hc *http.Client, method, rawURL string, hdr http.Header) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, rawURL, nil)
 	if err != nil {
