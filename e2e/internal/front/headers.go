@@ -119,9 +119,8 @@ var (
 // mutateRequestHeaders applies the HTTP connection manager's rules for an
 // edge listener with use_remote_address: true, before any filter runs
 // (ConnectionManagerUtility::mutateRequestHeaders). peer is the
-// connection's remote address (the PROXY source when one was sent). It
-// returns the trusted client address.
-func mutateRequestHeaders(h *headerMap, peer netip.Addr, tls bool, trustedHops int, local netip.Addr) netip.Addr {
+// connection's remote address (the PROXY source when one was sent).
+func mutateRequestHeaders(h *headerMap, peer netip.Addr, tls bool, trustedHops int, local netip.Addr) {
 	for _, k := range hopByHop {
 		h.remove(k)
 	}
@@ -166,7 +165,6 @@ func mutateRequestHeaders(h *headerMap, peer netip.Addr, tls bool, trustedHops i
 	h.set("x-envoy-external-address", trusted.String())
 	h.set("x-request-id", uuid.NewString())
 	h.remove("x-forwarded-client-cert") // forward_client_cert_details: SANITIZE
-	return trusted
 }
 
 func schemeOf(tls bool) string {
