@@ -26,6 +26,10 @@ build: ## build bin/vaultwall
 test: ## run every test (unit, golden, Rego, e2e) with the race detector
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
+.PHONY: e2e
+e2e: ## end-to-end tests (ENVOY_BIN=/path/to/envoy for a real Envoy front)
+	$(GO) test -race -count=1 -timeout 10m ./e2e/...
+
 .PHONY: check
 check: fmt-check vet test ## gofmt, go vet, all tests
 	@echo "check: ok"

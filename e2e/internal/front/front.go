@@ -1,0 +1,211 @@
+package front
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Front is a running front proxy.
+type Front interface {
+	// Name says which implementation runs: "go stand-in" or
+	// "envoy (<binary>, <version>)".
+	Name() string
+	// Addr is the loopback address clients connect to. Tests keep
+	// https://<vault>.vault.azure.net (port 443) in their URLs and map the
+	// dial to Addr, so the Azure SDK's challenge check sees port 443.
+	Addr() netip.AddrPort
+	// Checks is the log of ext_authz calls, oldest first.
+	Checks() []Check
+}
+
+// The namespaces and keys of Envoy's proxy_protocol listener filter, as
+// envoy.yaml configures them (TLV types 0xEA and 0xEE).
+const (
+	ProxyProtocolNamespace = "envoy.filters.listener.proxy_protocol"
+	ExtAuthzNamespace      = "envoy.filters.http.ext_authz"
+	TLVAWS                 = 0xEA
+	TLVAzure               = 0xEE
+	KeyAWS                 = "aws_vpce_id"
+	KeyAzure               = "azure_linkid"
+)
+
+// Options configure a front the way envoy.yaml configures Envoy. The zero
+// value of every field is Envoy's default or envoy.yaml's choice, noted
+// per field.
+type Options struct {
+	// AuthzAddr is host:port of the ext_authz gRPC server (plaintext h2).
+	AuthzAddr string
+	// Upstream receives allowed requests (https or http). UpstreamCAs
+	// verifies an https upstream.
+	Upstream    *url.URL
+	UpstreamCAs *x509.CertPool
+
+	// ServerCert is the listener's certificate; nil serves plaintext
+	// HTTP/1.1 (a "no TLS" fixture: no principal, no tls_session).
+	ServerCert *tls.Certificate
+	// ClientCAs, when set, makes client certificates optional but
+	// verified: requested, absent is fine, one not chaining to ClientCAs
+	// fails the handshake (require_client_certificate: false +
+	// validation_context).
+	ClientCAs *x509.CertPool
+
+	// ProxyProtocol puts the proxy_protocol listener filter first: every
+	// connection must open with a PROXY header unless
+	// AllowWithoutProxyProtocol (allow_requests_without_proxy_protocol).
+	ProxyProtocol             bool
+	AllowWithoutProxyProtocol bool
+	// TLVKeys maps TLV types to metadata keys (the filter's rules).
+	// nil: 0xEA → aws_vpce_id, 0xEE → azure_linkid.
+	TLVKeys map[byte]string
+
+	// XFFTrustedHops is the HCM's xff_num_trusted_hops (use_remote_address
+	// is always true: this is the edge).
+	XFFTrustedHops int
+	// LocalAddress is what Envoy appends to X-Forwarded-For when the peer is
+	// loopback (its own address). Zero: the first non-loopback IPv4
+	// interface address, else 127.0.0.1, as Envoy picks it.
+	LocalAddress netip.Addr
+
+	// Timeout is grpc_service.timeout; 0 means Envoy's 200 ms.
+	Timeout time.Duration
+	// StatusOnError is status_on_error; 0 means 403.
+	StatusOnError int
+	// FailureModeAllow lets a request through when the check fails (RPC
+	// error or timeout), adding x-envoy-auth-failure-mode-allowed: true
+	// (failure_mode_allow_header_add).
+	FailureModeAllow bool
+	// ValidateMutations turns invalid header mutations into a 500
+	// (validate_mutations: true).
+	ValidateMutations bool
+
+	// ContextExtensions are the per-route check_settings.context_extensions.
+	ContextExtensions map[string]string
+	// MetadataNamespaces / TypedMetadataNamespaces are
+	// metadata_context_namespaces / typed_metadata_context_namespaces.
+	// nil: [envoy.filters.listener.proxy_protocol]; empty non-nil: none.
+	MetadataNamespaces      []string
+	TypedMetadataNamespaces []string
+	// AllowedHeaders is allowed_headers; nil sends every header.
+	// Pseudo-headers are not added automatically when it is set.
+	AllowedHeaders func(name string) bool
+	// OmitPeerCertificate / OmitTLSSession turn off
+	// include_peer_certificate / include_tls_session (envoy.yaml has both
+	// on; Istio leaves the certificate out).
+	OmitPeerCertificate bool
+	OmitTLSSession      bool
+}
+
+func (o Options) timeout() time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return 200 * time.Millisecond
+}
+
+func (o Options) statusOnError() int {
+	if o.StatusOnError > 0 {
+		return o.StatusOnError
+	}
+	return http.StatusForbidden
+}
+
+func (o Options) tlvKeys() map[byte]string {
+	if o.TLVKeys != nil {
+		return o.TLVKeys
+	}
+	return map[byte]string{TLVAWS: KeyAWS, TLVAzure: KeyAzure}
+}
+
+func (o Options) metadataNamespaces() []string {
+	if o.MetadataNamespaces != nil {
+		return o.MetadataNamespaces
+	}
+	return []string{ProxyProtocolNamespace}
+}
+
+func (o Options) typedMetadataNamespaces() []string {
+	if o.TypedMetadataNamespaces != nil {
+		return o.TypedMetadataNamespaces
+	}
+	return []string{ProxyProtocolNamespace}
+}
+
+// Outcome is how the filter classified the ext_authz answer.
+type Outcome string
+
+// The outcomes, named after Envoy's ext_authz stats.
+const (
+	OK                 Outcome = "ok"                   // RPC OK, status.code 0: forwarded upstream
+	Denied             Outcome = "denied"               // RPC OK, status.code ≠ 0: local reply
+	Error              Outcome = "error"                // RPC failed or timed out: status_on_error
+	FailureModeAllowed Outcome = "failure_mode_allowed" // RPC failed, failure_mode_allow: forwarded
+	Invalid            Outcome = "invalid"              // validate_mutations refused the answer: 500
+)
+
+// Check is one ext_authz call and what the front did with its answer.
+type Check struct {
+	Request  *authv3.CheckRequest
+	Response *authv3.CheckResponse // nil when the RPC failed
+	Err      error                 // the RPC error, if any
+	Outcome  Outcome
+	// Status is the HTTP status the client got: the local reply's, or the
+	// upstream's for forwarded requests.
+	Status int
+	// DynamicMetadata is what Envoy would store under
+	// envoy.filters.http.ext_authz (ext_authz_duration added on OK).
+	DynamicMetadata *structpb.Struct
+	// Upstream holds the request headers sent upstream (forwarded
+	// requests only), after the ok_response mutations.
+	Upstream http.Header
+}
+
+// Environment variables that choose the front.
+const (
+	EnvEnvoyBin = "ENVOY_BIN"
+	EnvFront    = "E2E_FRONT" // "standin" or "envoy" forces one
+)
+
+// NewFront starts the front the environment asks for — a real Envoy when
+// ENVOY_BIN is set or envoy is on PATH (unless E2E_FRONT=standin), the Go
+// stand-in otherwise — and logs which one runs.
+func NewFront(t testing.TB, opts Options) Front {
+	t.Helper()
+	bin, why := envoyBinary()
+	switch os.Getenv(EnvFront) {
+	case "standin":
+		bin, why = "", EnvFront+"=standin"
+	case "envoy":
+		if bin == "" {
+			t.Fatalf("front: %s=envoy but no Envoy binary (%s)", EnvFront, why)
+		}
+	}
+	if bin != "" {
+		f := StartEnvoy(t, bin, opts)
+		t.Logf("front: %s", f.Name())
+		return f
+	}
+	f := StartStandIn(t, opts)
+	t.Logf("front: %s (%s)", f.Name(), why)
+	return f
+}
+
+// envoyBinary finds a real Envoy and says why it did or did not.
+func envoyBinary() (bin, why string) {
+	if p := os.Getenv(EnvEnvoyBin); p != "" {
+		return p, EnvEnvoyBin + "=" + p
+	}
+	if p, err := exec.LookPath("envoy"); err == nil {
+		return p, "envoy on PATH"
+	}
+	return "", "no " + EnvEnvoyBin + " and no envoy on PATH"
+}
