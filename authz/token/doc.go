@@ -16,7 +16,9 @@
 //     alg must agree), a kid, the issuer picked by the token's unverified
 //     iss and the signature checked against that issuer's keys only, then
 //     exp (required) and nbf with the clock skew, aud among the issuer's
-//     audiences, tid equal to the vault's tenant;
+//     audiences, tid equal to the vault's tenant (iat and typ are not
+//     checked: exp and nbf bound a token's life, and Key Vault documents
+//     nothing more);
 //   - the claims → Caller mapping (keyvault-spec §4);
 //   - the verified-token cache: SHA-256 of the token → sealed Caller,
 //     bounded, never past the token's exp, single-flight per token,

@@ -137,6 +137,34 @@ func TestReloadReusesKeys(t *testing.T) {
 	}
 }
 
+// Tests and embedders can inject the trust instead of a caFile.
+func TestInjectedTrust(t *testing.T) {
+	iss := authztest.NewIssuer(t)
+	ic := iss.Config()
+	ic.CAFile = ""
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(iss.CAFile())
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("reading the issuer CA", err)
+	}
+	for name, opts := range map[string]token.StoreOptions{
+		"HTTPClient": {HTTPClient: iss.HTTPClient()},
+		"RootCAs":    {RootCAs: pool},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := token.NewKeyStore(opts)
+			t.Cleanup(func() { _ = store.Close() })
+			mustAllow(t, newAuthn(t, store, identity(ic)), bearer(iss.MintValid()))
+		})
+	}
+	// Without either, the system roots do not know the test CA.
+	store := token.NewKeyStore(token.StoreOptions{})
+	t.Cleanup(func() { _ = store.Close() })
+	if _, _, err := newAuthn(t, store, identity(ic)).Authenticate(t.Context(), bearer(iss.MintValid()), nil); !errors.Is(err, token.ErrKeysUnavailable) {
+		t.Errorf("an untrusted issuer: %v", err)
+	}
+}
+
 func TestDiscoveryNamesAnotherIssuer(t *testing.T) {
 	iss := authztest.NewIssuer(t)
 	iss.SetDiscoveryIssuer("https://login.evil.test/" + authztest.DefaultTenantID + "/")

@@ -256,7 +256,9 @@ func (a *Authenticator) verify(ctx context.Context, raw string) outcome {
 	hdr := sig.ProtectedHeaders()
 	algName := hdr.Algorithm().String()
 	switch {
-	case algName == "" || strings.EqualFold(algName, "none"):
+	case algName == "":
+		return deny(denyMalformed("its header has no alg"))
+	case strings.EqualFold(algName, "none"):
 		return deny(denyAlgNone(defaultAlgs))
 	case strings.HasPrefix(strings.ToUpper(algName), "HS"):
 		return deny(denyHMAC(algName, defaultAlgs))

@@ -62,6 +62,7 @@ func TestBadInputs(t *testing.T) {
 		{"tampered claims", "Bearer " + authztest.TamperClaims(t, valid, func(c map[string]any) { c["oid"] = "33333333-3333-3333-3333-333333333333" }), "Token signature is invalid."},
 		{"alg none", "Bearer " + authztest.Unsigned(t, key.KID, iss.Claims()), "Token is not signed (alg none). Expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384."},
 		{"alg none, no signature part", "Bearer " + strings.TrimSuffix(authztest.Unsigned(t, key.KID, iss.Claims()), "."), "it is not a signed JWT"},
+		{"no alg", "Bearer " + authztest.Assemble(t, map[string]any{"kid": key.KID}, iss.Claims(), []byte("x")), "Bearer token is malformed: its header has no alg."},
 		{"alg None", "Bearer " + authztest.Assemble(t, map[string]any{"alg": "None", "kid": key.KID}, iss.Claims(), []byte("x")), "Token is not signed (alg none)."},
 		{"HS256 with the RSA public key", "Bearer " + authztest.HS256WithPublicKey(t, key, iss.Claims()), "Token algorithm HS256 is not accepted: a shared-secret (HMAC) signature cannot be verified"},
 		{"EdDSA", "Bearer " + authztest.Assemble(t, map[string]any{"alg": "EdDSA", "kid": key.KID}, iss.Claims(), []byte("x")), "Token algorithm EdDSA is not accepted."},
