@@ -1,0 +1,248 @@
+package token
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/vaultwall/vaultwall/authz"
+)
+
+// cacheKey is the SHA-256 of a token: the cache never holds a token, and a
+// collision that would hand one caller's identity to another token is out of
+// reach (SHA-256 costs ~0.5 µs for a typical token on CPUs with SHA
+// extensions).
+type cacheKey [32]byte
+
+func hashToken(tok string) cacheKey {
+	// Hash the string's bytes in place: converting to []byte would copy
+	// (and allocate) on every request. Sum256 does not retain its input.
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
+}
+
+// outcome is one verification's result.
+type outcome struct {
+	caller *authz.Caller
+	deny   *authz.Denial
+	err    error
+	// For a caller: the source and key generation it was verified against,
+	// and when it stops being valid (the token's exp).
+	src     *source
+	gen     uint64
+	expires time.Time
+}
+
+type entry struct {
+	caller  *authz.Caller
+	src     *source
+	gen     uint64
+	expires int64 // unix nanoseconds; unusable from then on
+}
+
+// valid reports whether an entry may still be served: before the token's
+// exp, and under the same issuer keys it was verified against (a key set
+// change re-verifies every cached token of that issuer).
+func (e *entry) valid(now int64) bool {
+	if now >= e.expires {
+		return false
+	}
+	ks := e.src.current()
+	return ks != nil && ks.gen == e.gen
+}
+
+// CacheStats are the verified-token cache's counters, for metrics.
+type CacheStats struct {
+	Hits      uint64 // served from the cache
+	Misses    uint64 // verified (a cache miss that did the work)
+	Coalesced uint64 // waited for a concurrent verification of the same token
+	Evictions uint64 // entries dropped to make room or found stale
+	Entries   int    // entries held now
+	Capacity  int    // maxEntries; 0 when the cache is disabled
+}
+
+const cacheShards = 16
+
+// tokenCache maps token hashes to verified callers. It is sharded to keep
+// the read path off a single lock, bounded (a full shard first drops
+// expired or stale entries, then an arbitrary one), and single-flight: the
+// first miss for a token verifies it while concurrent misses wait.
+type tokenCache struct {
+	shards   []shard
+	capacity int
+
+	hits, misses, coalesced, evictions atomic.Uint64
+
+	fmu     sync.Mutex
+	flights map[cacheKey]*flight
+}
+
+type shard struct {
+	mu  sync.RWMutex
+	m   map[cacheKey]entry
+	max int
+	_   [24]byte // a shard fills a 64-byte cache line: neighbours do not share one
+}
+
+type flight struct {
+	done chan struct{}
+	out  outcome
+}
+
+func newTokenCache(maxEntries int) *tokenCache {
+	n := min(cacheShards, maxEntries)
+	c := &tokenCache{
+		shards:   make([]shard, n),
+		capacity: maxEntries,
+		flights:  map[cacheKey]*flight{},
+	}
+	for i := range c.shards {
+		// The shards' bounds add up to maxEntries exactly.
+		c.shards[i].max = maxEntries / n
+		if i < maxEntries%n {
+			c.shards[i].max++
+		}
+		c.shards[i].m = make(map[cacheKey]entry)
+	}
+	return c
+}
+
+func (c *tokenCache) shard(k *cacheKey) *shard {
+	return &c.shards[int(k[0])%len(c.shards)]
+}
+
+// get returns the cached caller for a token hash, or nil.
+func (c *tokenCache) get(k *cacheKey, now int64) *authz.Caller {
+	sh := c.shard(k)
+	sh.mu.RLock()
+	e, ok := sh.m[*k]
+	sh.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	if !e.valid(now) {
+		sh.mu.Lock()
+		if cur, ok := sh.m[*k]; ok && cur.caller == e.caller {
+			delete(sh.m, *k)
+			c.evictions.Add(1)
+		}
+		sh.mu.Unlock()
+		return nil
+	}
+	c.hits.Add(1)
+	return e.caller
+}
+
+func (c *tokenCache) put(k *cacheKey, o *outcome, now int64) {
+	e := entry{caller: o.caller, src: o.src, gen: o.gen, expires: o.expires.UnixNano()}
+	if e.expires <= now { // valid only thanks to clock skew: not worth keeping
+		return
+	}
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, ok := sh.m[*k]; !ok && len(sh.m) >= sh.max {
+		for key, old := range sh.m {
+			if !old.valid(now) {
+				delete(sh.m, key)
+				c.evictions.Add(1)
+			}
+		}
+		if len(sh.m) >= sh.max {
+			for key := range sh.m { // map order is random: a random eviction
+				delete(sh.m, key)
+				c.evictions.Add(1)
+				break
+			}
+		}
+	}
+	sh.m[*k] = e
+}
+
+// do verifies a token that missed the cache, at most once at a time per
+// token: concurrent callers wait for the first one's outcome (bounded by
+// their own ctx). When the verifying request gives up (its ctx ends), a
+// waiter whose ctx is still live verifies in its place.
+func (c *tokenCache) do(ctx context.Context, k *cacheKey, now func() time.Time, verify func() outcome) outcome {
+	for {
+		c.fmu.Lock()
+		if f, ok := c.flights[*k]; ok {
+			c.fmu.Unlock()
+			c.coalesced.Add(1)
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return outcome{err: ctx.Err()}
+			}
+			if f.out.err != nil && isCtxErr(f.out.err) && ctx.Err() == nil {
+				continue
+			}
+			return f.out.shared()
+		}
+		f := &flight{done: make(chan struct{})}
+		c.flights[*k] = f
+		c.fmu.Unlock()
+
+		if caller := c.get(k, now().UnixNano()); caller != nil {
+			// Another flight finished between our miss and our lead.
+			f.out = outcome{caller: caller}
+		} else {
+			c.misses.Add(1)
+			f.out = safeVerify(verify)
+			if f.out.caller != nil {
+				c.put(k, &f.out, now().UnixNano())
+			}
+		}
+		c.fmu.Lock()
+		delete(c.flights, *k)
+		c.fmu.Unlock()
+		close(f.done)
+		return f.out
+	}
+}
+
+// shared gives a waiter its own copy of a denial, so no two requests hold
+// the same mutable value.
+func (o outcome) shared() outcome {
+	if o.deny != nil {
+		d := *o.deny
+		o.deny = &d
+	}
+	return o
+}
+
+// safeVerify turns a panic into an error: a verification that panicked must
+// still release its waiters, and must not allow.
+func safeVerify(verify func() outcome) (o outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			o = outcome{err: fmt.Errorf("token verification panicked: %v", r)}
+		}
+	}()
+	return verify()
+}
+
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (c *tokenCache) stats() CacheStats {
+	s := CacheStats{
+		Hits:      c.hits.Load(),
+		Misses:    c.misses.Load(),
+		Coalesced: c.coalesced.Load(),
+		Evictions: c.evictions.Load(),
+		Capacity:  c.capacity,
+	}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		s.Entries += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return s
+}
