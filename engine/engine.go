@@ -19,6 +19,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/authz/token"
 )
 
 // Runtime is one built configuration: the pipeline and what it was built
@@ -31,6 +32,35 @@ type Runtime struct {
 	Loaded     time.Time
 	// PolicyFiles are the operator policy files loaded (empty: shipped only).
 	PolicyFiles []string
+	// Authenticator verifies tokens for this runtime (readiness, metrics).
+	Authenticator *token.Authenticator
+
+	closers []func()
+}
+
+// retireAfter is how long a replaced runtime lives on for checks that
+// started on it.
+const retireAfter = 30 * time.Second
+
+// Close releases what the runtime holds now (one-shot runtimes: check,
+// validate).
+func (rt *Runtime) Close() {
+	for _, c := range rt.closers {
+		c()
+	}
+	rt.closers = nil
+}
+
+// retire releases what the runtime holds once in-flight checks are done.
+func (rt *Runtime) retire() {
+	if rt == nil || len(rt.closers) == 0 {
+		return
+	}
+	time.AfterFunc(retireAfter, func() {
+		for _, c := range rt.closers {
+			c()
+		}
+	})
 }
 
 // BuildFunc compiles a configuration into a runtime (the pipeline and its
@@ -103,10 +133,11 @@ func (e *Engine) Load(ctx context.Context) error {
 	rt.Loaded = time.Now()
 	e.lastErr = nil
 	e.failedDigest = ""
-	e.current.Store(rt)
+	old := e.current.Swap(rt)
 	for _, f := range e.onSwap {
 		f(rt)
 	}
+	old.retire()
 	e.log.Info("configuration loaded", "file", e.path, "generation", rt.Generation, "vault", rt.Config.Vault.Name,
 		"policyFiles", len(rt.PolicyFiles))
 	return nil

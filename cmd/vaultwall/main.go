@@ -1,9 +1,11 @@
 // Command vaultwall is an Envoy ext_authz service that gives a secrets vault
 // Azure Key Vault's firewall and access model. main only wires: flags,
-// configuration, logging, signals.
+// configuration, logging, signals; everything it calls is tested in its own
+// package.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -15,6 +17,10 @@ var version = "dev"
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
+		var ee *exitError
+		if !errors.As(err, &ee) || !ee.quiet {
+			fmt.Fprintln(os.Stderr, "vaultwall:", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }
@@ -24,31 +30,40 @@ func newRoot() *cobra.Command {
 		Use:           "vaultwall",
 		Short:         "Key Vault's firewall and access model for any vault behind Envoy",
 		SilenceUsage:  true,
-		SilenceErrors: false,
+		SilenceErrors: true,
 	}
-	root.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "print the version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "vaultwall", version)
+	root.AddCommand(
+		newServeCmd(),
+		newCheckCmd(),
+		newConfigCmd(),
+		newTrustedServicesCmd(),
+		&cobra.Command{
+			Use:   "version",
+			Short: "print the version",
+			Args:  cobra.NoArgs,
+			Run: func(cmd *cobra.Command, _ []string) {
+				fmt.Fprintln(cmd.OutOrStdout(), "vaultwall", version)
+			},
 		},
-	})
+	)
 	return root
 }
 
-// exitError carries a process exit code through cobra.
+// exitError carries a process exit code through cobra. quiet errors have
+// already been reported by the command.
 type exitError struct {
-	code int
-	err  error
+	code  int
+	err   error
+	quiet bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {
-	if e, ok := err.(*exitError); ok {
-		return e.code
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
 	}
 	return 1
 }

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/authz/peer"
+	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/engine"
+)
+
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "work with configuration files"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "validate FILE",
+		Short: "validate a configuration (every stage compiled, nothing started) and print a summary",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return validateConfig(cmd, args[0])
+		},
+	})
+	return cmd
+}
+
+func validateConfig(cmd *cobra.Command, path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	keys := token.NewKeyStore(token.StoreOptions{})
+	defer keys.Close()
+	b := &engine.Builder{Keys: keys}
+	rt, err := b.Build(cmd.Context(), cfg)
+	if err != nil {
+		return cfg.Annotate(err)
+	}
+	rt.Close()
+	writeSummary(cmd.OutOrStdout(), cfg)
+	return nil
+}
+
+func writeSummary(w io.Writer, c *config.Config) {
+	p := &c.Properties
+	fmt.Fprintf(w, "%s: valid\n", c.Path)
+	fmt.Fprintf(w, "  vault            %s (tenant %s, %s)\n", c.Vault.Name, c.Vault.TenantID, c.Vault.Location)
+	access := "Enabled"
+	if p.PublicAccessDisabled() {
+		access = "Disabled"
+	}
+	fmt.Fprintf(w, "  public access    %s\n", access)
+	if acl := p.NetworkAcls; acl != nil {
+		fmt.Fprintf(w, "  network ACLs     defaultAction %s, bypass %s, %d IP rules, %d virtual-network rules\n",
+			acl.DefaultAction, acl.Bypass, len(acl.IPRules), len(acl.VirtualNetworkRules))
+	} else {
+		fmt.Fprintf(w, "  network ACLs     none (every address is allowed)\n")
+	}
+	fmt.Fprintf(w, "  network          %d subnets, %d private endpoints, trusted proxies: %d hops, %d CIDRs\n",
+		len(c.Network.Subnets), len(c.Network.PrivateEndpoints), c.Network.TrustedProxies.Hops, len(c.Network.TrustedProxies.CIDRs))
+	if p.EnableRbacAuthorization {
+		fmt.Fprintf(w, "  authorization    RBAC: %d role assignments, %d custom roles\n", len(p.RoleAssignments), len(p.RoleDefinitions))
+	} else {
+		fmt.Fprintf(w, "  authorization    access policies: %d entries\n", len(p.AccessPolicies))
+	}
+	fmt.Fprintf(w, "  issuers          %d\n", len(c.Identity.Issuers))
+	for _, is := range c.Identity.Issuers {
+		src := "discovery"
+		switch {
+		case is.JWKSURI != "":
+			src = "jwksUri " + is.JWKSURI
+		case is.JWKSFile != "":
+			src = "jwksFile " + is.JWKSFile
+		}
+		fmt.Fprintf(w, "    %s (%s)\n", is.Issuer, src)
+	}
+	fmt.Fprintf(w, "  trusted services %d bound\n", len(c.TrustedServices.Services))
+	for _, s := range c.TrustedServices.Services {
+		fmt.Fprintf(w, "    %s ← %v\n", s.Name, s.Principals)
+	}
+	policy := "shipped"
+	if c.Policy.Dir != "" {
+		policy = "shipped + operator rules in " + c.Policy.Dir
+	}
+	fmt.Fprintf(w, "  policy           %s\n", policy)
+	fmt.Fprintf(w, "  listeners        grpc %s, http %s\n", c.Server.GRPCAddr, c.Server.HTTPAddr)
+}
+
+func newTrustedServicesCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "trusted-services", Short: "the built-in trusted-service catalog"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "print every catalog entry with its scenario and bypass scope",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return peer.WriteTable(cmd.OutOrStdout())
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,79 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/vaultwall/vaultwall/authz"
+	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/authz/network"
+	"github.com/vaultwall/vaultwall/authz/peer"
+	"github.com/vaultwall/vaultwall/authz/route"
+	"github.com/vaultwall/vaultwall/authz/token"
+)
+
+// Builder compiles configurations into runtimes. One Builder lives as long
+// as the process: its key store keeps issuers' keys across reloads.
+type Builder struct {
+	Keys *token.KeyStore
+	// Now is the decision clock (nil: time.Now).
+	Now    func() time.Time
+	Log    *slog.Logger
+	Tracer authz.Tracer
+	// PolicyDir, when set, replaces the configuration's policy.dir (for
+	// `check --policy` and replay).
+	PolicyDir string
+}
+
+// router is stateless: one serves every configuration.
+var router = route.New()
+
+// Build compiles every stage of cfg. Problems from all stages are joined,
+// each naming its field, so one run shows everything to fix.
+func (b *Builder) Build(ctx context.Context, cfg *config.Config) (*Runtime, error) {
+	var errs []error
+	fw, err := network.New(cfg)
+	errs = append(errs, err)
+	trusted, err := peer.New(cfg.TrustedServices)
+	errs = append(errs, err)
+	vault := cfg.AuthzVault()
+	var authn *token.Authenticator
+	if b.Keys == nil {
+		errs = append(errs, errors.New("engine: no key store"))
+	} else {
+		authn, err = token.New(b.Keys, cfg.Identity, vault)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		if authn != nil {
+			authn.Close()
+		}
+		return nil, err
+	}
+	p := &authz.Pipeline{
+		Vault:         vault,
+		Classifier:    router,
+		Authenticator: authn,
+		Trusted:       trusted,
+		Firewall:      fw,
+		Now:           b.Now,
+		Tracer:        b.Tracer,
+	}
+	rt := &Runtime{Pipeline: p, Authenticator: authn}
+	rt.closers = append(rt.closers, authn.Close)
+	return rt, nil
+}
+
+// IssuerProbe reports readiness of every issuer's keys.
+func IssuerProbe(rt *Runtime) []Probe {
+	if rt.Authenticator == nil {
+		return nil
+	}
+	var out []Probe
+	for _, st := range rt.Authenticator.Status() {
+		out = append(out, Probe{Name: "issuer " + st.Issuer, Ready: st.KeysLoaded, Detail: st})
+	}
+	return out
+}
