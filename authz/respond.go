@@ -3,6 +3,7 @@ package authz
 import (
 	"bytes"
 	"encoding/json"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -182,6 +183,7 @@ func (d *Decision) forgedHeaders(set []Header) []string {
 			out = append(out, name)
 		}
 	}
+	sort.Strings(out) // stable for golden files and logs
 	return out
 }
 
