@@ -16,12 +16,14 @@ model := "accessPolicy" if input.vault.rbac == false
 
 # verdict is the shipped model's answer, before operator rules. A vault.rbac
 # that is not a boolean leaves it undefined, which vaultwall refuses.
-verdict := control_plane_denial if {
-	input.operation.plane != "data"
+verdict := accesspolicy.verdict if {
+	input.vault.rbac == false
+	input.operation.plane == "data"
 } else := rbac.verdict if {
 	input.vault.rbac == true
-} else := accesspolicy.verdict if {
-	input.vault.rbac == false
+	input.operation.plane == "data"
+} else := control_plane_denial if {
+	input.operation.plane != "data"
 }
 
 # The data-plane policy never authorizes the control plane.
@@ -58,17 +60,21 @@ grant_applies if {
 	count(data.vaultwall.operator.grant) > 0
 }
 
-# In order: a shipped refusal that no grant overrides stands, with its own
-# code; then any operator deny refuses; then a grant allows what the shipped
-# policy refused; else the shipped allow stands.
+# In order: a shipped allow that no deny refuses stands; a shipped refusal
+# that no grant overrides stands, with its own code; then any operator deny
+# refuses; then a grant allows what the shipped policy refused. A verdict
+# that is neither leaves the decision undefined, which vaultwall refuses.
 decision := verdict if {
+	verdict.allowed == true
+	not any_denial
+} else := verdict if {
 	verdict.allowed == false
 	not grant_applies
 } else := operator_denial if {
 	any_denial
 } else := operator_grant if {
-	verdict.allowed == false
-} else := verdict
+	grant_applies
+}
 
 operator_denial := object.union(verdict, {
 	"allowed": false,
