@@ -121,3 +121,20 @@ func benchDecision(v *authz.Vault) *authz.Decision {
 		Network: authz.NetworkVerdict{Connection: authz.Connection{ClientAddr: netip.MustParseAddr("198.51.100.7")}, Evaluated: true, Allowed: true, AuthType: authz.AddrPublicIP, Rule: "defaultAction=Allow"},
 	}
 }
+
+// BenchmarkNew measures a reload: compile, prepare, build and index the data,
+// evaluate the samples.
+func BenchmarkNew(b *testing.B) {
+	for _, n := range []int{10, 10000} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			cfg := benchConfig(b, n, false)
+			cfg.Properties.RoleAssignments = benchConfig(b, n, true).Properties.RoleAssignments
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := rego.New(b.Context(), cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -270,22 +270,28 @@ func planFor(c *ast.Compiler) plan {
 	need := map[string]map[string]bool{} // section → fields; nil map = all fields
 	all := false
 	input := ast.InputRootDocument.Value
-	for _, m := range c.Modules {
-		ast.WalkTerms(m, func(t *ast.Term) bool {
-			switch v := t.Value.(type) {
-			case ast.Var:
-				if v.Compare(input) == 0 {
-					all = true
-				}
-			case ast.Ref:
-				if v[0].Value.Compare(input) != 0 {
-					return false // a data ref may hold input refs: look inside
-				}
-				needRef(need, v, &all)
-				return true // its elements are the path just recorded
+	var visit func(t *ast.Term) bool
+	visit = func(t *ast.Term) bool {
+		switch v := t.Value.(type) {
+		case ast.Var:
+			if v.Compare(input) == 0 {
+				all = true
 			}
-			return false
-		})
+		case ast.Ref:
+			if v[0].Value.Compare(input) != 0 {
+				return false // a data ref may hold input refs: look inside
+			}
+			needRef(need, v, &all)
+			// The path is recorded; its keys may hold input refs of their own.
+			for _, k := range v[1:] {
+				ast.WalkTerms(k, visit)
+			}
+			return true
+		}
+		return false
+	}
+	for _, m := range c.Modules {
+		ast.WalkTerms(m, visit)
 	}
 	if all {
 		return fullPlan

@@ -114,6 +114,8 @@ properties:
 		`some k; input.caller[k] == "Jv3b8x2"`,
 		`some s; input[s].subnet_id != ""`,
 		`walk(input, [["request", "host"], "contoso.vault.azure.net"])`,
+		`input.caller[{"data": "subject"}[input.operation.plane]] == "Jv3b8x2"`,
+		`{"data": "subject"}[input.operation.plane] == "subject"`,
 	)
 	if len(reads) < 60 {
 		t.Fatalf("only %d fields found", len(reads))

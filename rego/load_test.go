@@ -67,7 +67,7 @@ func TestNewRefusesBadOperatorFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := policyDir(t, map[string]string{"ops.rego": tt.text})
-			cfg := load(t, "policy: {timeout: 20ms}\n")
+			cfg := load(t, "policy: {timeout: 250ms}\n")
 			p, err := rego.New(t.Context(), cfg, rego.WithDir(dir))
 			if err == nil {
 				t.Fatalf("loaded %q", tt.text)
@@ -178,7 +178,7 @@ deny contains "slow" if {
 	i * j < 0
 }
 `})
-	cfg := load(t, accessPolicies+"policy: {timeout: 30ms}\n")
+	cfg := load(t, accessPolicies+"policy: {timeout: 300ms}\n")
 	p := newPolicy(t, cfg, rego.WithDir(dir))
 	object := func(name string) authz.Operation {
 		o := getSecret
@@ -195,7 +195,7 @@ deny contains "slow" if {
 		{"division by zero", nil, decision(cfg, app(), object("divide")), rego.ErrEval, "divide by zero"},
 		{"type error in a builtin", nil, decision(cfg, app(), object("notanumber")), rego.ErrEval, "to_number"},
 		{"conflicting outputs", nil, decision(cfg, app(), object("conflict")), rego.ErrEval, "produced conflicting values"},
-		{"over the time budget", nil, decision(cfg, app(), object("slow")), rego.ErrTimeout, "30ms (policy.timeout)"},
+		{"over the time budget", nil, decision(cfg, app(), object("slow")), rego.ErrTimeout, "300ms (policy.timeout)"},
 		{"request cancelled", func() context.Context {
 			ctx, cancel := context.WithCancel(t.Context())
 			cancel()

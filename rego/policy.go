@@ -38,8 +38,7 @@ var _ authz.Policy = (*Policy)(nil)
 type Option func(*options)
 
 type options struct {
-	dir    *string
-	sample bool
+	dir *string
 }
 
 // WithDir loads operator files from dir instead of cfg.Policy.Dir; "" loads
@@ -58,7 +57,7 @@ func WithDir(dir string) Option {
 // New has no side effects and takes milliseconds: call it again on every
 // change and keep the old Policy when it fails.
 func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, error) {
-	o := options{sample: true}
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -105,19 +104,17 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, erro
 		timeout = DefaultTimeout
 	}
 	p := &Policy{query: pq, input: planFor(compiler), timeout: timeout, files: files}
-	if o.sample {
-		rules, err := operatorRules(ctx, compiler, data, files)
-		if err != nil {
-			return nil, err
-		}
-		if err := p.checkSamples(ctx, cfg, rules); err != nil {
-			return nil, err
-		}
+	rules, err := operatorRules(ctx, compiler, data, files)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkSamples(ctx, cfg, rules); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
-// Files lists the operator files loaded, in evaluation order.
+// Files lists the operator files loaded, sorted by path.
 func (p *Policy) Files() []string { return p.files }
 
 // Authorize evaluates the policy for one decision. A refusal is a verdict;

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -397,4 +398,36 @@ func TestReload(t *testing.T) {
 	write("ops.rego", "package vaultwall.operator\n")
 	p2 := newPolicy(t, cfg)
 	check(t, p2, decision(cfg, app(), wrapKey), want{true, "", "accessPolicies[0]"})
+}
+
+// One Policy serves concurrent requests (run with -race).
+func TestAuthorizeConcurrently(t *testing.T) {
+	// A budget this machine's load (and -race) cannot exhaust: the test is
+	// about sharing, not speed.
+	cfg := load(t, accessPolicies+"policy: {timeout: 10s}\n")
+	p := newPolicy(t, cfg, rego.WithDir("examples"))
+	cases := []struct {
+		d    *authz.Decision
+		want bool
+	}{
+		{decision(cfg, app(), getSecret), true},
+		{decision(cfg, app(), setSecret), false},
+		{decision(cfg, user(opsGroup), getSecret), true},
+		{decision(cfg, user(), setSecret), true},
+		{decision(cfg, with(app(), func(c *authz.Caller) { c.TenantID = otherTenant }), getSecret), false},
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 100 {
+				c := cases[(g+i)%len(cases)]
+				v, err := p.Authorize(t.Context(), c.d)
+				if err != nil || v.Allowed != c.want {
+					t.Errorf("case %d: %+v %v", (g+i)%len(cases), v, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
