@@ -31,8 +31,9 @@ const (
 type sample struct {
 	name string
 	d    *authz.Decision
-	// mustDeny holds whatever the operator files say: cross-tenant
-	// requests, and unknown callers unless operator grants are enabled.
+	// mustDeny: the decision must be a refusal, whatever the operator files
+	// say (cross-tenant requests; unknown callers unless operator grants are
+	// enabled).
 	mustDeny bool
 }
 
