@@ -1,0 +1,19 @@
+// Package rego is vaultwall's authorize stage: Azure Key Vault's access
+// policies and RBAC written in Rego, evaluated with OPA.
+//
+// It owns the shipped policy (policy/*.rego, embedded, with its Rego unit
+// tests), the input document built from an authz.Decision, the OPA data built
+// from the configuration's access policies, role assignments and role
+// definitions (indexed at load for constant-time lookup), the composition
+// with operator rules from policy.dir, and `vaultwall policy test`.
+//
+// New compiles and prepares everything once and evaluates sample inputs, so
+// a policy that does not compile or misbehaves never serves; Authorize is the
+// per-request path: it builds the input as an ast.Value, evaluates the
+// prepared query under the request's context, the decision's clock and
+// policy.timeout, and decodes the one result strictly. Anything unexpected is
+// an error, which the pipeline turns into a fail-closed deny.
+//
+// Imports: authz, authz/config and OPA (github.com/open-policy-agent/opa/v1).
+// Never gRPC or protobuf.
+package rego

@@ -1,0 +1,274 @@
+package rego
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+//go:embed policy/*.rego
+var shipped embed.FS
+
+// shippedPrefix names the embedded files in messages and coverage as their
+// place in the repository.
+const shippedPrefix = "rego/"
+
+// The packages an operator's files may declare, and the one rule each of
+// deny and grant must be.
+var (
+	operatorPath = ast.MustParseRef("data.vaultwall.operator")
+	denyRef      = ast.MustParseRef("data.vaultwall.operator.deny")
+	grantRef     = ast.MustParseRef("data.vaultwall.operator.grant")
+)
+
+// forbidden are builtins no vaultwall policy may call: they do I/O on the
+// request path (http.send, net.lookup_ip_addr) or reveal the process
+// environment, which may hold secrets (opa.runtime).
+var forbidden = map[string]string{
+	"http.send":          "policies run on every request and may not do network I/O",
+	"net.lookup_ip_addr": "policies run on every request and may not do network I/O",
+	"opa.runtime":        "it exposes vaultwall's environment, which may hold secrets",
+}
+
+func capabilities() *ast.Capabilities {
+	c := ast.CapabilitiesForThisVersion()
+	c.Builtins = slices.DeleteFunc(slices.Clone(c.Builtins), func(b *ast.Builtin) bool {
+		_, no := forbidden[b.Name]
+		return no
+	})
+	return c
+}
+
+func parserOptions() ast.ParserOptions {
+	return ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
+}
+
+// source is one .rego file.
+type source struct {
+	name     string
+	text     []byte
+	operator bool // from policy.dir or a test directory, not shipped
+}
+
+func (s source) isTest() bool { return strings.HasSuffix(s.name, "_test.rego") }
+
+// shippedSources lists the embedded policy; tests only when asked.
+func shippedSources(tests bool) ([]source, error) {
+	var out []source
+	err := fs.WalkDir(shipped, "policy", func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || path.Ext(p) != ".rego" {
+			return err
+		}
+		if !tests && strings.HasSuffix(p, "_test.rego") {
+			return nil
+		}
+		b, err := shipped.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out = append(out, source{name: shippedPrefix + p, text: b})
+		return nil
+	})
+	return out, err
+}
+
+// dirSources lists the .rego files below dir, in a stable order. Hidden
+// entries are skipped: a Kubernetes ConfigMap mount keeps its real files in
+// ..data directories and exposes them through symlinks.
+func dirSources(dir string, tests bool) ([]source, error) {
+	var out []source
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir && strings.HasPrefix(e.Name(), ".") {
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if e.IsDir() || filepath.Ext(p) != ".rego" {
+			return nil
+		}
+		if !tests && strings.HasSuffix(p, "_test.rego") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out = append(out, source{name: p, text: b, operator: true})
+		return nil
+	})
+	if err != nil {
+		return nil, &FileError{File: dir, Err: fmt.Errorf("%w: %v", ErrPolicyDir, err)}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// parse parses every source and checks what can be checked per file: the
+// package an operator file may declare and the builtins it may call.
+func parse(srcs []source) (map[string]*ast.Module, error) {
+	var errs []error
+	mods := make(map[string]*ast.Module, len(srcs))
+	for _, s := range srcs {
+		m, err := ast.ParseModuleWithOpts(s.name, string(s.text), parserOptions())
+		if err != nil {
+			errs = append(errs, astErrors(s.name, ErrSyntax, err)...)
+			continue
+		}
+		if m == nil {
+			errs = append(errs, &FileError{File: s.name, Err: fmt.Errorf("%w: the file holds no package", ErrSyntax)})
+			continue
+		}
+		if s.operator {
+			if err := checkNamespace(s, m); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		errs = append(errs, checkBuiltins(s.name, m)...)
+		mods[s.name] = m
+	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	return mods, nil
+}
+
+// checkNamespace keeps operator files out of the shipped policy and its
+// data: a policy file must declare vaultwall.operator or a sub-package; a
+// test file may also use vaultwall.operator_test or a package outside
+// vaultwall.
+func checkNamespace(s source, m *ast.Module) error {
+	p := m.Package.Path
+	if p.HasPrefix(operatorPath) {
+		return nil
+	}
+	if s.isTest() {
+		inVaultwall := len(p) > 1 && p[1].Value.Compare(ast.String("vaultwall")) == 0
+		if !inVaultwall || (len(p) > 2 && p[2].Value.Compare(ast.String("operator_test")) == 0) {
+			return nil
+		}
+	}
+	want := "package vaultwall.operator (or a sub-package)"
+	if s.isTest() {
+		want += ", vaultwall.operator_test, or a package outside vaultwall"
+	}
+	return &FileError{File: s.name, Line: m.Package.Location.Row, Err: fmt.Errorf(
+		"%w: %q may not be declared by an operator file: want %s, so that the shipped policy and its data cannot be redefined",
+		ErrNamespace, strings.TrimPrefix(p.String(), "data."), want)}
+}
+
+func checkBuiltins(file string, m *ast.Module) []error {
+	var errs []error
+	report := func(name string, loc *ast.Location) {
+		why, no := forbidden[name]
+		if !no {
+			return
+		}
+		line := 0
+		if loc != nil {
+			line = loc.Row
+		}
+		errs = append(errs, &FileError{File: file, Line: line, Err: fmt.Errorf("%w: %s is not available to vaultwall policies: %s", ErrCompile, name, why)})
+	}
+	ast.WalkExprs(m, func(e *ast.Expr) bool {
+		if e.IsCall() {
+			report(e.Operator().String(), e.Location)
+		}
+		return false
+	})
+	ast.WalkTerms(m, func(t *ast.Term) bool {
+		if c, ok := t.Value.(ast.Call); ok && len(c) > 0 {
+			report(c[0].String(), t.Location)
+		}
+		return false
+	})
+	return errs
+}
+
+// compile compiles the modules with the settings vaultwall serves with.
+func compile(mods map[string]*ast.Module, printStatements bool) (*ast.Compiler, error) {
+	if err := checkOperatorRules(mods); err != nil {
+		return nil, err
+	}
+	c := ast.NewCompiler().
+		WithCapabilities(capabilities()).
+		WithDefaultRegoVersion(ast.RegoV1).
+		WithEnablePrintStatements(printStatements).
+		SetErrorLimit(0)
+	c.Compile(mods)
+	if c.Failed() {
+		return nil, joinErrors(astErrors("", ErrCompile, c.Errors))
+	}
+	return c, nil
+}
+
+// checkOperatorRules requires deny and grant to be plain set rules
+// ("deny contains msg if …"): a complete rule, a function, an object or a
+// package beneath them would change what "any deny" means. It runs before
+// compiling, so that the message names the operator's file rather than the
+// shipped rule that reads deny.
+func checkOperatorRules(mods map[string]*ast.Module) error {
+	var errs []error
+	for _, m := range mods {
+		for _, r := range m.Rules {
+			full := m.Package.Path.Extend(r.Head.Ref())
+			for _, ref := range []ast.Ref{denyRef, grantRef} {
+				if !full.HasPrefix(ref) {
+					continue
+				}
+				if full.Equal(ref) && r.Head.RuleKind() == ast.MultiValue && len(r.Head.Args) == 0 {
+					continue
+				}
+				name := string(ref[len(ref)-1].Value.(ast.String))
+				errs = append(errs, &FileError{File: r.Location.File, Line: r.Location.Row, Err: fmt.Errorf(
+					"%w: %s must be a set rule, written `%s contains <message> if { … }`",
+					ErrRuleShape, strings.TrimPrefix(ref.String(), "data."), name)})
+			}
+		}
+	}
+	if len(errs) > 0 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return joinErrors(errs)
+	}
+	return nil
+}
+
+// astErrors turns OPA's parse or compile errors into FileErrors naming
+// file:line.
+func astErrors(file string, sentinel error, err error) []error {
+	var list ast.Errors
+	if !errors.As(err, &list) {
+		return []error{&FileError{File: file, Err: fmt.Errorf("%w: %v", sentinel, err)}}
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		fe := &FileError{File: file, Err: fmt.Errorf("%w: %s: %s", sentinel, e.Code, e.Message)}
+		if e.Location != nil {
+			if e.Location.File != "" {
+				fe.File = e.Location.File
+			}
+			fe.Line = e.Location.Row
+		}
+		out = append(out, fe)
+	}
+	return out
+}
+
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}

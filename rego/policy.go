@@ -1,0 +1,184 @@
+package rego
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	oparego "github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
+
+	"github.com/vaultwall/vaultwall/authz"
+	"github.com/vaultwall/vaultwall/authz/config"
+)
+
+// Query is the one document vaultwall asks the policy for.
+const Query = "data.vaultwall.authz.decision"
+
+// DefaultTimeout bounds one evaluation when policy.timeout is unset.
+const DefaultTimeout = 50 * time.Millisecond
+
+// Policy is the compiled, prepared policy with its data. It is immutable and
+// safe for concurrent use; a changed configuration or policy directory
+// builds a new one.
+type Policy struct {
+	query   oparego.PreparedEvalQuery
+	input   plan
+	timeout time.Duration
+	files   []string
+}
+
+var _ authz.Policy = (*Policy)(nil)
+
+// Option adjusts New.
+type Option func(*options)
+
+type options struct {
+	dir *string
+}
+
+// WithDir loads operator files from dir instead of cfg.Policy.Dir; "" loads
+// the shipped policy alone.
+func WithDir(dir string) Option {
+	return func(o *options) { o.dir = &dir }
+}
+
+// New compiles the shipped policy and the operator files of policy.dir,
+// builds the data from the configuration's access policies, role
+// assignments and role definitions, prepares the query, and evaluates
+// built-in sample inputs, so that a policy that cannot decide never serves.
+// Every problem is reported at once, each as a *FileError naming file:line
+// (or the configuration field) and wrapping a sentinel.
+//
+// New has no side effects and takes milliseconds: call it again on every
+// change and keep the old Policy when it fails.
+func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	dir := cfg.Policy.Dir
+	if o.dir != nil {
+		dir = *o.dir
+	}
+	srcs, err := shippedSources(false)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	if dir != "" {
+		ops, err := dirSources(dir, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range ops {
+			files = append(files, s.name)
+		}
+		srcs = append(srcs, ops...)
+	}
+	mods, perr := parse(srcs)
+	data, derr := buildData(cfg)
+	if perr != nil || derr != nil {
+		return nil, errors.Join(perr, derr)
+	}
+	compiler, err := compile(mods, false)
+	if err != nil {
+		return nil, err
+	}
+	pq, err := oparego.New(
+		oparego.Query(Query),
+		oparego.Compiler(compiler),
+		oparego.Store(inmem.NewFromASTObject(data)),
+		oparego.StrictBuiltinErrors(true),
+		oparego.Capabilities(capabilities()),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, joinErrors(astErrors("", ErrCompile, err))
+	}
+	timeout := cfg.Policy.Timeout.D()
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	p := &Policy{query: pq, input: planFor(compiler), timeout: timeout, files: files}
+	rules, err := operatorRules(ctx, compiler, data, files)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkSamples(ctx, cfg, rules); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Files lists the operator files loaded, sorted by path.
+func (p *Policy) Files() []string { return p.files }
+
+// Authorize evaluates the policy for one decision. A refusal is a verdict;
+// an error means the policy could not decide (it failed, timed out, or
+// answered something other than one well-formed decision).
+func (p *Policy) Authorize(ctx context.Context, d *authz.Decision) (authz.AuthzVerdict, error) {
+	in, err := p.input.build(d)
+	if err != nil {
+		return authz.AuthzVerdict{}, err
+	}
+	r, err := p.eval(ctx, in, d.Time)
+	if err != nil {
+		return authz.AuthzVerdict{}, err
+	}
+	want := authz.ModelAccessPolicy
+	if d.Vault.RBAC {
+		want = authz.ModelRBAC
+	}
+	if r.Model != want {
+		return authz.AuthzVerdict{}, fmt.Errorf("%w: the decision is in the %s model, the vault uses %s", ErrResult, r.Model, want)
+	}
+	return r.verdict(), nil
+}
+
+// noMetrics spares each evaluation a metrics registry nobody reads.
+var noMetrics = metrics.NoOp()
+
+// keepAST hands results back as AST values, decoded strictly by
+// decodeResult instead of through map[string]any.
+func keepAST(t *ast.Term, _ *oparego.EvalContext) (any, error) { return t.Value, nil }
+
+func (p *Policy) eval(ctx context.Context, input ast.Value, now time.Time) (result, error) {
+	if err := ctx.Err(); err != nil {
+		return result{}, fmt.Errorf("%w: %v", ErrEval, err)
+	}
+	// One cancel for both the request's context and the time budget,
+	// without the goroutine OPA would otherwise start per evaluation.
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	timer := time.AfterFunc(p.timeout, cancel.Cancel)
+	rs, err := p.query.Eval(ctx,
+		oparego.EvalParsedInput(input),
+		oparego.EvalTime(now),
+		oparego.EvalExternalCancel(cancel),
+		oparego.EvalMetrics(noMetrics),
+		oparego.EvalGenerateJSON(keepAST),
+	)
+	timer.Stop()
+	stop()
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return result{}, fmt.Errorf("%w: %v", ErrEval, ctx.Err())
+		case topdown.IsCancel(err):
+			return result{}, fmt.Errorf("%w of %v (policy.timeout)", ErrTimeout, p.timeout)
+		}
+		return result{}, fmt.Errorf("%w: %w", ErrEval, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return result{}, fmt.Errorf("%w: %s is undefined", ErrResult, Query)
+	}
+	v, ok := rs[0].Expressions[0].Value.(ast.Value)
+	if !ok {
+		return result{}, fmt.Errorf("%w: %T", ErrResult, rs[0].Expressions[0].Value)
+	}
+	return decodeResult(v)
+}
