@@ -12,6 +12,7 @@ import (
 	"github.com/vaultwall/vaultwall/authz/peer"
 	"github.com/vaultwall/vaultwall/authz/route"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/rego"
 )
 
 // Builder compiles configurations into runtimes. One Builder lives as long
@@ -46,6 +47,12 @@ func (b *Builder) Build(ctx context.Context, cfg *config.Config) (*Runtime, erro
 		authn, err = token.New(b.Keys, cfg.Identity, vault)
 		errs = append(errs, err)
 	}
+	var opts []rego.Option
+	if b.PolicyDir != "" {
+		opts = append(opts, rego.WithDir(b.PolicyDir))
+	}
+	policy, err := rego.New(ctx, cfg, opts...)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		if authn != nil {
 			authn.Close()
@@ -58,10 +65,11 @@ func (b *Builder) Build(ctx context.Context, cfg *config.Config) (*Runtime, erro
 		Authenticator: authn,
 		Trusted:       trusted,
 		Firewall:      fw,
+		Policy:        policy,
 		Now:           b.Now,
 		Tracer:        b.Tracer,
 	}
-	rt := &Runtime{Pipeline: p, Authenticator: authn}
+	rt := &Runtime{Pipeline: p, Authenticator: authn, Policy: policy, PolicyFiles: policy.Files()}
 	rt.closers = append(rt.closers, authn.Close)
 	return rt, nil
 }

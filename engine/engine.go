@@ -20,6 +20,7 @@ import (
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/rego"
 )
 
 // Runtime is one built configuration: the pipeline and what it was built
@@ -34,6 +35,8 @@ type Runtime struct {
 	PolicyFiles []string
 	// Authenticator verifies tokens for this runtime (readiness, metrics).
 	Authenticator *token.Authenticator
+	// Policy is the compiled authorization policy.
+	Policy *rego.Policy
 
 	closers []func()
 }

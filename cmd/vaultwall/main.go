@@ -37,6 +37,7 @@ func newRoot() *cobra.Command {
 		newCheckCmd(),
 		newConfigCmd(),
 		newTrustedServicesCmd(),
+		newPolicyCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "print the version",
