@@ -144,7 +144,7 @@ func TestServe(t *testing.T) {
 	go func() {
 		done <- Serve(ctx, ServeOptions{ConfigPath: cfgPath, Build: b.Build, Poll: 100 * time.Millisecond,
 			Probes:    []ProbeFunc{IssuerProbe},
-			Listening: func(g, h net.Addr) { addrs <- [2]net.Addr{g, h} }})
+			Listening: func(g, h net.Addr) error { addrs <- [2]net.Addr{g, h}; return nil }})
 	}()
 	var a [2]net.Addr
 	select {

@@ -28,8 +28,9 @@ type ServeOptions struct {
 	GRPCOptions        []grpc.ServerOption
 	// Poll is the fallback re-check period of the watcher (default 5s).
 	Poll time.Duration
-	// Listening, when set, is told the bound addresses (tests use port 0).
-	Listening func(grpcAddr, httpAddr net.Addr)
+	// Listening, when set, is told the bound addresses (tests use port 0)
+	// before anything is served; an error stops Serve.
+	Listening func(grpcAddr, httpAddr net.Addr) error
 	// OnSwap runs after each successful load, besides updating the server.
 	OnSwap []func(*Runtime)
 }
@@ -78,7 +79,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	hs := &http.Server{Handler: eng.Handler(gatherer, o.Probes...), ReadHeaderTimeout: 5 * time.Second}
 	if o.Listening != nil {
-		o.Listening(gl.Addr(), hl.Addr())
+		if err := o.Listening(gl.Addr(), hl.Addr()); err != nil {
+			gl.Close()
+			hl.Close()
+			return err
+		}
 	}
 	log.Info("vaultwall serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
 		"tls", cfg.Server.TLS.Enabled(), "mtls", cfg.Server.TLS.ClientCAFile != "", "reflection", cfg.Server.Reflection)

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,13 +21,16 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var path, grpcAddr, httpAddr string
+	var path, grpcAddr, httpAddr, addrFile string
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "serve ext_authz (gRPC) for Envoy, and /metrics, /healthz, /readyz (HTTP)",
 		Long: "Serve Envoy's ext_authz v3 and grpc.health.v1 on server.grpcAddr and /metrics, /healthz and\n" +
 			"/readyz on server.httpAddr. The configuration and policy directory are reloaded when they change;\n" +
-			"one that does not validate is refused and the running one kept. SIGTERM stops gracefully.",
+			"one that does not validate is refused and the running one kept. SIGTERM stops gracefully.\n\n" +
+			"With --addr-file, the bound addresses are written to FILE as JSON ({\"grpc\":\"127.0.0.1:41234\",\n" +
+			"\"http\":\"127.0.0.1:41235\"}) once both listeners are open, so a supervisor or a test can use\n" +
+			"port 0. The file appears whole (written aside, then renamed); readiness is still /readyz.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
@@ -33,22 +40,27 @@ func newServeCmd() *cobra.Command {
 			log := newLogger(cfg.Log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, path, grpcAddr, httpAddr, log)
+			return serve(ctx, path, grpcAddr, httpAddr, addrFile, log)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (required)")
 	cmd.Flags().StringVar(&grpcAddr, "grpc-addr", "", "override server.grpcAddr (ext_authz + health)")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "override server.httpAddr (/metrics, /healthz, /readyz)")
+	cmd.Flags().StringVar(&addrFile, "addr-file", "", "write the bound addresses to this file as JSON once listening (for port 0)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
 
-func serve(ctx context.Context, path, grpcAddr, httpAddr string, log *slog.Logger) error {
+func serve(ctx context.Context, path, grpcAddr, httpAddr, addrFile string, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys := token.NewKeyStore(token.StoreOptions{Logger: log})
 	defer keys.Close()
 	b := &engine.Builder{Keys: keys, Log: log}
+	var listening func(g, h net.Addr) error
+	if addrFile != "" {
+		listening = func(g, h net.Addr) error { return writeAddrFile(addrFile, g, h) }
+	}
 	return engine.Serve(ctx, engine.ServeOptions{
 		ConfigPath: path,
 		GRPCAddr:   grpcAddr,
@@ -57,7 +69,39 @@ func serve(ctx context.Context, path, grpcAddr, httpAddr string, log *slog.Logge
 		Log:        log,
 		Registry:   reg,
 		Probes:     []engine.ProbeFunc{engine.IssuerProbe},
+		Listening:  listening,
 	})
+}
+
+// Addrs is the content of serve's --addr-file.
+type Addrs struct {
+	GRPC string `json:"grpc"`
+	HTTP string `json:"http"`
+}
+
+// writeAddrFile writes the bound addresses as JSON beside path and renames
+// the result into place, so a reader polling for path never sees half a file.
+func writeAddrFile(path string, grpcAddr, httpAddr net.Addr) error {
+	b, err := json.Marshal(Addrs{GRPC: grpcAddr.String(), HTTP: httpAddr.String()})
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("--addr-file: %w", err)
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("--addr-file: %w", err)
+	}
+	return nil
 }
 
 func newLogger(c config.Log) *slog.Logger {
