@@ -2,6 +2,7 @@ package authzstub
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -32,12 +34,22 @@ type Server struct {
 // Start serves h on a loopback port until the test ends.
 func Start(tb testing.TB, h Handler) *Server {
 	tb.Helper()
+	return StartTLS(tb, h, nil)
+}
+
+// StartTLS is Start over TLS with cfg (plaintext when nil).
+func StartTLS(tb testing.TB, h Handler, cfg *tls.Config) *Server {
+	tb.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("authzstub: listen: %v", err)
 	}
 	s := &Server{addr: lis.Addr().String(), handler: h}
-	gs := grpc.NewServer()
+	var opts []grpc.ServerOption
+	if cfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
+	}
+	gs := grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(gs, s)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = gs.Serve(lis) }()

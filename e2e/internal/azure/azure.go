@@ -90,7 +90,7 @@ func (n Network) HTTPClient(tb testing.TB) *http.Client {
 			if !ok {
 				return nil, fmt.Errorf("azure: no route to %s in this test", addr)
 			}
-			return front.Dial(ctx, to, n.Client.Proxy)
+			return front.DialFrom(ctx, n.Client.LocalAddr, to, n.Client.Proxy)
 		},
 		TLSClientConfig:     n.Client.TLSConfig(),
 		ForceAttemptHTTP2:   !n.Client.HTTP1,

@@ -77,7 +77,15 @@ func (p *ProxyHeader) header(front netip.AddrPort) (*proxyproto.Header, error) {
 // Dial opens a TCP connection to a front and, when ph is set, writes the
 // PROXY v2 header first.
 func Dial(ctx context.Context, front netip.AddrPort, ph *ProxyHeader) (net.Conn, error) {
+	return DialFrom(ctx, netip.Addr{}, front, ph)
+}
+
+// DialFrom is Dial from a chosen local address (any when invalid).
+func DialFrom(ctx context.Context, local netip.Addr, front netip.AddrPort, ph *ProxyHeader) (net.Conn, error) {
 	var d net.Dialer
+	if local.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
+	}
 	c, err := d.DialContext(ctx, "tcp", front.String())
 	if err != nil {
 		return nil, err
@@ -108,6 +116,11 @@ type Client struct {
 	Certificate *tls.Certificate
 	// Proxy, when set, is written at the start of every connection.
 	Proxy *ProxyHeader
+	// LocalAddr, when valid, is the address connections are made from. A
+	// test's layer-7 load balancer needs a non-loopback one (see
+	// HostAddress): for a loopback peer Envoy appends its own address to
+	// X-Forwarded-For instead of the peer's.
+	LocalAddr netip.Addr
 	// HTTP1 disables h2 in ALPN.
 	HTTP1 bool
 }
@@ -137,7 +150,7 @@ func (c Client) TLSConfig() *tls.Config {
 // URL, whatever its host and port, reaches the front.
 func (c Client) DialContext(front netip.AddrPort) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return Dial(ctx, front, c.Proxy)
+		return DialFrom(ctx, c.LocalAddr, front, c.Proxy)
 	}
 }
 
@@ -158,4 +171,27 @@ func (c Client) HTTPClient(tb interface{ Cleanup(func()) }, front netip.AddrPort
 	tr := c.Transport(front)
 	tb.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// HostAddress is the host's first non-loopback address of the family of
+// like (IPv4 or IPv6; link-local excluded), invalid when there is none.
+// Connections from it reach a loopback listener but do not look like
+// loopback to the front.
+func HostAddress(like netip.Addr) netip.Addr {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.Is4() == like.Is4() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
+			return ip
+		}
+	}
+	return netip.Addr{}
 }

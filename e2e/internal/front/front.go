@@ -3,6 +3,8 @@ package front
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -43,12 +45,29 @@ const (
 // value of every field is Envoy's default or envoy.yaml's choice, noted
 // per field.
 type Options struct {
-	// AuthzAddr is host:port of the ext_authz gRPC server (plaintext h2).
+	// EnvoyConfig names the shipped front-proxy file under envoy/ that a
+	// real Envoy is started from ("envoy.yaml", "envoy-behind-l7.yaml");
+	// Shipped sets it. Empty: envoy.yaml with ProxyProtocol, else
+	// envoy-behind-l7.yaml. The stand-in ignores it.
+	EnvoyConfig string
+
+	// AuthzAddr is host:port of the ext_authz gRPC server: plaintext h2, or
+	// TLS with AuthzTLS.
 	AuthzAddr string
+	// AuthzTLS secures the ext_authz channel as envoy.yaml does: Envoy
+	// presents a client certificate and verifies the server's name. nil
+	// speaks plaintext (and a real Envoy's vaultwall cluster loses its
+	// transport_socket).
+	AuthzTLS *AuthzTLS
 	// Upstream receives allowed requests (https or http). UpstreamCAs
-	// verifies an https upstream.
-	Upstream    *url.URL
-	UpstreamCAs *x509.CertPool
+	// verifies an https upstream; UpstreamCAPEM is the same CA for a real
+	// Envoy, which reads it from a file (a CertPool cannot be written out).
+	// A real Envoy keeps the vault cluster's sni and SAN match from the
+	// shipped file (vault.internal): the upstream's certificate must carry
+	// that name.
+	Upstream      *url.URL
+	UpstreamCAs   *x509.CertPool
+	UpstreamCAPEM []byte
 
 	// ServerCert is the listener's certificate; nil serves plaintext
 	// HTTP/1.1 (a "no TLS" fixture: no principal, no tls_session).
@@ -58,6 +77,11 @@ type Options struct {
 	// fails the handshake (require_client_certificate: false +
 	// validation_context).
 	ClientCAs *x509.CertPool
+	// ClientCAPEM is ClientCAs in PEM, for a real Envoy's trusted_ca.
+	ClientCAPEM []byte
+	// Domains are the virtual host's domains for a real Envoy (default
+	// "*"); the stand-in has one route and matches no host.
+	Domains []string
 
 	// ProxyProtocol puts the proxy_protocol listener filter first: every
 	// connection must open with a PROXY header unless
@@ -140,6 +164,31 @@ func (o Options) typedMetadataNamespaces() []string {
 	return []string{ProxyProtocolNamespace}
 }
 
+// AuthzTLS is the client side of an mTLS ext_authz channel.
+type AuthzTLS struct {
+	// ServerName is the SNI sent and the DNS SAN required of the server's
+	// certificate (envoy.yaml: vaultwall.internal).
+	ServerName string
+	// CAPEM verifies the server's certificate.
+	CAPEM []byte
+	// Certificate is the front's client certificate.
+	Certificate tls.Certificate
+}
+
+// clientConfig is the TLS configuration the stand-in's gRPC client uses.
+func (a *AuthzTLS) clientConfig() (*tls.Config, error) {
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(a.CAPEM) {
+		return nil, errors.New("front: AuthzTLS.CAPEM holds no certificate")
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		ServerName:   a.ServerName,
+		RootCAs:      roots,
+		Certificates: []tls.Certificate{a.Certificate},
+	}, nil
+}
+
 // Outcome is how the filter classified the ext_authz answer.
 type Outcome string
 
@@ -180,14 +229,9 @@ const (
 // stand-in otherwise — and logs which one runs.
 func NewFront(t testing.TB, opts Options) Front {
 	t.Helper()
-	bin, why := envoyBinary()
-	switch os.Getenv(EnvFront) {
-	case "standin":
-		bin, why = "", EnvFront+"=standin"
-	case "envoy":
-		if bin == "" {
-			t.Fatalf("front: %s=envoy but no Envoy binary (%s)", EnvFront, why)
-		}
+	bin, why, err := chooseFront()
+	if err != nil {
+		t.Fatalf("front: %v", err)
 	}
 	if bin != "" {
 		f := StartEnvoy(t, bin, opts)
@@ -197,6 +241,34 @@ func NewFront(t testing.TB, opts Options) Front {
 	f := StartStandIn(t, opts)
 	t.Logf("front: %s (%s)", f.Name(), why)
 	return f
+}
+
+// chooseFront is NewFront's choice: an Envoy binary, or "" for the
+// stand-in, and why.
+func chooseFront() (bin, why string, err error) {
+	bin, why = envoyBinary()
+	switch os.Getenv(EnvFront) {
+	case "standin":
+		return "", EnvFront + "=standin", nil
+	case "envoy":
+		if bin == "" {
+			return "", why, fmt.Errorf("%s=envoy but no Envoy binary (%s)", EnvFront, why)
+		}
+	}
+	return bin, why, nil
+}
+
+// Which names the front NewFront would start, for a suite's log: "go
+// stand-in (<why>)" or "envoy (<binary>, <version>)".
+func Which() string {
+	bin, why, err := chooseFront()
+	switch {
+	case err != nil:
+		return "none: " + err.Error()
+	case bin == "":
+		return "go stand-in (" + why + ")"
+	}
+	return "envoy (" + bin + ", " + envoyVersion(bin) + ")"
 }
 
 // envoyBinary finds a real Envoy and says why it did or did not.

@@ -12,50 +12,47 @@ func TestNewFrontPicks(t *testing.T) {
 	if err := os.WriteFile(fakeEnvoy, []byte("#!/bin/sh\necho 'envoy  version: 0123abcd/1.36.2/Clean/RELEASE/BoringSSL'\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	emptyPath := t.TempDir()
+	emptyPath, fakePath := t.TempDir(), filepath.Dir(fakeEnvoy)
 	for _, tc := range []struct {
-		name      string
-		envoyBin  string
-		front     string
-		wantSkip  bool
-		wantFront string
+		name                string
+		path, envoyBin, env string
+		wantBin             string
+		wantErr             bool
+		wantWhich           string
 	}{
-		{"nothing available: stand-in", "", "", false, "go stand-in"},
-		{"ENVOY_BIN: envoy, skipped until envoy.yaml is wired", fakeEnvoy, "", true, ""},
-		{"E2E_FRONT=standin wins over ENVOY_BIN", fakeEnvoy, "standin", false, "go stand-in"},
+		{"nothing available: stand-in", emptyPath, "", "", "", false, "go stand-in (no ENVOY_BIN and no envoy on PATH)"},
+		{"ENVOY_BIN", emptyPath, fakeEnvoy, "", fakeEnvoy, false, "envoy (" + fakeEnvoy + ", 0123abcd/1.36.2/Clean/RELEASE/BoringSSL)"},
+		{"envoy on PATH", fakePath, "", "", fakeEnvoy, false, "envoy (" + fakeEnvoy + ", 0123abcd/1.36.2/Clean/RELEASE/BoringSSL)"},
+		{"E2E_FRONT=standin wins over ENVOY_BIN", emptyPath, fakeEnvoy, "standin", "", false, "go stand-in (E2E_FRONT=standin)"},
+		{"E2E_FRONT=envoy without one fails", emptyPath, "", "envoy", "", true, "none: E2E_FRONT=envoy but no Envoy binary (no ENVOY_BIN and no envoy on PATH)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("PATH", emptyPath)
+			t.Setenv("PATH", tc.path)
 			t.Setenv(EnvEnvoyBin, tc.envoyBin)
-			t.Setenv(EnvFront, tc.front)
-			var got Front
-			var skipped bool
-			r := newRigAuthzOnly(t)
-			t.Run("start", func(t *testing.T) {
-				defer func() { skipped = t.Skipped() }()
-				got = NewFront(t, r)
-			})
-			if skipped != tc.wantSkip {
-				t.Fatalf("skipped = %v, want %v", skipped, tc.wantSkip)
+			t.Setenv(EnvFront, tc.env)
+			bin, _, err := chooseFront()
+			if bin != tc.wantBin || (err != nil) != tc.wantErr {
+				t.Errorf("chooseFront = %q, %v; want %q, error %v", bin, err, tc.wantBin, tc.wantErr)
 			}
-			if !tc.wantSkip && got.Name() != tc.wantFront {
-				t.Errorf("front %q, want %q", got.Name(), tc.wantFront)
+			if got := Which(); got != tc.wantWhich {
+				t.Errorf("Which = %q, want %q", got, tc.wantWhich)
 			}
 		})
 	}
+	t.Run("the stand-in starts", func(t *testing.T) {
+		t.Setenv("PATH", emptyPath)
+		t.Setenv(EnvEnvoyBin, "")
+		t.Setenv(EnvFront, "")
+		if f := NewFront(t, newRigAuthzOnly(t)); f.Name() != "go stand-in" {
+			t.Errorf("front %q", f.Name())
+		}
+	})
 	if v := envoyVersion(fakeEnvoy); v != "0123abcd/1.36.2/Clean/RELEASE/BoringSSL" {
 		t.Errorf("envoyVersion = %q", v)
 	}
 	if v := envoyVersion(filepath.Join(emptyPath, "missing")); !strings.HasPrefix(v, "version unknown") {
 		t.Errorf("envoyVersion of nothing = %q", v)
 	}
-}
-
-// newRigAuthzOnly is the smallest valid Options: a stub authz and an
-// upstream that is never reached.
-func newRigAuthzOnly(t *testing.T) Options {
-	r := newRig(t, allowAll, nil)
-	return r.front.opts
 }
 
 func BenchmarkStandInAllow(b *testing.B) {
@@ -68,4 +65,11 @@ func BenchmarkStandInAllow(b *testing.B) {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
 	}
+}
+
+// newRigAuthzOnly is the smallest valid Options: a stub authz and an
+// upstream that is never reached.
+func newRigAuthzOnly(t *testing.T) Options {
+	r := newRig(t, allowAll, nil)
+	return r.front.opts
 }

@@ -24,6 +24,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	proxyproto "github.com/pires/go-proxyproto"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -52,7 +53,15 @@ func StartStandIn(tb testing.TB, opts Options) *StandIn {
 	if opts.AuthzAddr == "" || opts.Upstream == nil {
 		tb.Fatal("front: AuthzAddr and Upstream are required")
 	}
-	cc, err := grpc.NewClient(opts.AuthzAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if opts.AuthzTLS != nil {
+		cfg, err := opts.AuthzTLS.clientConfig()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	cc, err := grpc.NewClient(opts.AuthzAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		tb.Fatalf("front: ext_authz client: %v", err)
 	}

@@ -1,0 +1,345 @@
+package front
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	proxyprotocolv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/proxy_protocol/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/anypb"
+	"sigs.k8s.io/yaml"
+
+	// Types the shipped files name only inside Any payloads: imported so
+	// that they resolve when a file is read and written back.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+)
+
+// The shipped front-proxy files, under envoy/ in the repository.
+const (
+	EnvoyL4 = "envoy.yaml"           // behind an L4 load balancer: PROXY v2, private-link TLVs
+	EnvoyL7 = "envoy-behind-l7.yaml" // behind one L7 load balancer: one trusted XFF hop
+)
+
+// Shipped reads the behaviour of a shipped front-proxy file (EnvoyL4 or
+// EnvoyL7) into Options: PROXY protocol and its TLV rules, the HCM's
+// trusted X-Forwarded-For hops, and the ext_authz filter's timeout,
+// status_on_error, failure mode, mutation validation, metadata namespaces
+// and peer-certificate / TLS-session inclusion. The stand-in then behaves
+// as that file configures Envoy, and StartEnvoy refuses options that differ
+// from it. The caller adds the test's environment: AuthzAddr, AuthzTLS,
+// Upstream, certificates.
+//
+// A file using something the stand-in does not reproduce (allowed_headers,
+// with_request_body, use_remote_address false, skip_xff_append) is an
+// error, so the stand-in never silently runs a different configuration.
+func Shipped(name string) (Options, error) {
+	p, err := loadFront(name)
+	if err != nil {
+		return Options{}, err
+	}
+	return p.options()
+}
+
+// frontParts are the pieces of a shipped file the suite reads and patches,
+// with their Any payloads opened; pack writes the changes back.
+type frontParts struct {
+	name      string
+	bootstrap *bootstrapv3.Bootstrap
+	listener  *listenerv3.Listener
+
+	ppFilter *listenerv3.ListenerFilter // nil without PROXY protocol
+	pp       *proxyprotocolv3.ProxyProtocol
+
+	tlsSocket *corev3.TransportSocket // the listener's; nil for plaintext
+	tls       *tlsv3.DownstreamTlsContext
+
+	hcmFilter *listenerv3.Filter
+	hcm       *hcmv3.HttpConnectionManager
+
+	authzFilter *hcmv3.HttpFilter
+	authz       *extauthzv3.ExtAuthz
+
+	authzCluster *clusterv3.Cluster // ext_authz's envoy_grpc cluster
+	vaultCluster *clusterv3.Cluster // the routes' cluster
+}
+
+// loadFront reads envoy/<name> from the module root as Envoy reads YAML.
+func loadFront(name string) (*frontParts, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, fmt.Errorf("front: module root: %w", err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "envoy", name))
+	if err != nil {
+		return nil, fmt.Errorf("front: %w", err)
+	}
+	j, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("front: %s: %w", name, err)
+	}
+	b := &bootstrapv3.Bootstrap{}
+	if err := (protojson.UnmarshalOptions{Resolver: protoregistry.GlobalTypes}).Unmarshal(j, b); err != nil {
+		return nil, fmt.Errorf("front: %s: %w", name, err)
+	}
+	p, err := openFront(b)
+	if err != nil {
+		return nil, fmt.Errorf("front: %s: %w", name, err)
+	}
+	p.name = name
+	return p, nil
+}
+
+func openFront(b *bootstrapv3.Bootstrap) (*frontParts, error) {
+	p := &frontParts{bootstrap: b}
+	sr := b.GetStaticResources()
+	if n := len(sr.GetListeners()); n != 1 {
+		return nil, fmt.Errorf("%d listeners, want the one front listener", n)
+	}
+	p.listener = sr.GetListeners()[0]
+	for _, lf := range p.listener.GetListenerFilters() {
+		if lf.GetName() != "envoy.filters.listener.proxy_protocol" {
+			continue
+		}
+		p.ppFilter, p.pp = lf, &proxyprotocolv3.ProxyProtocol{}
+		if err := lf.GetTypedConfig().UnmarshalTo(p.pp); err != nil {
+			return nil, fmt.Errorf("proxy_protocol: %w", err)
+		}
+	}
+	if n := len(p.listener.GetFilterChains()); n != 1 {
+		return nil, fmt.Errorf("%d filter chains, want one", n)
+	}
+	fc := p.listener.GetFilterChains()[0]
+	if ts := fc.GetTransportSocket(); ts != nil {
+		p.tlsSocket, p.tls = ts, &tlsv3.DownstreamTlsContext{}
+		if err := ts.GetTypedConfig().UnmarshalTo(p.tls); err != nil {
+			return nil, fmt.Errorf("listener TLS: %w", err)
+		}
+	}
+	for _, f := range fc.GetFilters() {
+		if f.GetName() == "envoy.filters.network.http_connection_manager" {
+			p.hcmFilter, p.hcm = f, &hcmv3.HttpConnectionManager{}
+			if err := f.GetTypedConfig().UnmarshalTo(p.hcm); err != nil {
+				return nil, fmt.Errorf("http_connection_manager: %w", err)
+			}
+		}
+	}
+	if p.hcm == nil {
+		return nil, errors.New("no http_connection_manager")
+	}
+	for _, hf := range p.hcm.GetHttpFilters() {
+		if hf.GetName() == "envoy.filters.http.ext_authz" {
+			p.authzFilter, p.authz = hf, &extauthzv3.ExtAuthz{}
+			if err := hf.GetTypedConfig().UnmarshalTo(p.authz); err != nil {
+				return nil, fmt.Errorf("ext_authz: %w", err)
+			}
+		}
+	}
+	if p.authz == nil {
+		return nil, errors.New("no ext_authz filter")
+	}
+	authzName := p.authz.GetGrpcService().GetEnvoyGrpc().GetClusterName()
+	vaultNames := map[string]bool{}
+	for _, vh := range p.hcm.GetRouteConfig().GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			if c := r.GetRoute().GetCluster(); c != "" {
+				vaultNames[c] = true
+			}
+		}
+	}
+	if len(vaultNames) != 1 {
+		return nil, fmt.Errorf("routes name clusters %v, want exactly one vault cluster", slices.Sorted(maps.Keys(vaultNames)))
+	}
+	for _, c := range sr.GetClusters() {
+		switch {
+		case c.GetName() == authzName:
+			p.authzCluster = c
+		case vaultNames[c.GetName()]:
+			p.vaultCluster = c
+		}
+	}
+	if p.authzCluster == nil || p.vaultCluster == nil {
+		return nil, fmt.Errorf("ext_authz cluster %q or vault cluster %v not defined", authzName, slices.Sorted(maps.Keys(vaultNames)))
+	}
+	return p, nil
+}
+
+// options is the file's behaviour as stand-in Options.
+func (p *frontParts) options() (Options, error) {
+	o := Options{EnvoyConfig: p.name}
+	var errs []error
+	if p.pp != nil {
+		o.ProxyProtocol = true
+		o.AllowWithoutProxyProtocol = p.pp.GetAllowRequestsWithoutProxyProtocol()
+		o.TLVKeys = map[byte]string{}
+		for _, r := range p.pp.GetRules() {
+			kv := r.GetOnTlvPresent()
+			if ns := kv.GetMetadataNamespace(); ns != "" && ns != ProxyProtocolNamespace {
+				errs = append(errs, fmt.Errorf("proxy_protocol rule for TLV %d writes to namespace %q; the stand-in writes %s", r.GetTlvType(), ns, ProxyProtocolNamespace))
+			}
+			o.TLVKeys[byte(r.GetTlvType())] = kv.GetKey()
+		}
+	}
+	h := p.hcm
+	if !h.GetUseRemoteAddress().GetValue() {
+		errs = append(errs, errors.New("use_remote_address is not true; the stand-in is an edge proxy"))
+	}
+	if h.GetSkipXffAppend() {
+		errs = append(errs, errors.New("skip_xff_append is not reproduced by the stand-in"))
+	}
+	o.XFFTrustedHops = int(h.GetXffNumTrustedHops())
+
+	a := p.authz
+	o.Timeout = a.GetGrpcService().GetTimeout().AsDuration()
+	if a.GetGrpcService().GetTimeout() == nil {
+		o.Timeout = 200 * time.Millisecond
+	}
+	o.StatusOnError = int(a.GetStatusOnError().GetCode())
+	if o.StatusOnError == 0 {
+		o.StatusOnError = 403
+	}
+	o.FailureModeAllow = a.GetFailureModeAllow()
+	if o.FailureModeAllow && !a.GetFailureModeAllowHeaderAdd() {
+		errs = append(errs, errors.New("failure_mode_allow without failure_mode_allow_header_add is not reproduced"))
+	}
+	o.ValidateMutations = a.GetValidateMutations()
+	o.MetadataNamespaces = append([]string{}, a.GetMetadataContextNamespaces()...)
+	o.TypedMetadataNamespaces = append([]string{}, a.GetTypedMetadataContextNamespaces()...)
+	o.OmitPeerCertificate = !a.GetIncludePeerCertificate()
+	o.OmitTLSSession = !a.GetIncludeTlsSession()
+	if a.GetAllowedHeaders() != nil || a.GetDisallowedHeaders() != nil {
+		errs = append(errs, errors.New("allowed_headers / disallowed_headers are not read into Options"))
+	}
+	if a.GetWithRequestBody() != nil {
+		errs = append(errs, errors.New("with_request_body is not reproduced by the stand-in"))
+	}
+	if a.GetEncodeRawHeaders() {
+		errs = append(errs, errors.New("encode_raw_headers is not reproduced by the stand-in"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Options{}, fmt.Errorf("front: %s: %w", p.name, err)
+	}
+	return o, nil
+}
+
+// knobs are the Options fields that describe Envoy's behaviour rather than
+// the test's environment, with defaults made explicit.
+type knobs struct {
+	ProxyProtocol, AllowWithoutProxyProtocol bool
+	TLVKeys                                  map[byte]string
+	XFFTrustedHops                           int
+	Timeout                                  time.Duration
+	StatusOnError                            int
+	FailureModeAllow, ValidateMutations      bool
+	MetadataNamespaces                       []string
+	TypedMetadataNamespaces                  []string
+	OmitPeerCertificate, OmitTLSSession      bool
+	AllowedHeaders                           bool
+}
+
+func (o Options) knobs() knobs {
+	k := knobs{
+		ProxyProtocol:             o.ProxyProtocol,
+		AllowWithoutProxyProtocol: o.AllowWithoutProxyProtocol,
+		XFFTrustedHops:            o.XFFTrustedHops,
+		Timeout:                   o.timeout(),
+		StatusOnError:             o.statusOnError(),
+		FailureModeAllow:          o.FailureModeAllow,
+		ValidateMutations:         o.ValidateMutations,
+		MetadataNamespaces:        o.metadataNamespaces(),
+		TypedMetadataNamespaces:   o.typedMetadataNamespaces(),
+		OmitPeerCertificate:       o.OmitPeerCertificate,
+		OmitTLSSession:            o.OmitTLSSession,
+		AllowedHeaders:            o.AllowedHeaders != nil,
+	}
+	if o.ProxyProtocol {
+		k.TLVKeys = o.tlvKeys()
+	}
+	return k
+}
+
+// knobDiff lists the behaviour knobs on which two options differ.
+func knobDiff(got, want Options) []string {
+	g, w := got.knobs(), want.knobs()
+	var out []string
+	add := func(name string, a, b any) {
+		out = append(out, fmt.Sprintf("%s: options say %v, the file %v", name, a, b))
+	}
+	if g.ProxyProtocol != w.ProxyProtocol {
+		add("proxy protocol", g.ProxyProtocol, w.ProxyProtocol)
+	}
+	if g.AllowWithoutProxyProtocol != w.AllowWithoutProxyProtocol {
+		add("allow_requests_without_proxy_protocol", g.AllowWithoutProxyProtocol, w.AllowWithoutProxyProtocol)
+	}
+	if !maps.Equal(g.TLVKeys, w.TLVKeys) {
+		add("TLV rules", g.TLVKeys, w.TLVKeys)
+	}
+	if g.XFFTrustedHops != w.XFFTrustedHops {
+		add("xff_num_trusted_hops", g.XFFTrustedHops, w.XFFTrustedHops)
+	}
+	if g.Timeout != w.Timeout {
+		add("ext_authz timeout", g.Timeout, w.Timeout)
+	}
+	if g.StatusOnError != w.StatusOnError {
+		add("status_on_error", g.StatusOnError, w.StatusOnError)
+	}
+	if g.FailureModeAllow != w.FailureModeAllow {
+		add("failure_mode_allow", g.FailureModeAllow, w.FailureModeAllow)
+	}
+	if g.ValidateMutations != w.ValidateMutations {
+		add("validate_mutations", g.ValidateMutations, w.ValidateMutations)
+	}
+	if !slices.Equal(g.MetadataNamespaces, w.MetadataNamespaces) {
+		add("metadata_context_namespaces", g.MetadataNamespaces, w.MetadataNamespaces)
+	}
+	if !slices.Equal(g.TypedMetadataNamespaces, w.TypedMetadataNamespaces) {
+		add("typed_metadata_context_namespaces", g.TypedMetadataNamespaces, w.TypedMetadataNamespaces)
+	}
+	if g.OmitPeerCertificate != w.OmitPeerCertificate {
+		add("omit peer certificate", g.OmitPeerCertificate, w.OmitPeerCertificate)
+	}
+	if g.OmitTLSSession != w.OmitTLSSession {
+		add("omit TLS session", g.OmitTLSSession, w.OmitTLSSession)
+	}
+	if g.AllowedHeaders != w.AllowedHeaders {
+		add("allowed_headers set", g.AllowedHeaders, w.AllowedHeaders)
+	}
+	return out
+}
+
+// repack writes an opened payload back into its holder's typed_config.
+func repack(holder any, m proto.Message) error {
+	a, err := anypb.New(m)
+	if err != nil {
+		return err
+	}
+	switch h := holder.(type) {
+	case *corev3.TransportSocket:
+		h.ConfigType = &corev3.TransportSocket_TypedConfig{TypedConfig: a}
+	case *listenerv3.Filter:
+		h.ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: a}
+	case *listenerv3.ListenerFilter:
+		h.ConfigType = &listenerv3.ListenerFilter_TypedConfig{TypedConfig: a}
+	default:
+		return fmt.Errorf("front: cannot repack into %T", holder)
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+package front
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/vaultwall/vaultwall/e2e/internal/authzstub"
+	"github.com/vaultwall/vaultwall/e2e/internal/pki"
+)
+
+func TestShipped(t *testing.T) {
+	pp := []string{ProxyProtocolNamespace}
+	for _, tc := range []struct {
+		file string
+		want Options
+	}{
+		{EnvoyL4, Options{
+			EnvoyConfig: EnvoyL4, ProxyProtocol: true, TLVKeys: map[byte]string{TLVAWS: KeyAWS, TLVAzure: KeyAzure},
+			XFFTrustedHops: 0, Timeout: 500 * time.Millisecond, StatusOnError: 503, ValidateMutations: true,
+			MetadataNamespaces: pp, TypedMetadataNamespaces: pp,
+		}},
+		{EnvoyL7, Options{
+			EnvoyConfig: EnvoyL7, XFFTrustedHops: 1, Timeout: 500 * time.Millisecond, StatusOnError: 503, ValidateMutations: true,
+			MetadataNamespaces: []string{}, TypedMetadataNamespaces: []string{},
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			got, err := Shipped(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Shipped(%s) =\n%+v\nwant\n%+v", tc.file, got, tc.want)
+			}
+		})
+	}
+	if _, err := Shipped("missing.yaml"); err == nil {
+		t.Error("Shipped of a missing file: no error")
+	}
+}
+
+// renderKit is what a rendering needs: the test's certificates and the
+// options a scenario would pass.
+type renderKit struct {
+	opts       Options
+	serverCert tls.Certificate
+}
+
+func newRenderKit(t *testing.T, file string) renderKit {
+	t.Helper()
+	ca, clientCA, authzCA := pki.NewCA(t, "front CA"), pki.NewCA(t, "client CA"), pki.NewCA(t, "authz CA")
+	o, err := Shipped(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := renderKit{serverCert: ca.Server(t, "*.vault.azure.net")}
+	o.ServerCert = &k.serverCert
+	o.ClientCAs, o.ClientCAPEM = clientCA.Pool(), clientCA.PEM()
+	o.AuthzAddr = "127.0.0.1:41111"
+	o.AuthzTLS = &AuthzTLS{ServerName: "vaultwall.test", CAPEM: authzCA.PEM(), Certificate: authzCA.Issue(t, pki.Leaf{DNS: []string{"front"}})}
+	o.Upstream = &url.URL{Scheme: "https", Host: "127.0.0.1:42222"}
+	o.UpstreamCAs, o.UpstreamCAPEM = ca.Pool(), ca.PEM()
+	o.Domains = []string{"contoso.vault.azure.net"}
+	k.opts = o
+	return k
+}
+
+// TestRenderEnvoy renders each shipped file and reads the result back: the
+// environment is the test's, every file it names exists, and the behaviour
+// knobs are still the shipped file's.
+func TestRenderEnvoy(t *testing.T) {
+	for _, file := range []string{EnvoyL4, EnvoyL7} {
+		t.Run(file, func(t *testing.T) {
+			k := newRenderKit(t, file)
+			dir := t.TempDir()
+			path, err := RenderEnvoy(t, k.opts, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(data), "/etc/envoy") {
+				t.Error("rendered config still names /etc/envoy")
+			}
+			for _, m := range regexp.MustCompile(`"filename":\s*"([^"]+)"`).FindAllStringSubmatch(string(data), -1) {
+				if filepath.Dir(m[1]) != dir {
+					t.Errorf("file %s outside the test's directory", m[1])
+				} else if _, err := os.Stat(m[1]); err != nil {
+					t.Errorf("rendered config names a missing file: %v", err)
+				}
+			}
+
+			b := &bootstrapv3.Bootstrap{}
+			if err := (protojson.UnmarshalOptions{Resolver: protoregistry.GlobalTypes}).Unmarshal(data, b); err != nil {
+				t.Fatalf("rendered config does not read back: %v", err)
+			}
+			if err := b.ValidateAll(); err != nil {
+				t.Fatal(err)
+			}
+			p, err := openFront(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.name = file
+			shipped, _ := Shipped(file)
+			if got, err := p.options(); err != nil || !reflect.DeepEqual(got, shipped) {
+				t.Errorf("behaviour changed by rendering:\n%+v\nwant\n%+v (%v)", got, shipped, err)
+			}
+
+			if a := b.GetAdmin().GetAddress().GetSocketAddress(); a.GetAddress() != "127.0.0.1" || a.GetPortValue() != 0 {
+				t.Errorf("admin at %v", a)
+			}
+			if a := p.listener.GetAddress().GetSocketAddress(); a.GetAddress() != "127.0.0.1" || a.GetPortValue() != 0 {
+				t.Errorf("listener at %v", a)
+			}
+			for _, vh := range p.hcm.GetRouteConfig().GetVirtualHosts() {
+				if !reflect.DeepEqual(vh.GetDomains(), []string{"contoso.vault.azure.net"}) {
+					t.Errorf("domains %v", vh.GetDomains())
+				}
+			}
+			if got := firstEndpoint(p.authzCluster); got != "127.0.0.1:41111" {
+				t.Errorf("authz cluster endpoint %s", got)
+			}
+			if got := firstEndpoint(p.vaultCluster); got != "127.0.0.1:42222" {
+				t.Errorf("vault cluster endpoint %s", got)
+			}
+			u := &tlsv3.UpstreamTlsContext{}
+			if err := p.authzCluster.GetTransportSocket().GetTypedConfig().UnmarshalTo(u); err != nil {
+				t.Fatal(err)
+			}
+			if u.GetSni() != "vaultwall.test" {
+				t.Errorf("authz sni %q", u.GetSni())
+			}
+			sans := u.GetCommonTlsContext().GetValidationContext().GetMatchTypedSubjectAltNames()
+			if len(sans) != 1 || sans[0].GetMatcher().GetExact() != "vaultwall.test" {
+				t.Errorf("authz SAN match %v", sans)
+			}
+			v := &tlsv3.UpstreamTlsContext{}
+			if err := p.vaultCluster.GetTransportSocket().GetTypedConfig().UnmarshalTo(v); err != nil {
+				t.Fatal(err)
+			}
+			if v.GetSni() != "vault.internal" {
+				t.Errorf("vault sni %q, want the shipped vault.internal", v.GetSni())
+			}
+			if got, _ := os.ReadFile(p.tls.GetCommonTlsContext().GetValidationContext().GetTrustedCa().GetFilename()); string(got) != string(k.opts.ClientCAPEM) {
+				t.Error("listener's trusted_ca is not the client CA")
+			}
+		})
+	}
+}
+
+func TestRenderEnvoyRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		tweak func(*Options)
+		want  string
+	}{
+		{"a knob the file does not have", func(o *Options) { o.XFFTrustedHops = 2 }, "xff_num_trusted_hops: options say 2, the file 0"},
+		{"a stand-in default against the file's", func(o *Options) { o.Timeout = 0; o.StatusOnError = 0 }, "ext_authz timeout: options say 200ms, the file 500ms"},
+		{"PROXY protocol off for envoy.yaml", func(o *Options) { o.ProxyProtocol = false }, "proxy protocol: options say false"},
+		{"no client CA file", func(o *Options) { o.ClientCAPEM = nil }, "set ClientCAs and ClientCAPEM"},
+		{"no upstream CA file", func(o *Options) { o.UpstreamCAPEM = nil }, "needs UpstreamCAPEM"},
+		{"no server certificate", func(o *Options) { o.ServerCert = nil }, "ServerCert is required"},
+		{"authz by name", func(o *Options) { o.AuthzAddr = "vaultwall.internal:9191" }, "address \"vaultwall.internal:9191\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newRenderKit(t, EnvoyL4)
+			tc.tweak(&k.opts)
+			_, err := RenderEnvoy(t, k.opts, t.TempDir())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRenderEnvoyPlaintext(t *testing.T) {
+	k := newRenderKit(t, EnvoyL7)
+	k.opts.AuthzTLS = nil
+	k.opts.Upstream.Scheme = "http"
+	dir := t.TempDir()
+	path, err := RenderEnvoy(t, k.opts, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	b := &bootstrapv3.Bootstrap{}
+	if err := (protojson.UnmarshalOptions{Resolver: protoregistry.GlobalTypes}).Unmarshal(data, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if c.GetTransportSocket() != nil {
+			t.Errorf("cluster %s still speaks TLS", c.GetName())
+		}
+	}
+}
+
+// TestStandInAuthzTLS: with AuthzTLS the stand-in reaches an mTLS
+// authorizer; with the wrong server name it cannot, and status_on_error
+// answers.
+func TestStandInAuthzTLS(t *testing.T) {
+	authzCA, frontCA := pki.NewCA(t, "authz CA"), pki.NewCA(t, "front client CA")
+	srvCert := authzCA.Server(t, "vaultwall.test")
+	stub := authzstub.StartTLS(t, allowAll, &tls.Config{
+		Certificates: []tls.Certificate{srvCert},
+		ClientCAs:    frontCA.Pool(),
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS12,
+	})
+	for _, tc := range []struct {
+		name       string
+		serverName string
+		want       int
+	}{
+		{"right name", "vaultwall.test", 200},
+		{"wrong name", "elsewhere.test", 503},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, allowAll, func(o *Options) {
+				o.AuthzAddr = stub.Addr()
+				o.StatusOnError = 503
+				o.AuthzTLS = &AuthzTLS{ServerName: tc.serverName, CAPEM: authzCA.PEM(), Certificate: frontCA.Issue(t, pki.Leaf{DNS: []string{"front"}})}
+			})
+			hc := r.client(t, Client{ServerName: vaultHost})
+			resp, _ := do(t, hc, "GET", "https://"+vaultHost+"/secrets/s1?api-version=7.5", nil)
+			if resp.StatusCode != tc.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+}
+
+// TestEnvoyFront starts a real Envoy from each shipped file between a stub
+// authorizer and a recording upstream. It needs an Envoy binary (ENVOY_BIN
+// or envoy on PATH) and is skipped without one.
+func TestEnvoyFront(t *testing.T) {
+	bin, why := envoyBinary()
+	if bin == "" {
+		t.Skipf("no Envoy binary (%s): the real-Envoy front is not exercised", why)
+	}
+	for _, file := range []string{EnvoyL4, EnvoyL7} {
+		t.Run(file, func(t *testing.T) {
+			ca, clientCA := pki.NewCA(t, "front CA"), pki.NewCA(t, "client CA")
+			stub := authzstub.Start(t, func(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+				return authzstub.Allow(authzstub.Overwrite("x-vaultwall-caller-oid", "o1")), nil
+			})
+			rec := &recorder{}
+			up := httptest.NewUnstartedServer(rec)
+			upCert := ca.Server(t, "vault.internal")
+			up.TLS = &tls.Config{Certificates: []tls.Certificate{upCert}}
+			up.EnableHTTP2 = true
+			up.StartTLS()
+			t.Cleanup(up.Close)
+			upURL, _ := url.Parse(up.URL)
+
+			o, err := Shipped(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			serverCert := ca.Server(t, "*.vault.azure.net")
+			o.ServerCert, o.ClientCAs, o.ClientCAPEM = &serverCert, clientCA.Pool(), clientCA.PEM()
+			o.AuthzAddr, o.Upstream, o.UpstreamCAs, o.UpstreamCAPEM = stub.Addr(), upURL, ca.Pool(), ca.PEM()
+			e := StartEnvoy(t, bin, o)
+			c := Client{RootCAs: ca.Pool()}
+			if o.ProxyProtocol {
+				c.Proxy = &ProxyHeader{Source: mustAddrPort("203.0.113.10:50000")}
+			}
+			hc := c.HTTPClient(t, e.Addr())
+			resp, _ := do(t, hc, "GET", "https://"+vaultHost+"/secrets/s1?api-version=7.5", nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			var got []string
+			for _, r := range rec.requests() {
+				if r.URL.Path == "/secrets/s1" {
+					got = append(got, r.Header.Get("X-Vaultwall-Caller-Oid"))
+				}
+			}
+			if len(got) != 1 || got[0] != "o1" {
+				t.Errorf("upstream saw %v", got)
+			}
+		})
+	}
+}
+
+func firstEndpoint(c *clusterv3.Cluster) string {
+	sa := c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
+	return netip.AddrPortFrom(netip.MustParseAddr(sa.GetAddress()), uint16(sa.GetPortValue())).String()
+}
+
+func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
