@@ -27,7 +27,7 @@ test: ## run every test (unit, golden, Rego, e2e) with the race detector
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 .PHONY: e2e
-e2e: ## end-to-end tests (ENVOY_BIN=/path/to/envoy for a real Envoy front)
+e2e: ## end-to-end scenarios (ENVOY_BIN=/path/to/envoy for a real Envoy front, E2E_FRONT=standin to force the Go stand-in)
 	$(GO) test -race -count=1 -timeout 10m ./e2e/...
 
 .PHONY: check

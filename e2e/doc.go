@@ -1,14 +1,21 @@
 // Package e2e holds vaultwall's whole-system tests: a real client speaks
 // HTTPS to a front proxy, which asks vaultwall over ext_authz, which lets
 // the request through to a Key Vault–shaped upstream or answers like Key
-// Vault. The scenario tests (Key Vault's firewall, trusted services, the
-// 401 challenge, access policies) live here as *_test.go files.
+// Vault. The scenario tests live here as *_test.go files: TestMain builds
+// the vaultwall binary once; each top-level test is one group — one
+// `vaultwall serve` process on a generated configuration, an HTTPS OIDC
+// issuer, the fake vault and a front built from a shipped envoy/*.yaml
+// (system_test.go) — and its subtests are Key Vault's documented scenarios:
+// the firewall (IPv4, IPv6, virtual networks, X-Forwarded-For), private
+// endpoints, trusted services, the 401 challenge, access policies and RBAC,
+// vaultwall's own endpoints, and the unmodified Azure SDK clients. README.md
+// lists what each asserts.
 //
 // The infrastructure they start lives in e2e/internal, one package per
 // concern, so nothing outside the suite can import test machinery and each
 // piece is tested on its own:
 //
-//   - front: the front proxy — a real Envoy from envoy/envoy.yaml when one
+//   - front: the front proxy — a real Envoy from a shipped envoy/*.yaml when one
 //     is available, else a faithful Go stand-in of Envoy's ext_authz
 //     filter — and the client side (PROXY v2 headers, TLS identities);
 //   - fakevault: an in-memory Key Vault data plane over HTTPS;
@@ -17,5 +24,6 @@
 //   - authzstub: a stub ext_authz server for tests of the above;
 //   - pki: CAs and certificates minted per test.
 //
-// Imports: e2e/internal/..., the Azure SDK, go-control-plane, grpc-go.
+// Imports: authz, authz/config, authz/authztest, e2e/internal/..., the
+// Azure SDK, grpc-go, sigs.k8s.io/yaml.
 package e2e

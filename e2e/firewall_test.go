@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"
 	"github.com/vaultwall/vaultwall/e2e/internal/pki"
@@ -37,6 +38,11 @@ func TestFirewall(t *testing.T) {
 			s.do(t, req{path: get, from: addr(ip), as: &app}).
 				wantAllowed(t, 200, upstream{op: "SecretGet", caller: app, clientIP: ip, networkInfo: networkInfo(ip)})
 		}
+		// HTTP/1.1 clients are the same clients.
+		s.do(t, req{path: get, from: addr("203.0.113.12"), as: &app, http1: true}).
+			wantAllowed(t, 200, upstream{op: "SecretGet", caller: app, clientIP: "203.0.113.12"})
+		s.do(t, req{path: get, from: addr("8.8.4.4"), as: &app, http1: true}).
+			wantRefused(t, 403, "Forbidden", "ForbiddenByFirewall", s.firewallMessage("8.8.4.4", app))
 		// A user signed in through the Azure CLI, allowed through a group.
 		s.do(t, req{path: get, from: addr("203.0.113.11"), as: &alice}).
 			wantAllowed(t, 200, upstream{op: "SecretGet", caller: alice, clientIP: "203.0.113.11"})
@@ -53,6 +59,9 @@ func TestFirewall(t *testing.T) {
 			wantRefused(t, 403, "Forbidden", "AccessDenied", s.accessDeniedMessage(nobody, "secrets", "get"))
 		s.do(t, req{method: "PUT", path: "/secrets/new" + api, body: `{"value":"x"}`, from: addr("203.0.113.10"), as: &readOnly}).
 			wantRefused(t, 403, "Forbidden", "AccessDenied", s.accessDeniedMessage(readOnly, "secrets", "set"))
+		// A verb tunnelled through POST is judged as the verb it stands for.
+		s.do(t, req{method: "POST", path: get, from: addr("203.0.113.10"), as: &app, header: http.Header{"X-Http-Method": {"DELETE"}}}).
+			wantRefused(t, 403, "Forbidden", "AccessDenied", s.accessDeniedMessage(app, "secrets", "delete"))
 	})
 
 	t.Run("authentication comes first, and every 401 carries the challenge", func(t *testing.T) {
@@ -165,6 +174,13 @@ func TestFirewall(t *testing.T) {
 		// Outside its scenario (secrets set) it is an ordinary caller.
 		s.do(t, req{method: "PUT", path: "/secrets/x" + api, body: `{"value":"x"}`, from: outside, cert: backupCert, as: &backup}).
 			wantRefused(t, 403, "Forbidden", "ForbiddenByFirewall", s.firewallMessage("192.0.2.44", backup))
+		// A certificate from the trusted CA that no binding names, or that
+		// names a look-alike of a bound id, is no trusted service.
+		for _, id := range []string{"spiffe://trusted.example/azure-backup/", "spiffe://trusted.example/Azure-Backup", "spiffe://trusted.example/other"} {
+			cert := s.serviceCA.Issue(t, pki.Leaf{URIs: []string{id}})
+			s.do(t, req{path: get, from: outside, cert: &cert, as: &backup}).
+				wantRefused(t, 403, "Forbidden", "ForbiddenByFirewall", s.firewallMessage("192.0.2.44", backup))
+		}
 		// The same identity without its certificate is not a trusted service.
 		s.do(t, req{path: get, from: outside, as: &backup}).
 			wantRefused(t, 403, "Forbidden", "ForbiddenByFirewall", s.firewallMessage("192.0.2.44", backup))
@@ -223,7 +239,18 @@ func TestFirewall(t *testing.T) {
 		// through the front without a token, as in Key Vault.
 		r := s.do(t, req{path: "/healthstatus", from: addr("8.8.8.8")})
 		if r.err != nil || r.status != 200 || r.upstream == nil {
-			t.Errorf("GET /healthstatus: %d, %v, reached the vault: %v", r.status, r.err, r.upstream != nil)
+			t.Fatalf("GET /healthstatus: %d, %v, reached the vault: %v", r.status, r.err, r.upstream != nil)
+		}
+		// No caller, so no caller headers: the forged ones are gone too.
+		for name, vs := range r.upstream.Header {
+			name = strings.ToLower(name)
+			switch {
+			case name == authz.HeaderOperation && vs[0] == "HealthStatus",
+				name == authz.HeaderClientIP && vs[0] == "8.8.8.8",
+				name == authz.HeaderDecisionID && vs[0] != "forged":
+			case strings.HasPrefix(name, authz.HeaderPrefix):
+				t.Errorf("GET /healthstatus reached the vault with %s %q", name, vs)
+			}
 		}
 
 		// vaultwall's control plane: the firewall applies only to the data

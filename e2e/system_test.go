@@ -374,6 +374,7 @@ type req struct {
 	// balancer that must not look like loopback).
 	local  netip.Addr
 	cert   *tls.Certificate
+	http1  bool       // HTTP/1.1 instead of h2
 	as     *principal // bearer token of this principal
 	token  string     // or this raw token
 	header http.Header
@@ -411,7 +412,7 @@ func (s *system) do(t *testing.T, r req) result {
 	if r.method == "" {
 		r.method = http.MethodGet
 	}
-	c := front.Client{RootCAs: s.frontCA.Pool(), Certificate: r.cert, LocalAddr: r.local}
+	c := front.Client{RootCAs: s.frontCA.Pool(), Certificate: r.cert, LocalAddr: r.local, HTTP1: r.http1}
 	if r.from.IsValid() {
 		c.Proxy = &front.ProxyHeader{Source: netip.AddrPortFrom(r.from, 50000), TLVs: r.tlvs}
 	}
