@@ -3,7 +3,6 @@ package front
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -340,32 +340,35 @@ func waitEnvoy(ctx context.Context, adminFile string, exited <-chan error) (neti
 	}
 }
 
-// listenerAddr asks the admin interface where the front listener is bound.
+// listenerAddr asks the admin interface where the front listener is bound
+// (admin.v3.Listeners; protojson reads both of its JSON spellings).
 func listenerAddr(hc *http.Client, admin string) (netip.AddrPort, error) {
 	resp, err := hc.Get("http://" + admin + "/listeners?format=json")
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
 	defer resp.Body.Close()
-	var ls struct {
-		ListenerStatuses []struct {
-			Name         string `json:"name"`
-			LocalAddress struct {
-				SocketAddress struct {
-					Address   string `json:"address"`
-					PortValue int    `json:"port_value"`
-				} `json:"socket_address"`
-			} `json:"local_address"`
-		} `json:"listener_statuses"`
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return netip.AddrPort{}, err
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&ls); err != nil {
+	return parseListeners(b)
+}
+
+func parseListeners(b []byte) (netip.AddrPort, error) {
+	var ls adminv3.Listeners
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &ls); err != nil {
 		return netip.AddrPort{}, fmt.Errorf("admin /listeners: %w", err)
 	}
-	if len(ls.ListenerStatuses) != 1 {
-		return netip.AddrPort{}, fmt.Errorf("admin /listeners: %d listeners, want 1", len(ls.ListenerStatuses))
+	if n := len(ls.GetListenerStatuses()); n != 1 {
+		return netip.AddrPort{}, fmt.Errorf("admin /listeners: %d listeners, want 1", n)
 	}
-	sa := ls.ListenerStatuses[0].LocalAddress.SocketAddress
-	return netip.ParseAddrPort(net.JoinHostPort(sa.Address, strconv.Itoa(sa.PortValue)))
+	sa := ls.GetListenerStatuses()[0].GetLocalAddress().GetSocketAddress()
+	ap, err := netip.ParseAddrPort(net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))))
+	if err != nil || ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("admin /listeners: listener at %v", sa)
+	}
+	return ap, nil
 }
 
 // tail is the last n lines of a file.

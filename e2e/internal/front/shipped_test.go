@@ -3,11 +3,14 @@ package front
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -309,3 +312,57 @@ func firstEndpoint(c *clusterv3.Cluster) string {
 }
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// TestParseListeners reads the admin interface's answer in both JSON
+// spellings Envoy versions have used.
+func TestParseListeners(t *testing.T) {
+	for _, body := range []string{
+		`{"listener_statuses":[{"name":"vault_https","local_address":{"socket_address":{"address":"127.0.0.1","port_value":41234}}}]}`,
+		`{"listenerStatuses":[{"name":"vault_https","localAddress":{"socketAddress":{"address":"127.0.0.1","portValue":41234}}}]}`,
+	} {
+		got, err := parseListeners([]byte(body))
+		if err != nil || got.String() != "127.0.0.1:41234" {
+			t.Errorf("parseListeners(%s) = %v, %v", body, got, err)
+		}
+	}
+	for _, body := range []string{`{}`, `{"listener_statuses":[{"name":"x","local_address":{"socket_address":{"address":"127.0.0.1","port_value":0}}}]}`, `not json`} {
+		if _, err := parseListeners([]byte(body)); err == nil {
+			t.Errorf("parseListeners(%s): no error", body)
+		}
+	}
+}
+
+// TestStartEnvoyProcess runs StartEnvoy's process handling — the rendered
+// bootstrap handed over with -c, the admin address file, /ready, the
+// listener's port read back, SIGTERM at the end — against fakeenvoy, which
+// plays Envoy's side of that contract and proxies nothing.
+func TestStartEnvoyProcess(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "fakeenvoy")
+	build := exec.Command("go", "build", "-o", bin, "./testdata/fakeenvoy")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building fakeenvoy: %v\n%s", err, out)
+	}
+	k := newRenderKit(t, EnvoyL4)
+	var e *Envoy
+	t.Run("start", func(t *testing.T) { e = StartEnvoy(t, bin, k.opts) })
+	if e == nil {
+		t.FailNow()
+	}
+	if e.Name() != "envoy ("+bin+", fake/0.0.0/Clean/RELEASE/BoringSSL)" {
+		t.Errorf("name %q", e.Name())
+	}
+	// The subtest's cleanup stopped the process: its listener is gone.
+	if c, err := net.DialTimeout("tcp", e.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Errorf("fakeenvoy still listening on %s after the test ended", e.Addr())
+	}
+}
+
+func TestWaitEnvoyExited(t *testing.T) {
+	exited := make(chan error, 1)
+	exited <- errors.New("exit status 1")
+	_, err := waitEnvoy(t.Context(), filepath.Join(t.TempDir(), "never-written"), exited)
+	if err == nil || !strings.Contains(err.Error(), "exited before it was ready") {
+		t.Errorf("waitEnvoy = %v", err)
+	}
+}
