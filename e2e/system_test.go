@@ -261,16 +261,20 @@ func startVaultwall(t *testing.T, cfg *config.Config) *vaultwall {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logf.Close() }()
+	// exited is closed once the process is gone; waitErr is then its exit.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); logf.Close(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		var err error
 		select {
-		case err = <-exited:
+		case <-exited:
+			err = waitErr
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			err = fmt.Errorf("no exit 15s after SIGTERM: %w", <-exited)
+			<-exited
+			err = fmt.Errorf("no exit 15s after SIGTERM (killed: %v)", waitErr)
 		}
 		out, _ := os.ReadFile(vw.log)
 		if i := bytes.Index(out, []byte("WARNING: DATA RACE")); i >= 0 {
@@ -299,9 +303,9 @@ func startVaultwall(t *testing.T, cfg *config.Config) *vaultwall {
 			t.Fatalf("vaultwall not ready within 30s:\n%s", lastLines(out, 40))
 		}
 		select {
-		case err := <-exited:
+		case <-exited:
 			out, _ := os.ReadFile(vw.log)
-			t.Fatalf("vaultwall exited: %v\n%s", err, out)
+			t.Fatalf("vaultwall exited before it was ready: %v\n%s", waitErr, out)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if vw.http == "" {

@@ -82,6 +82,11 @@ func (s *Server) Register(g *grpc.Server) {
 func (s *Server) Check(ctx context.Context, cr *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
 	d := s.decide(ctx, cr)
+	if d.Err != nil {
+		// The client learns only that no decision was reached, and its id;
+		// the cause is logged here, under that id.
+		s.log.ErrorContext(ctx, "decision failed closed", MDDecisionID, d.ID, MDStage, d.Stage.String(), "error", d.Err)
+	}
 	resp := ResponseFrom(d.Response())
 	if s.observer != nil {
 		s.observer.Observe(d, time.Since(start))

@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,7 +9,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/netip"
@@ -295,5 +299,51 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckLogsFailedDecisions: a decision that failed closed is logged at
+// ERROR under the id the client was given, with the cause; a refusal is a
+// decision, not an error, and logs nothing.
+func TestCheckLogsFailedDecisions(t *testing.T) {
+	var buf bytes.Buffer
+	s := NewServer(slog.New(slog.NewJSONHandler(&buf, nil)), nil)
+
+	// Before any configuration: could not decide.
+	resp, _ := s.Check(t.Context(), checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", nil))
+	s.SetPipeline(stubPipeline())
+	resp2, _ := s.Check(t.Context(), checkRequest("127.0.0.1", "/secrets/a", "Bearer panic", nil))
+	// Decisions, not errors: no log line.
+	_, _ = s.Check(t.Context(), checkRequest("192.0.2.1", "/secrets/a", "Bearer ok", nil))
+	_, _ = s.Check(t.Context(), checkRequest("127.0.0.1", "/secrets/a", "", nil))
+	_, _ = s.Check(t.Context(), checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", nil))
+
+	var lines []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want one per failed decision:\n%s", len(lines), buf.String())
+	}
+	for i, want := range []struct {
+		resp  *authv3.CheckResponse
+		stage string
+		cause string
+	}{
+		{resp, "none", "no configuration is loaded yet"},
+		{resp2, "authenticate", "panic"},
+	} {
+		l := lines[i]
+		id := want.resp.GetDynamicMetadata().GetFields()[MDDecisionID].GetStringValue()
+		if l["level"] != "ERROR" || l[MDDecisionID] != id || id == "" || !strings.Contains(want.resp.GetDeniedResponse().GetBody(), id) {
+			t.Errorf("line %d %v: want level ERROR and the decision id %q the client got", i, l, id)
+		}
+		if l[MDStage] != want.stage || !strings.Contains(fmt.Sprint(l["error"]), want.cause) {
+			t.Errorf("line %d %v: want stage %s and a cause mentioning %q", i, l, want.stage, want.cause)
+		}
 	}
 }

@@ -66,8 +66,11 @@ func StartEnvoy(tb testing.TB, bin string, opts Options) *Envoy {
 		out.Close()
 		tb.Fatalf("front: %s: %v", e.Name(), err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); out.Close() }()
+	// exited is closed once the process is gone, so both the wait for
+	// readiness and the cleanup can watch it.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); out.Close(); close(exited) }()
 	tb.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -83,7 +86,7 @@ func StartEnvoy(tb testing.TB, bin string, opts Options) *Envoy {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	addr, err := waitEnvoy(ctx, adminFile, exited)
+	addr, err := waitEnvoy(ctx, adminFile, exited, func() error { return waitErr })
 	if err != nil {
 		tb.Fatalf("front: %s: %v\n%s", e.Name(), err, tail(logFile, 60))
 	}
@@ -311,13 +314,13 @@ func writeFile(tb testing.TB, dir, name string, data []byte) string {
 
 // waitEnvoy waits for the admin address file, then for /ready to say LIVE,
 // and returns the front listener's bound address.
-func waitEnvoy(ctx context.Context, adminFile string, exited <-chan error) (netip.AddrPort, error) {
+func waitEnvoy(ctx context.Context, adminFile string, exited <-chan struct{}, exitErr func() error) (netip.AddrPort, error) {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	var admin string
 	for {
 		select {
-		case err := <-exited:
-			return netip.AddrPort{}, fmt.Errorf("envoy exited before it was ready: %v", err)
+		case <-exited:
+			return netip.AddrPort{}, fmt.Errorf("envoy exited before it was ready: %v", exitErr())
 		case <-ctx.Done():
 			return netip.AddrPort{}, fmt.Errorf("envoy not ready (admin %q): %w", admin, ctx.Err())
 		case <-time.After(50 * time.Millisecond):

@@ -359,10 +359,10 @@ func TestStartEnvoyProcess(t *testing.T) {
 }
 
 func TestWaitEnvoyExited(t *testing.T) {
-	exited := make(chan error, 1)
-	exited <- errors.New("exit status 1")
-	_, err := waitEnvoy(t.Context(), filepath.Join(t.TempDir(), "never-written"), exited)
-	if err == nil || !strings.Contains(err.Error(), "exited before it was ready") {
+	exited := make(chan struct{})
+	close(exited)
+	_, err := waitEnvoy(t.Context(), filepath.Join(t.TempDir(), "never-written"), exited, func() error { return errors.New("exit status 1") })
+	if err == nil || err.Error() != "envoy exited before it was ready: exit status 1" {
 		t.Errorf("waitEnvoy = %v", err)
 	}
 }
