@@ -378,9 +378,13 @@ func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *
 	}
 	snap := store.Snapshot{State: next, Revision: rev}
 	ch.Outcome, ch.EtagAfter = "applied", snap.Etag()
-	if s.overlay.Offer(snap) {
-		if eng := s.eng.Load(); eng != nil {
-			s.apply(ctx, eng, snap)
+	// Apply before answering. The store's watch may have offered the
+	// snapshot first and be loading it now: Load waits for that load (loads
+	// are serialised) and finds nothing left to do.
+	s.overlay.Offer(snap)
+	if eng := s.eng.Load(); eng != nil {
+		if err := eng.Load(ctx); err != nil {
+			s.log.Error("control-plane state stored but not applied; the configuration in force stays", "etag", snap.Etag(), "error", err)
 		}
 	}
 	return cfg, snap, nil
