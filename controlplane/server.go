@@ -383,7 +383,8 @@ func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *
 	// are serialised) and finds nothing left to do.
 	s.overlay.Offer(snap)
 	if eng := s.eng.Load(); eng != nil {
-		if err := eng.Load(ctx); err != nil {
+		// The state is stored: apply it even if the caller goes away now.
+		if err := eng.Load(context.WithoutCancel(ctx)); err != nil {
 			s.log.Error("control-plane state stored but not applied; the configuration in force stays", "etag", snap.Etag(), "error", err)
 		}
 	}
