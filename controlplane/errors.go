@@ -29,6 +29,7 @@ var (
 	errExists  = errors.New("already exists")
 	errInvalid = errors.New("the change does not validate")
 	errBase    = errors.New("the configuration file does not validate")
+	errStore   = errors.New("the control-plane store is unavailable")
 )
 
 // invalidError is a refused change with every problem found.
@@ -76,6 +77,8 @@ func toStatus(err error) error {
 			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: pe.Field, Description: pe.Msg}}})
 	case errors.Is(err, errExists):
 		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, errStore):
+		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, errBase):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, context.Canceled):

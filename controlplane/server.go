@@ -310,7 +310,7 @@ type loaded struct {
 func (s *Server) read(ctx context.Context) (loaded, error) {
 	snap, err := s.store.Get(ctx)
 	if err != nil {
-		return loaded{}, err
+		return loaded{}, fmt.Errorf("%w: %w", errStore, err)
 	}
 	data, err := os.ReadFile(s.path)
 	if err != nil {
@@ -373,8 +373,11 @@ func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *
 		rt.Close()
 	}
 	rev, err := s.store.CompareAndSwap(ctx, cur.snap.Revision, next)
-	if err != nil {
+	if errors.Is(err, store.ErrConflict) {
 		return fail("conflict", err)
+	}
+	if err != nil {
+		return fail("failed", fmt.Errorf("%w: %w", errStore, err))
 	}
 	snap := store.Snapshot{State: next, Revision: rev}
 	ch.Outcome, ch.EtagAfter = "applied", snap.Etag()

@@ -203,10 +203,11 @@ func (f *File) Watch(ctx context.Context) <-chan Snapshot {
 	go func() {
 		defer close(out)
 		var events <-chan fsnotify.Event
+		var errs <-chan error
 		if w, err := fsnotify.NewWatcher(); err == nil {
 			defer w.Close()
 			if w.Add(filepath.Dir(f.path)) == nil {
-				events = w.Events
+				events, errs = w.Events, w.Errors
 			}
 		}
 		ticker := time.NewTicker(f.poll)
@@ -234,6 +235,7 @@ func (f *File) Watch(ctx context.Context) <-chan Snapshot {
 					break wait
 				case <-ticker.C:
 					break wait
+				case <-errs: // drained so the watcher never blocks; the poll covers a lost event
 				case ev := <-events:
 					if filepath.Base(ev.Name) == base && !strings.HasSuffix(ev.Name, ".lock") {
 						break wait
