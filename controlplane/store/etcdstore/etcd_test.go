@@ -2,6 +2,8 @@ package etcdstore_test
 
 import (
 	"errors"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"testing"
 	"time"
 
@@ -86,7 +88,7 @@ func TestEtcdWatchSkipsUndecodableState(t *testing.T) {
 	if _, err := c.Put(t.Context(), s.Key(), `{"accessPolicies": "not a list"}`); err != nil {
 		t.Fatal(err)
 	}
-	rev3, err := s.CompareAndSwap(t.Context(), mustRev(t, s), state("y"))
+	rev3, err := s.CompareAndSwap(t.Context(), mustRev(t, s, c), state("y"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,21 +105,16 @@ func TestEtcdWatchSkipsUndecodableState(t *testing.T) {
 	}
 }
 
-// mustRev reads the key's revision even when its value does not decode.
-func mustRev(t *testing.T, s *etcdstore.Store) int64 {
+// mustRev reads the key's revision even when its value does not decode,
+// and checks that Get refuses such a value.
+func mustRev(t *testing.T, s *etcdstore.Store, c *clientv3.Client) int64 {
 	t.Helper()
-	_, err := s.Get(t.Context())
-	var ce *store.ConflictError
-	if err == nil {
+	if _, err := s.Get(t.Context()); err == nil {
 		t.Fatal("a bad value decoded")
 	}
-	_ = ce
-	rev, cerr := s.CompareAndSwap(t.Context(), -1, store.State{})
-	if cerr == nil {
-		t.Fatalf("revision -1 matched (%d)", rev)
+	resp, err := c.Get(t.Context(), s.Key())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("%v %v", resp, err)
 	}
-	if !errors.As(cerr, &ce) {
-		t.Fatal(cerr)
-	}
-	return ce.Current
+	return resp.Kvs[0].ModRevision
 }

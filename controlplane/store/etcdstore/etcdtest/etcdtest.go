@@ -1,6 +1,3 @@
-// Package etcdtest starts a real etcd server in the test process
-// (go.etcd.io/etcd/server/v3/embed) on loopback ports, for tests of the
-// etcd store and of replicas converging through it.
 package etcdtest
 
 import (
