@@ -2,10 +2,10 @@ package etcdstore_test
 
 import (
 	"errors"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/controlplane/store"
