@@ -7,6 +7,12 @@ PKGS := ./...
 BIN := bin/vaultwall
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/vaultwall/vaultwall/main.version=$(VERSION)
+# Code generation tools, pinned, installed with go install into bin/tools.
+TOOLS := $(CURDIR)/bin/tools
+BUF_VERSION := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+BUF := $(TOOLS)/buf
 
 .DEFAULT_GOAL := help
 
@@ -31,7 +37,7 @@ e2e: ## end-to-end tests (ENVOY_BIN=/path/to/envoy for a real Envoy front)
 	$(GO) test -race -count=1 -timeout 10m ./e2e/...
 
 .PHONY: check
-check: fmt-check vet test ## gofmt, go vet, all tests
+check: fmt-check vet proto-check test ## gofmt, go vet, buf lint, generated-code drift, all tests
 	@echo "check: ok"
 
 .PHONY: fmt-check
@@ -52,3 +58,32 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
+
+# Each tool is installed once per version: the stamp names the version.
+$(TOOLS)/.buf-$(BUF_VERSION):
+	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@touch $@
+$(TOOLS)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION):
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@touch $@
+$(TOOLS)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION):
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@touch $@
+
+.PHONY: proto-tools
+proto-tools: $(TOOLS)/.buf-$(BUF_VERSION) $(TOOLS)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) $(TOOLS)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) ## install buf and the protoc plugins (pinned) into bin/tools
+
+.PHONY: proto
+proto: proto-tools ## buf lint, then regenerate the Go code of proto/ (commit it)
+	$(BUF) lint
+	$(BUF) generate
+
+.PHONY: proto-check
+proto-check: proto-tools ## fail when buf lint fails or the committed generated code differs from what proto/ generates
+	@set -e; $(BUF) lint; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BUF) generate -o "$$tmp"; \
+	if ! diff <(cd "$$tmp" && find proto -name '*.pb.go' | sort) <(find proto -name '*.pb.go' | sort); then \
+	  echo "generated files differ from proto/: run make proto and commit"; exit 1; fi; \
+	for f in $$(cd "$$tmp" && find proto -name '*.pb.go'); do \
+	  if ! cmp -s "$$tmp/$$f" "$$f"; then echo "$$f is stale: run make proto and commit"; exit 1; fi; done; \
+	echo "proto: generated code up to date"

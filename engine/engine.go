@@ -77,7 +77,12 @@ type Engine struct {
 	log     *slog.Logger
 	onSwap  []func(*Runtime)
 	current atomic.Pointer[Runtime]
+	overlay Overlay
 
+	// loadMu serialises loads, so that a slower build of older inputs can
+	// never replace a newer runtime (the file watcher and the control plane
+	// both reload).
+	loadMu      sync.Mutex
 	mu          sync.Mutex
 	generation  uint64
 	lastErr     error
@@ -97,6 +102,24 @@ func New(path string, build BuildFunc, log *slog.Logger, onSwap ...func(*Runtime
 	return &Engine{path: path, build: build, log: log, onSwap: onSwap}
 }
 
+// Overlay supplies configuration that does not come from the file: the
+// control plane's stored vault properties, laid over the file's.
+type Overlay interface {
+	// Parse parses and validates the configuration file's contents with
+	// the overlay applied.
+	Parse(path string, data []byte) (*config.Config, error)
+	// Version changes whenever Parse would give another result.
+	Version() string
+}
+
+// SetOverlay makes every later load lay o over the file. Call it before
+// the first Load.
+func (e *Engine) SetOverlay(o Overlay) {
+	e.loadMu.Lock()
+	defer e.loadMu.Unlock()
+	e.overlay = o
+}
+
 // Current is the runtime in force, nil before the first successful load.
 func (e *Engine) Current() *Runtime { return e.current.Load() }
 
@@ -104,6 +127,8 @@ func (e *Engine) Current() *Runtime { return e.current.Load() }
 // runtime (if any) stays in force and the error — every problem, with file,
 // line and field — is returned and remembered for /readyz.
 func (e *Engine) Load(ctx context.Context) error {
+	e.loadMu.Lock()
+	defer e.loadMu.Unlock()
 	digest, err := e.digest()
 	if err == nil {
 		if cur := e.current.Load(); cur != nil && cur.Digest == digest {
@@ -150,7 +175,16 @@ func (e *Engine) load(ctx context.Context, digest string, digestErr error) (*Run
 	if digestErr != nil {
 		return nil, digestErr
 	}
-	cfg, err := config.Load(e.path)
+	var cfg *config.Config
+	var err error
+	if e.overlay != nil {
+		var data []byte
+		if data, err = os.ReadFile(e.path); err == nil {
+			cfg, err = e.overlay.Parse(e.path, data)
+		}
+	} else {
+		cfg, err = config.Load(e.path)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +205,9 @@ func (e *Engine) digest() (string, error) {
 	}
 	h := sha256.New()
 	h.Write(data)
+	if e.overlay != nil {
+		fmt.Fprintf(h, "\x00overlay\x00%s", e.overlay.Version())
+	}
 	for _, f := range e.watchedFiles() {
 		b, err := os.ReadFile(f)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -197,8 +198,16 @@ func checkBuiltins(file string, m *ast.Module) []error {
 	return errs
 }
 
+// compileMu serialises compilations process-wide: OPA's type checker
+// (ast/env.go mergeTypes, OPA v1.22.3) writes into type values that
+// builtins share between compilers, so two compilations at once race — a
+// reload and the control plane validating a change, say.
+var compileMu sync.Mutex
+
 // compile compiles the modules with the settings vaultwall serves with.
 func compile(mods map[string]*ast.Module, printStatements bool) (*ast.Compiler, error) {
+	compileMu.Lock()
+	defer compileMu.Unlock()
 	if err := checkOperatorRules(mods); err != nil {
 		return nil, err
 	}

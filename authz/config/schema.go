@@ -22,6 +22,7 @@ type Config struct {
 	Server          Server          `json:"server"`
 	Limits          Limits          `json:"limits"`
 	Log             Log             `json:"log"`
+	ControlPlane    ControlPlane    `json:"controlPlane"`
 
 	// Path is the file the configuration was loaded from.
 	Path string `json:"-"`

@@ -73,6 +73,7 @@ func (c *Config) defaults() {
 			id.Issuers[i].Audiences = []string{DefaultAudience}
 		}
 	}
+	c.controlPlaneDefaults()
 	if c.Policy.Timeout == 0 {
 		c.Policy.Timeout = Duration(50 * time.Millisecond)
 	}
@@ -120,6 +121,7 @@ func (c *Config) validate(e *errs) {
 	c.validateIdentity(e)
 	c.validateTrustedServices(e)
 	c.validateServer(e)
+	c.validateControlPlane(e)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -85,6 +86,16 @@ func writeSummary(w io.Writer, c *config.Config) {
 	}
 	fmt.Fprintf(w, "  policy           %s\n", policy)
 	fmt.Fprintf(w, "  listeners        grpc %s, http %s\n", c.Server.GRPCAddr, c.Server.HTTPAddr)
+	if cp := c.ControlPlane; cp.Enabled {
+		where := cp.Store.Path
+		if cp.Store.Type == config.StoreEtcd {
+			where = strings.Join(cp.Store.Endpoints, ",") + " " + cp.Store.KeyPrefix
+		}
+		fmt.Fprintf(w, "  control plane    %s (tls %v), %d audiences, %d admin principals, store %s %s\n",
+			cp.ListenAddr, cp.TLS.Enabled(), len(cp.Audiences), len(cp.AdminPrincipals), cp.Store.Type, where)
+	} else {
+		fmt.Fprintf(w, "  control plane    off\n")
+	}
 }
 
 func newTrustedServicesCmd() *cobra.Command {

@@ -38,6 +38,7 @@ func newRoot() *cobra.Command {
 		newConfigCmd(),
 		newTrustedServicesCmd(),
 		newPolicyCmd(),
+		newAdminCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "print the version",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/controlplane"
 	"github.com/vaultwall/vaultwall/engine"
 )
 
@@ -33,7 +34,7 @@ func newServeCmd() *cobra.Command {
 			log := newLogger(cfg.Log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, path, grpcAddr, httpAddr, log)
+			return serve(ctx, cfg, path, grpcAddr, httpAddr, log)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (required)")
@@ -43,13 +44,13 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
-func serve(ctx context.Context, path, grpcAddr, httpAddr string, log *slog.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, path, grpcAddr, httpAddr string, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys := token.NewKeyStore(token.StoreOptions{Logger: log})
 	defer keys.Close()
 	b := &engine.Builder{Keys: keys, Log: log}
-	return engine.Serve(ctx, engine.ServeOptions{
+	opts := engine.ServeOptions{
 		ConfigPath: path,
 		GRPCAddr:   grpcAddr,
 		HTTPAddr:   httpAddr,
@@ -57,7 +58,16 @@ func serve(ctx context.Context, path, grpcAddr, httpAddr string, log *slog.Logge
 		Log:        log,
 		Registry:   reg,
 		Probes:     []engine.ProbeFunc{engine.IssuerProbe},
-	})
+	}
+	if cfg.ControlPlane.Enabled {
+		cp, err := controlplane.Open(ctx, controlplane.Options{Config: cfg, Keys: keys, Build: b.Build, Log: log})
+		if err != nil {
+			return err
+		}
+		defer cp.Close()
+		cp.Wire(&opts)
+	}
+	return engine.Serve(ctx, opts)
 }
 
 func newLogger(c config.Log) *slog.Logger {
