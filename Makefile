@@ -6,7 +6,7 @@ FUZZTIME ?= 20s
 PKGS := ./...
 BIN := bin/vaultwall
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/vaultwall/vaultwall/main.version=$(VERSION)
+LDFLAGS := -X main.version=$(VERSION)
 # Code generation tools, pinned, installed with go install into bin/tools.
 TOOLS := $(CURDIR)/bin/tools
 BUF_VERSION := v1.75.0
