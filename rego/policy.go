@@ -20,7 +20,7 @@ import (
 const Query = "data.vaultwall.authz.decision"
 
 // DefaultTimeout bounds one evaluation when policy.timeout is unset.
-const DefaultTimeout = 50 * time.Millisecond
+const DefaultTimeout = 250 * time.Millisecond
 
 // Policy is the compiled, prepared policy with its data. It is immutable and
 // safe for concurrent use; a changed configuration or policy directory

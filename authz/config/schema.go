@@ -261,7 +261,8 @@ type Policy struct {
 	// would refuse (rules named grant); off by default, so operator rules
 	// can only narrow access.
 	AllowOperatorGrants bool `json:"allowOperatorGrants,omitempty"`
-	// Timeout is the evaluation budget per request (default 50ms).
+	// Timeout is the evaluation budget per request (default 250ms, inside
+	// Envoy's 500ms ext_authz timeout of envoy.yaml).
 	Timeout Duration `json:"timeout,omitempty"`
 }
 

@@ -75,7 +75,7 @@ func (c *Config) defaults() {
 	}
 	c.controlPlaneDefaults()
 	if c.Policy.Timeout == 0 {
-		c.Policy.Timeout = Duration(50 * time.Millisecond)
+		c.Policy.Timeout = Duration(250 * time.Millisecond)
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
