@@ -87,6 +87,7 @@ func (c *Config) resolvePaths(name string) {
 	abs(&c.Server.TLS.CertFile)
 	abs(&c.Server.TLS.KeyFile)
 	abs(&c.Server.TLS.ClientCAFile)
+	c.resolveOpsPaths(abs)
 }
 
 // Annotate gives FieldErrors produced by later compile steps (stage

@@ -22,6 +22,10 @@ type Config struct {
 	Server          Server          `json:"server"`
 	Limits          Limits          `json:"limits"`
 	Log             Log             `json:"log"`
+	// Operations: the audit log, tracing and shadow evaluation (ops.go).
+	Audit   Audit   `json:"audit"`
+	Tracing Tracing `json:"tracing"`
+	Shadow  Shadow  `json:"shadow"`
 
 	// Path is the file the configuration was loaded from.
 	Path string `json:"-"`

@@ -93,6 +93,7 @@ func (c *Config) defaults() {
 		c.Vault.ResourceID = "/subscriptions/" + sub + "/resourceGroups/" + rg +
 			"/providers/Microsoft.KeyVault/vaults/" + c.Vault.Name
 	}
+	c.opsDefaults()
 	if acl := c.Properties.NetworkAcls; acl != nil {
 		if acl.Bypass == "" {
 			acl.Bypass = "AzureServices"
@@ -120,6 +121,7 @@ func (c *Config) validate(e *errs) {
 	c.validateIdentity(e)
 	c.validateTrustedServices(e)
 	c.validateServer(e)
+	c.validateOps(e)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
