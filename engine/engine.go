@@ -72,6 +72,11 @@ type BuildFunc func(ctx context.Context, cfg *config.Config) (*Runtime, error)
 
 // Engine keeps the current runtime and reloads it when its inputs change.
 type Engine struct {
+	// PolicyDir, when set before Load, replaces the configuration's
+	// policy.dir as a watched input (a Builder with the same PolicyDir
+	// builds it: shadow candidates).
+	PolicyDir string
+
 	path    string
 	build   BuildFunc
 	log     *slog.Logger
@@ -214,7 +219,9 @@ func (e *Engine) inputs() (dirs, files []string) {
 	if c == nil {
 		return nil, nil
 	}
-	if c.Policy.Dir != "" {
+	if e.PolicyDir != "" {
+		dirs = append(dirs, e.PolicyDir)
+	} else if c.Policy.Dir != "" {
 		dirs = append(dirs, c.Policy.Dir)
 	}
 	for _, is := range c.Identity.Issuers {

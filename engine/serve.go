@@ -47,6 +47,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	srv := envoy.NewServer(log, o.Observer)
 	swaps := append([]func(*Runtime){func(rt *Runtime) { srv.SetPipeline(rt.Pipeline) }}, o.OnSwap...)
 	eng := New(o.ConfigPath, o.Build, log, swaps...)
+	if o.Registry != nil {
+		o.Registry.MustRegister(NewStatusCollector(eng, "enforced"))
+	}
 	if err := eng.Load(ctx); err != nil {
 		return fmt.Errorf("configuration %s: %w", o.ConfigPath, err)
 	}

@@ -38,6 +38,7 @@ func newRoot() *cobra.Command {
 		newConfigCmd(),
 		newTrustedServicesCmd(),
 		newPolicyCmd(),
+		newReplayCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "print the version",
