@@ -237,16 +237,25 @@ func (e *Engine) inputs() (dirs, files []string) {
 // so watch directories, not files), with a periodic re-check as a fallback
 // for events a watcher misses.
 func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
+	// Without inotify (its per-user instance limit is small and shared),
+	// the periodic re-check alone keeps the configuration current.
+	var events <-chan fsnotify.Event
+	var werrs <-chan error
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return err
+		e.log.Warn("cannot watch files; relying on periodic re-check", "error", err)
+	} else {
+		defer w.Close()
+		events, werrs = w.Events, w.Errors
 	}
-	defer w.Close()
 	e.mu.Lock()
 	e.watching = true
 	e.mu.Unlock()
 	watched := map[string]bool{}
 	rewatch := func() {
+		if w == nil {
+			return
+		}
 		dirs, files := e.inputs()
 		want := []string{filepath.Dir(e.path)}
 		want = append(want, dirs...)
@@ -274,7 +283,7 @@ func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return errors.New("watcher closed")
 			}
@@ -282,7 +291,7 @@ func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
 				continue
 			}
 			debounce = time.After(150 * time.Millisecond) // editors write in bursts
-		case err, ok := <-w.Errors:
+		case err, ok := <-werrs:
 			if !ok {
 				return errors.New("watcher closed")
 			}
