@@ -50,7 +50,7 @@ vet:
 
 .PHONY: bench
 bench: ## Go benchmarks of the Check path
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./authz/... ./envoy/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./authz/... ./envoy/... ./ops/...
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each

@@ -72,6 +72,11 @@ type BuildFunc func(ctx context.Context, cfg *config.Config) (*Runtime, error)
 
 // Engine keeps the current runtime and reloads it when its inputs change.
 type Engine struct {
+	// PolicyDir, when set before Load, replaces the configuration's
+	// policy.dir as a watched input (a Builder with the same PolicyDir
+	// builds it: shadow candidates).
+	PolicyDir string
+
 	path    string
 	build   BuildFunc
 	log     *slog.Logger
@@ -251,7 +256,9 @@ func (e *Engine) inputs() (dirs, files []string) {
 	if c == nil {
 		return nil, nil
 	}
-	if c.Policy.Dir != "" {
+	if e.PolicyDir != "" {
+		dirs = append(dirs, e.PolicyDir)
+	} else if c.Policy.Dir != "" {
 		dirs = append(dirs, c.Policy.Dir)
 	}
 	for _, is := range c.Identity.Issuers {
@@ -267,16 +274,25 @@ func (e *Engine) inputs() (dirs, files []string) {
 // so watch directories, not files), with a periodic re-check as a fallback
 // for events a watcher misses.
 func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
+	// Without inotify (its per-user instance limit is small and shared),
+	// the periodic re-check alone keeps the configuration current.
+	var events <-chan fsnotify.Event
+	var werrs <-chan error
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return err
+		e.log.Warn("cannot watch files; relying on periodic re-check", "error", err)
+	} else {
+		defer w.Close()
+		events, werrs = w.Events, w.Errors
 	}
-	defer w.Close()
 	e.mu.Lock()
 	e.watching = true
 	e.mu.Unlock()
 	watched := map[string]bool{}
 	rewatch := func() {
+		if w == nil {
+			return
+		}
 		dirs, files := e.inputs()
 		want := []string{filepath.Dir(e.path)}
 		want = append(want, dirs...)
@@ -304,7 +320,7 @@ func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return errors.New("watcher closed")
 			}
@@ -312,7 +328,7 @@ func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
 				continue
 			}
 			debounce = time.After(150 * time.Millisecond) // editors write in bursts
-		case err, ok := <-w.Errors:
+		case err, ok := <-werrs:
 			if !ok {
 				return errors.New("watcher closed")
 			}

@@ -57,6 +57,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if o.Overlay != nil {
 		eng.SetOverlay(o.Overlay)
 	}
+	if o.Registry != nil {
+		o.Registry.MustRegister(NewStatusCollector(eng, "enforced"))
+	}
 	if err := eng.Load(ctx); err != nil {
 		return fmt.Errorf("configuration %s: %w", o.ConfigPath, err)
 	}

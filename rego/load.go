@@ -198,19 +198,20 @@ func checkBuiltins(file string, m *ast.Module) []error {
 	return errs
 }
 
-// compileMu serialises compilations process-wide: OPA's type checker
-// (ast/env.go mergeTypes, OPA v1.22.3) writes into type values that
-// builtins share between compilers, so two compilations at once race — a
-// reload and the control plane validating a change, say.
+// compileMu serialises compilations: OPA's type checker (v1.22.3,
+// ast.mergeTypes) updates type values that compilers share, so two
+// compilations at once race — the enforced configuration and a shadow
+// candidate reloading together, or a control-plane validation beside a
+// reload.
 var compileMu sync.Mutex
 
 // compile compiles the modules with the settings vaultwall serves with.
 func compile(mods map[string]*ast.Module, printStatements bool) (*ast.Compiler, error) {
-	compileMu.Lock()
-	defer compileMu.Unlock()
 	if err := checkOperatorRules(mods); err != nil {
 		return nil, err
 	}
+	compileMu.Lock()
+	defer compileMu.Unlock()
 	c := ast.NewCompiler().
 		WithCapabilities(capabilities()).
 		WithDefaultRegoVersion(ast.RegoV1).

@@ -88,6 +88,7 @@ func (c *Config) resolvePaths(name string) {
 	abs(&c.Server.TLS.KeyFile)
 	abs(&c.Server.TLS.ClientCAFile)
 	c.resolveControlPlanePaths(abs)
+	c.resolveOpsPaths(abs)
 }
 
 // Annotate gives FieldErrors produced by later compile steps (stage

@@ -23,6 +23,10 @@ type Config struct {
 	Limits          Limits          `json:"limits"`
 	Log             Log             `json:"log"`
 	ControlPlane    ControlPlane    `json:"controlPlane"`
+	// Operations: the audit log, tracing and shadow evaluation (ops.go).
+	Audit   Audit   `json:"audit"`
+	Tracing Tracing `json:"tracing"`
+	Shadow  Shadow  `json:"shadow"`
 
 	// Path is the file the configuration was loaded from.
 	Path string `json:"-"`

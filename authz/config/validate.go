@@ -94,6 +94,7 @@ func (c *Config) defaults() {
 		c.Vault.ResourceID = "/subscriptions/" + sub + "/resourceGroups/" + rg +
 			"/providers/Microsoft.KeyVault/vaults/" + c.Vault.Name
 	}
+	c.opsDefaults()
 	if acl := c.Properties.NetworkAcls; acl != nil {
 		if acl.Bypass == "" {
 			acl.Bypass = "AzureServices"
@@ -122,6 +123,7 @@ func (c *Config) validate(e *errs) {
 	c.validateTrustedServices(e)
 	c.validateServer(e)
 	c.validateControlPlane(e)
+	c.validateOps(e)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

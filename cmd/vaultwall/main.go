@@ -39,6 +39,7 @@ func newRoot() *cobra.Command {
 		newTrustedServicesCmd(),
 		newPolicyCmd(),
 		newAdminCmd(),
+		newReplayCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "print the version",

@@ -6,15 +6,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/vaultwall/vaultwall/authz/config"
-	"github.com/vaultwall/vaultwall/authz/token"
 	"github.com/vaultwall/vaultwall/controlplane"
 	"github.com/vaultwall/vaultwall/engine"
+	"github.com/vaultwall/vaultwall/ops"
 )
 
 func newServeCmd() *cobra.Command {
@@ -34,7 +33,7 @@ func newServeCmd() *cobra.Command {
 			log := newLogger(cfg.Log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, cfg, path, grpcAddr, httpAddr, log)
+			return serve(ctx, path, grpcAddr, httpAddr, cfg, log)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (required)")
@@ -44,23 +43,24 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
-func serve(ctx context.Context, cfg *config.Config, path, grpcAddr, httpAddr string, log *slog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	keys := token.NewKeyStore(token.StoreOptions{Logger: log})
-	defer keys.Close()
-	b := &engine.Builder{Keys: keys, Log: log}
-	opts := engine.ServeOptions{
+func serve(ctx context.Context, path, grpcAddr, httpAddr string, cfg *config.Config, log *slog.Logger) error {
+	st, err := ops.New(ctx, path, cfg, ops.Options{Log: log, Version: version})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = st.Close(shut)
+	}()
+	opts := st.ServeOptions(engine.ServeOptions{
 		ConfigPath: path,
 		GRPCAddr:   grpcAddr,
 		HTTPAddr:   httpAddr,
-		Build:      b.Build,
 		Log:        log,
-		Registry:   reg,
-		Probes:     []engine.ProbeFunc{engine.IssuerProbe},
-	}
+	})
 	if cfg.ControlPlane.Enabled {
-		cp, err := controlplane.Open(ctx, controlplane.Options{Config: cfg, Keys: keys, Build: b.Build, Log: log})
+		cp, err := controlplane.Open(ctx, controlplane.Options{Config: cfg, Keys: st.Keys(), Build: st.Builder().Build, Log: log})
 		if err != nil {
 			return err
 		}
