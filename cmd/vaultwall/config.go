@@ -96,6 +96,24 @@ func writeSummary(w io.Writer, c *config.Config) {
 	} else {
 		fmt.Fprintf(w, "  control plane    off\n")
 	}
+	switch a := c.Audit; {
+	case !a.Enabled:
+		fmt.Fprintf(w, "  audit            off\n")
+	case a.Sink == "file":
+		fmt.Fprintf(w, "  audit            file %s (rotated at %d MB)\n", a.Path, a.MaxSizeMB)
+	default:
+		fmt.Fprintf(w, "  audit            %s\n", a.Sink)
+	}
+	if t := c.Tracing; t.Endpoint != "" {
+		fmt.Fprintf(w, "  tracing          OTLP/%s %s\n", t.Protocol, t.Endpoint)
+	} else {
+		fmt.Fprintf(w, "  tracing          off\n")
+	}
+	if sh := c.Shadow; sh.Config != "" || sh.PolicyDir != "" {
+		fmt.Fprintf(w, "  shadow           config %q, policy dir %q\n", sh.Config, sh.PolicyDir)
+	} else {
+		fmt.Fprintf(w, "  shadow           off\n")
+	}
 }
 
 func newTrustedServicesCmd() *cobra.Command {
