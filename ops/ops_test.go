@@ -312,7 +312,7 @@ func TestReadiness(t *testing.T) {
 		t.Fatalf("/healthz = %d %s", code, body)
 	}
 	code, body = p.get("/readyz")
-	if code != 503 || !bytes.Contains(body, []byte(`"ready": false`)) || !bytes.Contains(body, []byte(`"KeysLoaded": false`)) ||
+	if code != 503 || !bytes.Contains(body, []byte(`"ready": false`)) || !bytes.Contains(body, []byte(`"keysLoaded": false`)) ||
 		!bytes.Contains(body, []byte("500")) {
 		t.Fatalf("/readyz with the issuer down = %d %s", code, body)
 	}
