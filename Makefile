@@ -6,16 +6,23 @@ FUZZTIME ?= 20s
 PKGS := ./...
 BIN := bin/vaultwall
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/vaultwall/vaultwall/main.version=$(VERSION)
+LDFLAGS := -X main.version=$(VERSION)
+# Code generation tools, pinned, installed with go install into bin/tools.
+TOOLS := $(CURDIR)/bin/tools
+BUF_VERSION := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+BUF := $(TOOLS)/buf
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s
+", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## start vaultwall on the example config ($(CONFIG))
+run: ## start vaultwall on the example config (CONFIG=examples/vault.yaml)
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/vaultwall serve --config $(CONFIG)
 
 .PHONY: build
@@ -31,7 +38,7 @@ e2e: ## end-to-end scenarios (ENVOY_BIN=/path/to/envoy for a real Envoy front, E
 	$(GO) test -race -count=1 -timeout 10m ./e2e/...
 
 .PHONY: check
-check: fmt-check vet test ## gofmt, go vet, all tests
+check: fmt-check vet proto-check test ## gofmt, go vet, buf lint, generated-code drift, all tests
 	@echo "check: ok"
 
 .PHONY: fmt-check
@@ -44,7 +51,7 @@ vet:
 
 .PHONY: bench
 bench: ## Go benchmarks of the Check path
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./authz/... ./envoy/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./authz/... ./envoy/... ./ops/...
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each
@@ -52,3 +59,32 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
+
+# Each tool is installed once per version: the stamp names the version.
+$(TOOLS)/.buf-$(BUF_VERSION):
+	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@touch $@
+$(TOOLS)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION):
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@touch $@
+$(TOOLS)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION):
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@touch $@
+
+.PHONY: proto-tools
+proto-tools: $(TOOLS)/.buf-$(BUF_VERSION) $(TOOLS)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) $(TOOLS)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) ## install buf and the protoc plugins (pinned) into bin/tools
+
+.PHONY: proto
+proto: proto-tools ## buf lint, then regenerate the Go code of proto/ (commit it)
+	$(BUF) lint
+	$(BUF) generate
+
+.PHONY: proto-check
+proto-check: proto-tools ## fail when buf lint fails or the committed generated code differs from what proto/ generates
+	@set -e; $(BUF) lint; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BUF) generate -o "$$tmp"; \
+	if ! diff <(cd "$$tmp" && find proto -name '*.pb.go' | sort) <(find proto -name '*.pb.go' | sort); then \
+	  echo "generated files differ from proto/: run make proto and commit"; exit 1; fi; \
+	for f in $$(cd "$$tmp" && find proto -name '*.pb.go'); do \
+	  if ! cmp -s "$$tmp/$$f" "$$f"; then echo "$$f is stale: run make proto and commit"; exit 1; fi; done; \
+	echo "proto: generated code up to date"

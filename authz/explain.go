@@ -97,11 +97,13 @@ func (d *Decision) Explain() []Step {
 	var az string
 	if a.Evaluated {
 		az = a.Model
-		if a.Rule != "" {
+		switch {
+		case a.Reason != "" && a.Rule != "" && !strings.HasPrefix(a.Reason, a.Rule):
+			az += ": " + a.Rule + " — " + a.Reason
+		case a.Reason != "":
+			az += ": " + a.Reason
+		case a.Rule != "":
 			az += ": " + a.Rule
-		}
-		if a.Reason != "" {
-			az += " — " + a.Reason
 		}
 	}
 	steps = append(steps, Step{StageAuthorize, outcome(StageAuthorize), d.detail(StageAuthorize, az)})

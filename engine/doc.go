@@ -7,6 +7,9 @@
 // A configuration or policy that fails to build never replaces the running
 // one; the failure is logged and shown by /readyz until a good one lands.
 //
+// An Overlay (the control plane's stored properties) may be laid over the
+// file on every load; loads are serialised, so the newest inputs win.
+//
 // Imports: authz and its stage packages, rego, envoy (for the server it
 // feeds), fsnotify, prometheus, log/slog.
 package engine

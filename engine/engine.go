@@ -72,12 +72,22 @@ type BuildFunc func(ctx context.Context, cfg *config.Config) (*Runtime, error)
 
 // Engine keeps the current runtime and reloads it when its inputs change.
 type Engine struct {
+	// PolicyDir, when set before Load, replaces the configuration's
+	// policy.dir as a watched input (a Builder with the same PolicyDir
+	// builds it: shadow candidates).
+	PolicyDir string
+
 	path    string
 	build   BuildFunc
 	log     *slog.Logger
 	onSwap  []func(*Runtime)
 	current atomic.Pointer[Runtime]
+	overlay Overlay
 
+	// loadMu serialises loads, so that a slower build of older inputs can
+	// never replace a newer runtime (the file watcher and the control plane
+	// both reload).
+	loadMu      sync.Mutex
 	mu          sync.Mutex
 	generation  uint64
 	lastErr     error
@@ -97,6 +107,24 @@ func New(path string, build BuildFunc, log *slog.Logger, onSwap ...func(*Runtime
 	return &Engine{path: path, build: build, log: log, onSwap: onSwap}
 }
 
+// Overlay supplies configuration that does not come from the file: the
+// control plane's stored vault properties, laid over the file's.
+type Overlay interface {
+	// Parse parses and validates the configuration file's contents with
+	// the overlay applied.
+	Parse(path string, data []byte) (*config.Config, error)
+	// Version changes whenever Parse would give another result.
+	Version() string
+}
+
+// SetOverlay makes every later load lay o over the file. Call it before
+// the first Load.
+func (e *Engine) SetOverlay(o Overlay) {
+	e.loadMu.Lock()
+	defer e.loadMu.Unlock()
+	e.overlay = o
+}
+
 // Current is the runtime in force, nil before the first successful load.
 func (e *Engine) Current() *Runtime { return e.current.Load() }
 
@@ -104,6 +132,8 @@ func (e *Engine) Current() *Runtime { return e.current.Load() }
 // runtime (if any) stays in force and the error — every problem, with file,
 // line and field — is returned and remembered for /readyz.
 func (e *Engine) Load(ctx context.Context) error {
+	e.loadMu.Lock()
+	defer e.loadMu.Unlock()
 	digest, err := e.digest()
 	if err == nil {
 		if cur := e.current.Load(); cur != nil && cur.Digest == digest {
@@ -150,7 +180,16 @@ func (e *Engine) load(ctx context.Context, digest string, digestErr error) (*Run
 	if digestErr != nil {
 		return nil, digestErr
 	}
-	cfg, err := config.Load(e.path)
+	var cfg *config.Config
+	var err error
+	if e.overlay != nil {
+		var data []byte
+		if data, err = os.ReadFile(e.path); err == nil {
+			cfg, err = e.overlay.Parse(e.path, data)
+		}
+	} else {
+		cfg, err = config.Load(e.path)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +210,9 @@ func (e *Engine) digest() (string, error) {
 	}
 	h := sha256.New()
 	h.Write(data)
+	if e.overlay != nil {
+		fmt.Fprintf(h, "\x00overlay\x00%s", e.overlay.Version())
+	}
 	for _, f := range e.watchedFiles() {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -214,7 +256,9 @@ func (e *Engine) inputs() (dirs, files []string) {
 	if c == nil {
 		return nil, nil
 	}
-	if c.Policy.Dir != "" {
+	if e.PolicyDir != "" {
+		dirs = append(dirs, e.PolicyDir)
+	} else if c.Policy.Dir != "" {
 		dirs = append(dirs, c.Policy.Dir)
 	}
 	for _, is := range c.Identity.Issuers {
@@ -230,16 +274,25 @@ func (e *Engine) inputs() (dirs, files []string) {
 // so watch directories, not files), with a periodic re-check as a fallback
 // for events a watcher misses.
 func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
+	// Without inotify (its per-user instance limit is small and shared),
+	// the periodic re-check alone keeps the configuration current.
+	var events <-chan fsnotify.Event
+	var werrs <-chan error
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return err
+		e.log.Warn("cannot watch files; relying on periodic re-check", "error", err)
+	} else {
+		defer w.Close()
+		events, werrs = w.Events, w.Errors
 	}
-	defer w.Close()
 	e.mu.Lock()
 	e.watching = true
 	e.mu.Unlock()
 	watched := map[string]bool{}
 	rewatch := func() {
+		if w == nil {
+			return
+		}
 		dirs, files := e.inputs()
 		want := []string{filepath.Dir(e.path)}
 		want = append(want, dirs...)
@@ -267,7 +320,7 @@ func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return errors.New("watcher closed")
 			}
@@ -275,7 +328,7 @@ func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
 				continue
 			}
 			debounce = time.After(150 * time.Millisecond) // editors write in bursts
-		case err, ok := <-w.Errors:
+		case err, ok := <-werrs:
 			if !ok {
 				return errors.New("watcher closed")
 			}

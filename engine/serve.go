@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,12 @@ type ServeOptions struct {
 	Listening func(grpcAddr, httpAddr net.Addr) error
 	// OnSwap runs after each successful load, besides updating the server.
 	OnSwap []func(*Runtime)
+	// Overlay, when set, is laid over the configuration file on every load
+	// (the control plane's stored properties).
+	Overlay Overlay
+	// Services run beside the listeners from the first successful load
+	// until ctx ends (the control plane); an error stops Serve.
+	Services []func(ctx context.Context, eng *Engine) error
 }
 
 // Serve loads the configuration (failing fast if the first one does not
@@ -48,6 +55,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	srv := envoy.NewServer(log, o.Observer)
 	swaps := append([]func(*Runtime){func(rt *Runtime) { srv.SetPipeline(rt.Pipeline) }}, o.OnSwap...)
 	eng := New(o.ConfigPath, o.Build, log, swaps...)
+	if o.Overlay != nil {
+		eng.SetOverlay(o.Overlay)
+	}
+	if o.Registry != nil {
+		o.Registry.MustRegister(NewStatusCollector(eng, "enforced"))
+	}
 	if err := eng.Load(ctx); err != nil {
 		return fmt.Errorf("configuration %s: %w", o.ConfigPath, err)
 	}
@@ -88,7 +101,17 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	log.Info("vaultwall serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
 		"tls", cfg.Server.TLS.Enabled(), "mtls", cfg.Server.TLS.ClientCAFile != "", "reflection", cfg.Server.Reflection)
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 3+len(o.Services))
+	svcCtx, stopServices := context.WithCancel(ctx)
+	var services sync.WaitGroup
+	defer func() { stopServices(); services.Wait() }()
+	for _, run := range o.Services {
+		services.Go(func() {
+			if err := run(svcCtx, eng); err != nil && svcCtx.Err() == nil {
+				errc <- err
+			}
+		})
+	}
 	go func() { errc <- g.Serve(gl) }()
 	go func() {
 		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {

@@ -3,17 +3,11 @@ package envoy
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -31,6 +25,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vaultwall/vaultwall/authz"
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/config"
 )
 
@@ -213,27 +208,31 @@ func TestCheckOverGRPC(t *testing.T) {
 
 func TestMutualTLSListener(t *testing.T) {
 	dir := t.TempDir()
-	ca, caKey := mintCA(t)
-	serverCert := mintLeaf(t, ca, caKey, "vaultwall", []string{"localhost"}, x509.ExtKeyUsageServerAuth)
-	clientCert := mintLeaf(t, ca, caKey, "envoy", nil, x509.ExtKeyUsageClientAuth)
-	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", ca.Raw)
-	writePEM(t, filepath.Join(dir, "server.pem"), "CERTIFICATE", serverCert.Certificate[0])
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(serverCert.PrivateKey)
-	writePEM(t, filepath.Join(dir, "server.key"), "PRIVATE KEY", keyDER)
-
-	cfg := config.Server{TLS: config.ServerTLS{CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server.key"), ClientCAFile: filepath.Join(dir, "ca.pem")}}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	ca := authztest.NewTestCA(t)
+	serverCert := ca.Issue(authztest.CertOptions{DNSNames: []string{"localhost"}, Server: true})
+	clientCert := ca.Issue(authztest.CertOptions{Subject: pkix.Name{CommonName: "envoy"}})
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := config.Server{TLS: config.ServerTLS{
+		CertFile:     write("server.pem", serverCert.PEM()),
+		KeyFile:      write("server.key", serverCert.KeyPEM()),
+		ClientCAFile: write("ca.pem", ca.PEM()),
+	}}
 
 	s := NewServer(nil, nil)
 	s.SetPipeline(stubPipeline())
-	withCert := serve(t, s, cfg, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{clientCert}})))
+	withCert := serve(t, s, cfg, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{clientCert.TLS()}})))
 	resp := check(t, authv3.NewAuthorizationClient(withCert), checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", nil))
 	if resp.GetStatus().GetCode() != int32(code.Code_OK) {
 		t.Fatalf("mTLS client refused: %v", resp)
 	}
 
-	withoutCert := serve(t, s, cfg, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
+	withoutCert := serve(t, s, cfg, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})))
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if _, err := authv3.NewAuthorizationClient(withoutCert).Check(ctx, checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", nil)); err == nil {
@@ -266,40 +265,6 @@ func deniedHeader(d *authv3.DeniedHttpResponse, name string) string {
 		}
 	}
 	return ""
-}
-
-func mintCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	return ca, key
-}
-
-func mintLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, dns []string, eku x509.ExtKeyUsage) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{eku}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestCheckLogsFailedDecisions: a decision that failed closed is logged at

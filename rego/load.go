@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -197,11 +198,20 @@ func checkBuiltins(file string, m *ast.Module) []error {
 	return errs
 }
 
+// compileMu serialises compilations: OPA's type checker (v1.22.3,
+// ast.mergeTypes) updates type values that compilers share, so two
+// compilations at once race — the enforced configuration and a shadow
+// candidate reloading together, or a control-plane validation beside a
+// reload.
+var compileMu sync.Mutex
+
 // compile compiles the modules with the settings vaultwall serves with.
 func compile(mods map[string]*ast.Module, printStatements bool) (*ast.Compiler, error) {
 	if err := checkOperatorRules(mods); err != nil {
 		return nil, err
 	}
+	compileMu.Lock()
+	defer compileMu.Unlock()
 	c := ast.NewCompiler().
 		WithCapabilities(capabilities()).
 		WithDefaultRegoVersion(ast.RegoV1).

@@ -20,7 +20,7 @@ import (
 const Query = "data.vaultwall.authz.decision"
 
 // DefaultTimeout bounds one evaluation when policy.timeout is unset.
-const DefaultTimeout = 50 * time.Millisecond
+const DefaultTimeout = 250 * time.Millisecond
 
 // Policy is the compiled, prepared policy with its data. It is immutable and
 // safe for concurrent use; a changed configuration or policy directory
@@ -89,6 +89,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, erro
 	if err != nil {
 		return nil, err
 	}
+	compileMu.Lock() // preparing type-checks the query too
 	pq, err := oparego.New(
 		oparego.Query(Query),
 		oparego.Compiler(compiler),
@@ -96,6 +97,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, erro
 		oparego.StrictBuiltinErrors(true),
 		oparego.Capabilities(capabilities()),
 	).PrepareForEval(ctx)
+	compileMu.Unlock()
 	if err != nil {
 		return nil, joinErrors(astErrors("", ErrCompile, err))
 	}

@@ -145,6 +145,12 @@ func operatorRules(ctx context.Context, c *ast.Compiler, data ast.Object, files 
 // checkSamples evaluates the decision, and each operator rule, on every
 // sample. Each problem is reported once, at the first sample that shows it.
 func (p *Policy) checkSamples(ctx context.Context, cfg *config.Config, rules []operatorRule) error {
+	// A load on a busy machine must not refuse a sound policy: samples get a
+	// generous budget that still stops a runaway rule. Requests keep
+	// policy.timeout.
+	budget := p.timeout
+	p.timeout = max(20*budget, 2*time.Second)
+	defer func() { p.timeout = budget }()
 	var errs []error
 	seen := map[string]bool{}
 	report := func(s sample, loc *ast.Location, err error) {

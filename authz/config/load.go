@@ -87,6 +87,8 @@ func (c *Config) resolvePaths(name string) {
 	abs(&c.Server.TLS.CertFile)
 	abs(&c.Server.TLS.KeyFile)
 	abs(&c.Server.TLS.ClientCAFile)
+	c.resolveControlPlanePaths(abs)
+	c.resolveOpsPaths(abs)
 }
 
 // Annotate gives FieldErrors produced by later compile steps (stage

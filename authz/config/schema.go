@@ -22,6 +22,11 @@ type Config struct {
 	Server          Server          `json:"server"`
 	Limits          Limits          `json:"limits"`
 	Log             Log             `json:"log"`
+	ControlPlane    ControlPlane    `json:"controlPlane"`
+	// Operations: the audit log, tracing and shadow evaluation (ops.go).
+	Audit   Audit   `json:"audit"`
+	Tracing Tracing `json:"tracing"`
+	Shadow  Shadow  `json:"shadow"`
 
 	// Path is the file the configuration was loaded from.
 	Path string `json:"-"`
@@ -260,7 +265,8 @@ type Policy struct {
 	// would refuse (rules named grant); off by default, so operator rules
 	// can only narrow access.
 	AllowOperatorGrants bool `json:"allowOperatorGrants,omitempty"`
-	// Timeout is the evaluation budget per request (default 50ms).
+	// Timeout is the evaluation budget per request (default 250ms, inside
+	// Envoy's 500ms ext_authz timeout of envoy.yaml).
 	Timeout Duration `json:"timeout,omitempty"`
 }
 

@@ -73,8 +73,9 @@ func (c *Config) defaults() {
 			id.Issuers[i].Audiences = []string{DefaultAudience}
 		}
 	}
+	c.controlPlaneDefaults()
 	if c.Policy.Timeout == 0 {
-		c.Policy.Timeout = Duration(50 * time.Millisecond)
+		c.Policy.Timeout = Duration(250 * time.Millisecond)
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -93,6 +94,7 @@ func (c *Config) defaults() {
 		c.Vault.ResourceID = "/subscriptions/" + sub + "/resourceGroups/" + rg +
 			"/providers/Microsoft.KeyVault/vaults/" + c.Vault.Name
 	}
+	c.opsDefaults()
 	if acl := c.Properties.NetworkAcls; acl != nil {
 		if acl.Bypass == "" {
 			acl.Bypass = "AzureServices"
@@ -120,6 +122,8 @@ func (c *Config) validate(e *errs) {
 	c.validateIdentity(e)
 	c.validateTrustedServices(e)
 	c.validateServer(e)
+	c.validateControlPlane(e)
+	c.validateOps(e)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

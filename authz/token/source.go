@@ -59,20 +59,20 @@ type RefreshEvent struct {
 
 // IssuerStatus is an issuer's key readiness, for /readyz and metrics.
 type IssuerStatus struct {
-	Issuer string
+	Issuer string `json:"issuer"`
 	// Source is where the keys come from: the JWKS URL (discovered or
 	// configured) or the file path; "" while discovery has not succeeded.
-	Source     string
-	KeysLoaded bool
-	KeyCount   int
+	Source     string `json:"source"`
+	KeysLoaded bool   `json:"keysLoaded"`
+	KeyCount   int    `json:"keyCount"`
 	// LastRefresh is the last successful fetch, zero if none. KeyAge is the
 	// time since then.
-	LastRefresh time.Time
-	KeyAge      time.Duration
+	LastRefresh time.Time     `json:"lastRefresh,omitzero"`
+	KeyAge      time.Duration `json:"keyAgeNanoseconds"`
 	// LastAttempt is the last fetch attempt; LastError its error, "" when it
 	// succeeded. Keys keep working while LastError is set.
-	LastAttempt time.Time
-	LastError   string
+	LastAttempt time.Time `json:"lastAttempt,omitzero"`
+	LastError   string    `json:"lastError,omitempty"`
 }
 
 type sourceMode uint8

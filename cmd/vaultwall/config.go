@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -85,6 +86,34 @@ func writeSummary(w io.Writer, c *config.Config) {
 	}
 	fmt.Fprintf(w, "  policy           %s\n", policy)
 	fmt.Fprintf(w, "  listeners        grpc %s, http %s\n", c.Server.GRPCAddr, c.Server.HTTPAddr)
+	if cp := c.ControlPlane; cp.Enabled {
+		where := cp.Store.Path
+		if cp.Store.Type == config.StoreEtcd {
+			where = strings.Join(cp.Store.Endpoints, ",") + " " + cp.Store.KeyPrefix
+		}
+		fmt.Fprintf(w, "  control plane    %s (tls %v), %d audiences, %d admin principals, store %s %s\n",
+			cp.ListenAddr, cp.TLS.Enabled(), len(cp.Audiences), len(cp.AdminPrincipals), cp.Store.Type, where)
+	} else {
+		fmt.Fprintf(w, "  control plane    off\n")
+	}
+	switch a := c.Audit; {
+	case !a.Enabled:
+		fmt.Fprintf(w, "  audit            off\n")
+	case a.Sink == "file":
+		fmt.Fprintf(w, "  audit            file %s (rotated at %d MB)\n", a.Path, a.MaxSizeMB)
+	default:
+		fmt.Fprintf(w, "  audit            %s\n", a.Sink)
+	}
+	if t := c.Tracing; t.Endpoint != "" {
+		fmt.Fprintf(w, "  tracing          OTLP/%s %s\n", t.Protocol, t.Endpoint)
+	} else {
+		fmt.Fprintf(w, "  tracing          off\n")
+	}
+	if sh := c.Shadow; sh.Config != "" || sh.PolicyDir != "" {
+		fmt.Fprintf(w, "  shadow           config %q, policy dir %q\n", sh.Config, sh.PolicyDir)
+	} else {
+		fmt.Fprintf(w, "  shadow           off\n")
+	}
 }
 
 func newTrustedServicesCmd() *cobra.Command {

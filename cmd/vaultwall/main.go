@@ -38,6 +38,8 @@ func newRoot() *cobra.Command {
 		newConfigCmd(),
 		newTrustedServicesCmd(),
 		newPolicyCmd(),
+		newAdminCmd(),
+		newReplayCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "print the version",

@@ -23,8 +23,19 @@ func newPolicyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if rep.Failed+rep.Errored > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d failed, %d errored", rep.Failed, rep.Errored), quiet: true}
+			// The shipped control-plane policy's tests run too.
+			passed, failures, err := rego.TestControl(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
+			for _, f := range failures {
+				fmt.Fprintln(cmd.OutOrStdout(), "control-plane policy:", f)
+			}
+			if opts.Verbose {
+				fmt.Fprintf(cmd.OutOrStdout(), "control-plane policy: %d passed\n", passed)
+			}
+			if rep.Failed+rep.Errored+len(failures) > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("%d failed, %d errored", rep.Failed+len(failures), rep.Errored), quiet: true}
 			}
 			return nil
 		},

@@ -10,14 +10,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/vaultwall/vaultwall/authz/config"
-	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/controlplane"
 	"github.com/vaultwall/vaultwall/engine"
+	"github.com/vaultwall/vaultwall/ops"
 )
 
 func newServeCmd() *cobra.Command {
@@ -40,7 +40,7 @@ func newServeCmd() *cobra.Command {
 			log := newLogger(cfg.Log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, path, grpcAddr, httpAddr, addrFile, log)
+			return serve(ctx, path, grpcAddr, httpAddr, addrFile, cfg, log)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (required)")
@@ -51,26 +51,36 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
-func serve(ctx context.Context, path, grpcAddr, httpAddr, addrFile string, log *slog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	keys := token.NewKeyStore(token.StoreOptions{Logger: log})
-	defer keys.Close()
-	b := &engine.Builder{Keys: keys, Log: log}
+func serve(ctx context.Context, path, grpcAddr, httpAddr, addrFile string, cfg *config.Config, log *slog.Logger) error {
+	st, err := ops.New(ctx, path, cfg, ops.Options{Log: log, Version: version})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = st.Close(shut)
+	}()
 	var listening func(g, h net.Addr) error
 	if addrFile != "" {
 		listening = func(g, h net.Addr) error { return writeAddrFile(addrFile, g, h) }
 	}
-	return engine.Serve(ctx, engine.ServeOptions{
+	opts := st.ServeOptions(engine.ServeOptions{
 		ConfigPath: path,
 		GRPCAddr:   grpcAddr,
 		HTTPAddr:   httpAddr,
-		Build:      b.Build,
 		Log:        log,
-		Registry:   reg,
-		Probes:     []engine.ProbeFunc{engine.IssuerProbe},
 		Listening:  listening,
 	})
+	if cfg.ControlPlane.Enabled {
+		cp, err := controlplane.Open(ctx, controlplane.Options{Config: cfg, Keys: st.Keys(), Build: st.Builder().Build, Log: log})
+		if err != nil {
+			return err
+		}
+		defer cp.Close()
+		cp.Wire(&opts)
+	}
+	return engine.Serve(ctx, opts)
 }
 
 // Addrs is the content of serve's --addr-file.

@@ -1,0 +1,205 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/x509"
+	"path"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/vaultwall/vaultwall/authz"
+	"github.com/vaultwall/vaultwall/authz/token"
+)
+
+// method is what the policy knows about an RPC.
+type method struct {
+	action   string
+	readOnly bool
+}
+
+// methods lists every RPC of VaultAdminService; any other is refused.
+var methods = map[string]method{
+	"GetVault":              {"vault/read", true},
+	"UpdateVaultProperties": {"networkAcls/write", false},
+	"UpdateAccessPolicies":  {"accessPolicies/write", false},
+	"CreateRoleAssignment":  {"roleAssignments/write", false},
+	"DeleteRoleAssignment":  {"roleAssignments/delete", false},
+	"ListRoleAssignments":   {"roleAssignments/read", true},
+	"ListTrustedServices":   {"trustedServices/read", true},
+	"Explain":               {"explain/action", true},
+}
+
+// Caller is who called the control plane, once authenticated and
+// authorized.
+type Caller struct {
+	// Token is the verified management token's caller, nil without one.
+	Token *authz.Caller
+	// Principal is the verified client certificate's identity ("" without
+	// one); Admin says whether it matched controlPlane.adminPrincipals.
+	Principal string
+	Admin     bool
+	// Reason is the policy's reason for allowing.
+	Reason string
+}
+
+// String is the caller for the audit trail.
+func (c *Caller) String() string {
+	switch {
+	case c == nil:
+		return ""
+	case c.Token != nil && c.Principal != "":
+		return c.Token.String() + " (certificate " + c.Principal + ")"
+	case c.Token != nil:
+		return c.Token.String()
+	}
+	return "certificate " + c.Principal
+}
+
+type callerKey struct{}
+
+// CallerFrom returns the authorized caller of an RPC.
+func CallerFrom(ctx context.Context) *Caller {
+	c, _ := ctx.Value(callerKey{}).(*Caller)
+	return c
+}
+
+// authenticator holds the management-audience token authenticator of the
+// configuration in force.
+type authenticator struct {
+	mu    sync.RWMutex
+	authn *token.Authenticator
+}
+
+func (a *authenticator) get() *token.Authenticator {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.authn
+}
+
+func (a *authenticator) swap(n *token.Authenticator) {
+	a.mu.Lock()
+	old := a.authn
+	a.authn = n
+	a.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+}
+
+// unary authenticates and authorizes every call before its handler runs.
+func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, err := s.authorize(ctx, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Context, error) {
+	name := path.Base(fullMethod)
+	m, ok := methods[name]
+	if !ok || path.Dir(fullMethod) != "/vaultwall.v1.VaultAdminService" {
+		return ctx, status.Errorf(codes.PermissionDenied, "%s is not a control-plane method", fullMethod)
+	}
+	c := &Caller{}
+	if cert := clientCert(ctx); cert != nil {
+		c.Principal, c.Admin = s.matchAdmin(cert)
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	switch auth := md.Get("authorization"); len(auth) {
+	case 0:
+	case 1:
+		authn := s.authn.get()
+		if authn == nil {
+			return ctx, status.Error(codes.Unauthenticated, "the control plane accepts no token: controlPlane.audiences is empty; use an admin client certificate")
+		}
+		req := &authz.Request{Headers: map[string]string{"authorization": auth[0]}}
+		caller, deny, err := authn.Authenticate(ctx, req, &authz.Operation{Plane: authz.PlaneControl})
+		switch {
+		case err != nil:
+			return ctx, status.Errorf(codes.Unavailable, "cannot verify the token now: %v", err)
+		case deny != nil:
+			return ctx, status.Error(codes.Unauthenticated, deny.Message)
+		}
+		c.Token = caller
+	default:
+		return ctx, status.Error(codes.Unauthenticated, "send one authorization header")
+	}
+	if c.Token == nil && c.Principal == "" {
+		return ctx, status.Error(codes.Unauthenticated,
+			"send a bearer token for the management audience, or connect with an admin client certificate")
+	}
+	d, err := s.policy.Authorize(ctx, policyInput(name, m, c))
+	if err != nil {
+		s.log.Error("control-plane policy could not decide; refusing", "method", name, "caller", c.String(), "error", err)
+		return ctx, status.Errorf(codes.Internal, "the control-plane policy could not decide: %v", err)
+	}
+	if !d.Allow {
+		return ctx, status.Errorf(codes.PermissionDenied, "%s refused: %s", name, d.Reason)
+	}
+	c.Reason = d.Reason
+	return context.WithValue(ctx, callerKey{}, c), nil
+}
+
+// clientCert is the verified client certificate of the connection, nil
+// when none was sent (or the listener has no client CA, so nothing was
+// verified).
+func clientCert(ctx context.Context) *x509.Certificate {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return ti.State.VerifiedChains[0][0]
+}
+
+// matchAdmin names the certificate (as Envoy would: first URI SAN, else
+// first DNS SAN, else the subject) and reports whether any of its
+// identities matches an admin principal.
+func (s *Server) matchAdmin(cert *x509.Certificate) (principal string, admin bool) {
+	var ids []string
+	for _, u := range cert.URIs {
+		ids = append(ids, u.String())
+	}
+	ids = append(ids, cert.DNSNames...)
+	ids = append(ids, cert.Subject.String())
+	for _, id := range ids {
+		for _, p := range s.admins {
+			if p.Match(id) {
+				return id, true
+			}
+		}
+	}
+	return ids[0], false
+}
+
+func policyInput(name string, m method, c *Caller) map[string]any {
+	in := map[string]any{"method": name, "action": m.action, "readOnly": m.readOnly}
+	if t := c.Token; t != nil {
+		in["token"] = map[string]any{
+			"objectId": t.ObjectID, "applicationId": t.ApplicationID, "tenantId": t.TenantID,
+			"roles": strList(t.Roles), "groups": strList(t.Groups), "scopes": strList(t.Scopes), "claims": t.Claims,
+		}
+	}
+	if c.Principal != "" {
+		in["certificate"] = map[string]any{"principal": c.Principal, "admin": c.Admin}
+	}
+	return in
+}
+
+func strList(l []string) []any {
+	out := make([]any, len(l))
+	for i, s := range l {
+		out[i] = s
+	}
+	return out
+}

@@ -1,0 +1,32 @@
+// Package controlplane is vaultwall's management API: the VaultAdminService
+// of proto/vaultwall/v1, served on its own gRPC listener, through which the
+// vault's publicNetworkAccess, networkAcls, access policies and role
+// assignments change while vaultwall runs.
+//
+// It owns:
+//   - the service: PATCH of the network properties with a field mask, ARM's
+//     accessPolicies add / replace / remove, role assignments, the
+//     trusted-service catalog, Explain;
+//   - optimistic concurrency: every write names the etag (the store's
+//     revision) it was computed from; a stale one fails with ABORTED and
+//     an ErrorInfo (ETAG_MISMATCH, currentEtag);
+//   - validation before acceptance: the stored state laid over the
+//     configuration file is validated as a whole (config.Parse) and built
+//     (engine's BuildFunc: every stage, the Rego policy included); a change
+//     that fails is refused with each field path, and nothing is stored;
+//   - the overlay (engine.Overlay): the configuration file stays the base
+//     (vault identity, issuers, network inventory, server), and each
+//     property the control plane has written replaces the file's;
+//   - propagation: a write is applied to the local engine before the RPC
+//     answers, and every replica follows the store's Watch and reloads;
+//   - its own authorization, never the firewall (Key Vault's firewall never
+//     applies to its control plane): a JWT from the configured issuers for
+//     a management audience (controlPlane.audiences), or a verified client
+//     certificate matching controlPlane.adminPrincipals, then the
+//     control-plane Rego policy (rego.ControlPolicy);
+//   - the audit trail of every change attempt (Auditor; SlogAuditor by
+//     default).
+//
+// Imports: authz and its stage packages, engine, envoy, rego,
+// controlplane/store (and etcdstore), proto/vaultwall/v1, gRPC.
+package controlplane

@@ -1,0 +1,649 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/google/uuid"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/authz/peer"
+	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/controlplane/store"
+	"github.com/vaultwall/vaultwall/controlplane/store/etcdstore"
+	"github.com/vaultwall/vaultwall/engine"
+	"github.com/vaultwall/vaultwall/envoy"
+	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
+	"github.com/vaultwall/vaultwall/rego"
+)
+
+// Options wire a control plane.
+type Options struct {
+	// Config is the configuration as loaded at start: its controlPlane
+	// section is read once.
+	Config *config.Config
+	// Keys is the process's key store, shared with the data plane.
+	Keys *token.KeyStore
+	// Build compiles a candidate configuration to validate a change
+	// (engine.Builder.Build); the runtime is closed at once.
+	Build engine.BuildFunc
+	Log   *slog.Logger
+	// Audit receives every change attempt (default: SlogAuditor on Log).
+	Audit Auditor
+	// Store replaces the store the configuration names (tests).
+	Store store.Store
+	// Listening, when set, is told the admin listener's address.
+	Listening func(net.Addr)
+}
+
+// Server is vaultwall's control plane: the VaultAdminService, its
+// authorization, the store and the overlay through which stored changes
+// reach the engine.
+type Server struct {
+	v1.UnimplementedVaultAdminServiceServer
+
+	cfg     config.ControlPlane
+	path    string
+	store   store.Store
+	overlay *Overlay
+	build   engine.BuildFunc
+	keys    *token.KeyStore
+	policy  *rego.ControlPolicy
+	admins  []peer.Pattern
+	tls     *tls.Config
+	log     *slog.Logger
+	audit   Auditor
+	listen  func(net.Addr)
+
+	authn   authenticator
+	current atomic.Pointer[engine.Runtime]
+	eng     atomic.Pointer[engine.Engine]
+}
+
+// Open opens the store the configuration names, reads the stored state
+// (failing when the store cannot be read: vaultwall never serves stale
+// rules by mistake), and compiles the control-plane policy.
+func Open(ctx context.Context, o Options) (*Server, error) {
+	cfg := o.Config
+	cp := cfg.ControlPlane
+	if !cp.Enabled {
+		return nil, errors.New("controlplane: controlPlane.enabled is false")
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cp, path: cfg.Path, build: o.Build, keys: o.Keys, log: log, audit: o.Audit, listen: o.Listening, store: o.Store}
+	if s.audit == nil {
+		s.audit = SlogAuditor{Log: log}
+	}
+	var errs []error
+	for i, p := range cp.AdminPrincipals {
+		pat, err := peer.ParsePattern(p)
+		if err != nil {
+			errs = append(errs, config.Errorf(fmt.Sprintf("controlPlane.adminPrincipals[%d]", i), config.ErrInvalidValue, "%v", err))
+			continue
+		}
+		s.admins = append(s.admins, pat)
+	}
+	if cp.TLS.Enabled() {
+		tc, err := listenerTLS(cp.TLS)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		s.tls = tc
+	}
+	policy, err := rego.NewControl(ctx, cp.PolicyDir)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.policy = policy
+	if err := errors.Join(errs...); err != nil {
+		return nil, cfg.Annotate(err)
+	}
+	if s.store == nil {
+		if s.store, err = openStore(cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	gctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	snap, err := s.store.Get(gctx)
+	if err != nil {
+		s.store.Close()
+		return nil, fmt.Errorf("control-plane store: %w", err)
+	}
+	s.overlay = NewOverlay(snap)
+	return s, nil
+}
+
+func openStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
+	sc := cfg.ControlPlane.Store
+	switch sc.Type {
+	case config.StoreEtcd:
+		ec := clientv3.Config{Endpoints: sc.Endpoints, DialTimeout: sc.DialTimeout.D(), Logger: zap.NewNop()}
+		if sc.TLS.Enabled() {
+			tc, err := clientTLS(sc.TLS)
+			if err != nil {
+				return nil, err
+			}
+			ec.TLS = tc
+		}
+		return etcdstore.Open(ec, sc.KeyPrefix, log)
+	default:
+		return store.OpenFile(sc.Path)
+	}
+}
+
+func listenerTLS(t config.ServerTLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("controlPlane.tls: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}}
+	if t.ClientCAFile != "" {
+		pool, err := loadPool(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("controlPlane.tls.clientCAFile: %w", err)
+		}
+		// Token callers need no certificate; one that is sent must verify.
+		tc.ClientCAs, tc.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	}
+	return tc, nil
+}
+
+func clientTLS(t config.ClientTLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pool, err := loadPool(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("controlPlane.store.tls.caFile: %w", err)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("controlPlane.store.tls: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func loadPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// Overlay is what the engine lays over the configuration file.
+func (s *Server) Overlay() *Overlay { return s.overlay }
+
+// Store is the control plane's store.
+func (s *Server) Store() store.Store { return s.store }
+
+// Swap follows the engine: the runtime in force answers Explain and names
+// the issuers, whose tokens are accepted for the management audiences.
+// Register it in engine.ServeOptions.OnSwap.
+func (s *Server) Swap(rt *engine.Runtime) {
+	s.current.Store(rt)
+	if len(s.cfg.Audiences) == 0 || rt.Config == nil {
+		return
+	}
+	id := rt.Config.Identity
+	id.Issuers = make([]config.Issuer, len(rt.Config.Identity.Issuers))
+	for i, is := range rt.Config.Identity.Issuers {
+		is.Audiences = s.cfg.Audiences
+		id.Issuers[i] = is
+	}
+	authn, err := token.New(s.keys, id, rt.Config.AuthzVault())
+	if err != nil {
+		s.log.Error("control plane: cannot build the token authenticator; keeping the previous one", "error", err)
+		return
+	}
+	s.authn.swap(authn)
+}
+
+// Run serves the admin API on controlPlane.listenAddr and applies every
+// stored change to eng (from this replica or any other) until ctx ends.
+// It matches engine.ServeOptions.Services.
+func (s *Server) Run(ctx context.Context, eng *engine.Engine) error {
+	s.eng.Store(eng)
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("control-plane listener: %w", err)
+	}
+	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.unary), grpc.MaxRecvMsgSize(4 << 20)}
+	if s.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
+	} else if ip := hostIP(ln.Addr()); ip == nil || !ip.IsLoopback() {
+		s.log.Warn("control plane listening without TLS on a non-loopback address: tokens travel in clear", "addr", ln.Addr().String())
+	}
+	g := grpc.NewServer(opts...)
+	v1.RegisterVaultAdminServiceServer(g, s)
+	if s.listen != nil {
+		s.listen(ln.Addr())
+	}
+	s.log.Info("control plane serving", "addr", ln.Addr().String(), "tls", s.tls != nil,
+		"store", s.cfg.Store.Type, "etag", s.overlay.Version())
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(ln) }()
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); s.follow(ctx, eng) }()
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		g.Stop()
+	}
+	<-watchDone
+	s.authn.swap(nil)
+	return err
+}
+
+func hostIP(a net.Addr) net.IP {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP
+	}
+	return nil
+}
+
+// follow applies every snapshot the store announces.
+func (s *Server) follow(ctx context.Context, eng *engine.Engine) {
+	for snap := range s.store.Watch(ctx) {
+		if !s.overlay.Offer(snap) {
+			continue
+		}
+		s.apply(ctx, eng, snap)
+	}
+}
+
+func (s *Server) apply(ctx context.Context, eng *engine.Engine, snap store.Snapshot) {
+	start := time.Now()
+	if err := eng.Load(ctx); err != nil {
+		s.log.Error("control-plane state not applied; the configuration in force stays", "etag", snap.Etag(), "error", err)
+		return
+	}
+	s.log.Info("control-plane state applied", "etag", snap.Etag(), "took", time.Since(start))
+}
+
+// Close closes the store.
+func (s *Server) Close() error { return s.store.Close() }
+
+// loaded is the state read for a write, with the configuration it gives.
+type loaded struct {
+	snap store.Snapshot
+	data []byte
+	cfg  *config.Config
+}
+
+// read returns the current snapshot and the configuration in force with
+// it, straight from the store and the file.
+func (s *Server) read(ctx context.Context) (loaded, error) {
+	snap, err := s.store.Get(ctx)
+	if err != nil {
+		return loaded{}, fmt.Errorf("%w: %w", errStore, err)
+	}
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return loaded{}, fmt.Errorf("%w: %v", errBase, err)
+	}
+	cfg, err := Merge(s.path, data, snap.State)
+	if err != nil {
+		return loaded{}, fmt.Errorf("%w: %v", errBase, err)
+	}
+	return loaded{snap: snap, data: data, cfg: cfg}, nil
+}
+
+// write runs one change: read, check the etag, mutate, validate (merged
+// configuration and a full build), compare-and-swap, apply to the local
+// engine before answering, audit.
+func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *config.Config, next *store.State) error) (*config.Config, store.Snapshot, error) {
+	caller := CallerFrom(ctx)
+	ch := Change{Method: name, Caller: caller.String()}
+	if caller != nil {
+		ch.Reason = caller.Reason
+	}
+	defer func() { s.audit.Change(context.WithoutCancel(ctx), ch) }()
+	fail := func(outcome string, err error) (*config.Config, store.Snapshot, error) {
+		ch.Outcome, ch.Error = outcome, err.Error()
+		return nil, store.Snapshot{}, err
+	}
+	if etag == "" {
+		return fail("refused", withDetailsEtagRequired())
+	}
+	cur, err := s.read(ctx)
+	if err != nil {
+		return fail("failed", err)
+	}
+	ch.EtagBefore = cur.snap.Etag()
+	if etag != "*" {
+		rev, err := store.ParseEtag(etag)
+		if err != nil || rev != cur.snap.Revision {
+			return fail("conflict", &store.ConflictError{Want: rev, Current: cur.snap.Revision})
+		}
+	}
+	next := cur.snap.State.Clone()
+	if err := mutate(cur.cfg, &next); err != nil {
+		return fail("refused", err)
+	}
+	before, after := diff(next, cur.cfg)
+	if len(after) == 0 {
+		ch.Outcome, ch.EtagAfter = "unchanged", ch.EtagBefore
+		return cur.cfg, cur.snap, nil
+	}
+	ch.Before, ch.After = before, after
+	cfg, err := Merge(s.path, cur.data, next)
+	if err != nil {
+		return fail("refused", &invalidError{err})
+	}
+	if s.build != nil {
+		rt, err := s.build(ctx, cfg)
+		if err != nil {
+			return fail("refused", &invalidError{err})
+		}
+		rt.Close()
+	}
+	rev, err := s.store.CompareAndSwap(ctx, cur.snap.Revision, next)
+	if errors.Is(err, store.ErrConflict) {
+		return fail("conflict", err)
+	}
+	if err != nil {
+		return fail("failed", fmt.Errorf("%w: %w", errStore, err))
+	}
+	snap := store.Snapshot{State: next, Revision: rev}
+	ch.Outcome, ch.EtagAfter = "applied", snap.Etag()
+	// Apply before answering. The store's watch may have offered the
+	// snapshot first and be loading it now: Load waits for that load (loads
+	// are serialised) and finds nothing left to do.
+	s.overlay.Offer(snap)
+	if eng := s.eng.Load(); eng != nil {
+		// The state is stored: apply it even if the caller goes away now.
+		if err := eng.Load(context.WithoutCancel(ctx)); err != nil {
+			s.log.Error("control-plane state stored but not applied; the configuration in force stays", "etag", snap.Etag(), "error", err)
+		}
+	}
+	return cfg, snap, nil
+}
+
+func withDetailsEtagRequired() error {
+	return &PatchError{Field: "etag", Msg: `required: send the etag of GetVault (or of the previous write), or "*" to write unconditionally`}
+}
+
+// diff lists the properties whose value in force next changes, with the
+// value before (from cfg) and after. A write that changes nothing in force
+// (adding a rule that is there) is not stored.
+func diff(next store.State, cfg *config.Config) (before, after map[string]any) {
+	before, after = map[string]any{}, map[string]any{}
+	cur := stateProperties(stateOf(&cfg.Properties))
+	for name, v := range stateProperties(next) {
+		if reflect.DeepEqual(cur[name], v) {
+			continue
+		}
+		before[name], after[name] = cur[name], v
+	}
+	return before, after
+}
+
+// stateOf is the full state of the properties in force.
+func stateOf(p *config.Properties) store.State {
+	ap, ra, rd := p.AccessPolicies, p.RoleAssignments, p.RoleDefinitions
+	st := store.State{PublicNetworkAccess: p.PublicNetworkAccess, NetworkAcls: p.NetworkAcls,
+		AccessPolicies: &ap, RoleAssignments: &ra, RoleDefinitions: &rd}
+	if st.PublicNetworkAccess == "" {
+		st.PublicNetworkAccess = "Enabled"
+	}
+	return st
+}
+
+// GetVault implements VaultAdminService.
+func (s *Server) GetVault(ctx context.Context, _ *v1.GetVaultRequest) (*v1.GetVaultResponse, error) {
+	cur, err := s.read(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &v1.GetVaultResponse{Vault: vaultOf(cur.cfg, cur.snap)}, nil
+}
+
+// UpdateVaultProperties implements VaultAdminService.
+func (s *Server) UpdateVaultProperties(ctx context.Context, req *v1.UpdateVaultPropertiesRequest) (*v1.UpdateVaultPropertiesResponse, error) {
+	patch := NetworkPatch{
+		Paths:               req.GetUpdateMask().GetPaths(),
+		PublicNetworkAccess: publicAccessFromProto(req.GetProperties().GetPublicNetworkAccess()),
+		NetworkAcls:         aclsFromProto(req.GetProperties().GetNetworkAcls()),
+	}
+	cfg, snap, err := s.write(ctx, "UpdateVaultProperties", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+		pna, acls, err := ApplyNetworkPatch(&cur.Properties, patch)
+		if err != nil {
+			return err
+		}
+		if pna != "" {
+			next.PublicNetworkAccess = pna
+		}
+		if acls != nil {
+			next.NetworkAcls = acls
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &v1.UpdateVaultPropertiesResponse{Vault: vaultOf(cfg, snap)}, nil
+}
+
+// UpdateAccessPolicies implements VaultAdminService.
+func (s *Server) UpdateAccessPolicies(ctx context.Context, req *v1.UpdateAccessPoliciesRequest) (*v1.UpdateAccessPoliciesResponse, error) {
+	var kind PolicyUpdate
+	switch req.GetKind() {
+	case v1.AccessPolicyUpdateKind_ACCESS_POLICY_UPDATE_KIND_ADD:
+		kind = PolicyAdd
+	case v1.AccessPolicyUpdateKind_ACCESS_POLICY_UPDATE_KIND_REPLACE:
+		kind = PolicyReplace
+	case v1.AccessPolicyUpdateKind_ACCESS_POLICY_UPDATE_KIND_REMOVE:
+		kind = PolicyRemove
+	default:
+		return nil, toStatus(&PatchError{Field: "kind", Msg: "set ADD, REPLACE or REMOVE"})
+	}
+	cfg, snap, err := s.write(ctx, "UpdateAccessPolicies", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+		entries := make([]accessPolicy, 0, len(req.GetAccessPolicies()))
+		for i, ap := range req.GetAccessPolicies() {
+			if ap.GetObjectId() == "" {
+				return &PatchError{Field: fmt.Sprintf("access_policies[%d].object_id", i), Msg: "required"}
+			}
+			entries = append(entries, policyFromProto(ap, cur.Vault.TenantID))
+		}
+		list, err := UpdateAccessPolicies(cur.Properties.AccessPolicies, kind, entries)
+		if err != nil {
+			return err
+		}
+		next.AccessPolicies = &list
+		return nil
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &v1.UpdateAccessPoliciesResponse{Vault: vaultOf(cfg, snap)}, nil
+}
+
+// CreateRoleAssignment implements VaultAdminService.
+func (s *Server) CreateRoleAssignment(ctx context.Context, req *v1.CreateRoleAssignmentRequest) (*v1.CreateRoleAssignmentResponse, error) {
+	in := req.GetRoleAssignment()
+	ra := roleAssignment{ID: in.GetId(), PrincipalID: in.GetPrincipalId(), RoleDefinitionID: in.GetRoleDefinitionId(), Scope: in.GetScope()}
+	switch {
+	case ra.PrincipalID == "":
+		return nil, toStatus(&PatchError{Field: "role_assignment.principal_id", Msg: "required"})
+	case ra.RoleDefinitionID == "":
+		return nil, toStatus(&PatchError{Field: "role_assignment.role_definition_id", Msg: "required"})
+	}
+	if ra.ID == "" {
+		ra.ID = uuid.NewString()
+	}
+	var created roleAssignment
+	cfg, snap, err := s.write(ctx, "CreateRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+		ra.Scope = vaultScope(cur.Vault.ResourceID, ra.Scope)
+		list, existing, err := CreateRoleAssignment(cur.Properties.RoleAssignments, ra)
+		if err != nil {
+			return err
+		}
+		created = ra
+		if !existing {
+			next.RoleAssignments = &list
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	for _, r := range cfg.Properties.RoleAssignments {
+		if r.ID == created.ID {
+			created = r
+		}
+	}
+	return &v1.CreateRoleAssignmentResponse{RoleAssignment: assignmentToProto(created), Etag: snap.Etag()}, nil
+}
+
+// vaultScope strips the vault's own ARM id from a scope.
+func vaultScope(vaultID, scope string) string {
+	if len(scope) >= len(vaultID) && strings.EqualFold(scope[:len(vaultID)], vaultID) {
+		scope = scope[len(vaultID):]
+	}
+	if scope == "/" {
+		return ""
+	}
+	return scope
+}
+
+// DeleteRoleAssignment implements VaultAdminService.
+func (s *Server) DeleteRoleAssignment(ctx context.Context, req *v1.DeleteRoleAssignmentRequest) (*v1.DeleteRoleAssignmentResponse, error) {
+	if req.GetId() == "" {
+		return nil, toStatus(&PatchError{Field: "id", Msg: "required"})
+	}
+	deleted := false
+	_, snap, err := s.write(ctx, "DeleteRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+		list, ok := DeleteRoleAssignment(cur.Properties.RoleAssignments, req.GetId())
+		if ok {
+			deleted = true
+			next.RoleAssignments = &list
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &v1.DeleteRoleAssignmentResponse{Deleted: deleted, Etag: snap.Etag()}, nil
+}
+
+// ListRoleAssignments implements VaultAdminService.
+func (s *Server) ListRoleAssignments(ctx context.Context, req *v1.ListRoleAssignmentsRequest) (*v1.ListRoleAssignmentsResponse, error) {
+	cur, err := s.read(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &v1.ListRoleAssignmentsResponse{Etag: cur.snap.Etag()}
+	scope := ""
+	if req.GetScope() != "" {
+		scope = vaultScope(cur.cfg.Vault.ResourceID, req.GetScope())
+	}
+	for _, ra := range cur.cfg.Properties.RoleAssignments {
+		if req.GetPrincipalId() != "" && !strings.EqualFold(ra.PrincipalID, req.GetPrincipalId()) {
+			continue
+		}
+		if req.GetScope() != "" && normScope(ra.Scope) != normScope(scope) {
+			continue
+		}
+		out.RoleAssignments = append(out.RoleAssignments, assignmentToProto(ra))
+	}
+	return out, nil
+}
+
+// ListTrustedServices implements VaultAdminService.
+func (s *Server) ListTrustedServices(ctx context.Context, _ *v1.ListTrustedServicesRequest) (*v1.ListTrustedServicesResponse, error) {
+	bound := map[string][]string{}
+	if rt := s.current.Load(); rt != nil && rt.Config != nil {
+		for _, b := range rt.Config.TrustedServices.Services {
+			bound[b.Name] = append(bound[b.Name], b.Principals...)
+		}
+	}
+	out := &v1.ListTrustedServicesResponse{}
+	for _, svc := range peer.Catalog() {
+		out.TrustedServices = append(out.TrustedServices, &v1.TrustedService{
+			Name: svc.Name, Service: svc.Service, Scenario: svc.Scenario, Scope: permsToProto(svc.Scope),
+			Principals: bound[svc.Name], Note: svc.Note})
+	}
+	return out, nil
+}
+
+// Explain implements VaultAdminService.
+func (s *Server) Explain(ctx context.Context, req *v1.ExplainRequest) (*v1.ExplainResponse, error) {
+	cr, err := checkRequestOf(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	rt := s.current.Load()
+	if rt == nil {
+		return nil, toStatus(fmt.Errorf("%w: no configuration is loaded yet", errBase))
+	}
+	d := rt.Pipeline.Decide(ctx, envoy.RequestFrom(cr))
+	out := &v1.ExplainResponse{Allowed: d.Allowed, DecisionId: d.ID, DecidedBy: d.Stage.String()}
+	if d.Denial != nil {
+		out.HttpStatus, out.ErrorCode, out.Message = int32(d.Denial.Status), d.Denial.ErrorCode(), d.Denial.Message
+	}
+	for _, st := range d.Explain() {
+		out.Steps = append(out.Steps, &v1.ExplainStep{Stage: st.Stage.String(), Outcome: st.Outcome, Detail: st.Detail})
+	}
+	return out, nil
+}
+
+// checkRequestOf reads the Explain request's CheckRequest.
+func checkRequestOf(req *v1.ExplainRequest) (*authv3.CheckRequest, error) {
+	cr := &authv3.CheckRequest{}
+	switch {
+	case req.GetCheckRequestAny() != nil:
+		if err := req.GetCheckRequestAny().UnmarshalTo(cr); err != nil {
+			return nil, &PatchError{Field: "check_request_any", Msg: "not an envoy.service.auth.v3.CheckRequest: " + err.Error()}
+		}
+	case req.GetCheckRequestJson() != "":
+		if err := protojson.Unmarshal([]byte(req.GetCheckRequestJson()), cr); err != nil {
+			return nil, &PatchError{Field: "check_request_json", Msg: "not a CheckRequest in JSON: " + err.Error()}
+		}
+	default:
+		return nil, &PatchError{Field: "check_request", Msg: "required"}
+	}
+	return cr, nil
+}
+
+// Wire plugs the control plane into a vaultwall process: the overlay on
+// every load, Swap after each, Run beside the listeners.
+func (s *Server) Wire(o *engine.ServeOptions) {
+	o.Overlay = s.overlay
+	o.OnSwap = append(o.OnSwap, s.Swap)
+	o.Services = append(o.Services, s.Run)
+}
