@@ -8,8 +8,8 @@
 // (system_test.go) — and its subtests are Key Vault's documented scenarios:
 // the firewall (IPv4, IPv6, virtual networks, X-Forwarded-For), private
 // endpoints, trusted services, the 401 challenge, access policies and RBAC,
-// vaultwall's own endpoints, and the unmodified Azure SDK clients. README.md
-// lists what each asserts.
+// vaultwall's own endpoints and management API, and the unmodified Azure
+// SDK clients. README.md lists what each asserts.
 //
 // The infrastructure they start lives in e2e/internal, one package per
 // concern, so nothing outside the suite can import test machinery and each
@@ -24,6 +24,6 @@
 //   - authzstub: a stub ext_authz server for tests of the above;
 //   - pki: CAs and certificates minted per test.
 //
-// Imports: authz, authz/config, authz/authztest, e2e/internal/..., the
-// Azure SDK, grpc-go, sigs.k8s.io/yaml.
+// Imports: authz, authz/config, authz/authztest, proto/vaultwall/v1,
+// e2e/internal/..., the Azure SDK, grpc-go, sigs.k8s.io/yaml.
 package e2e

@@ -241,6 +241,7 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 // vaultwall is one `vaultwall serve` process.
 type vaultwall struct {
 	grpc, http string
+	admin      string // the control plane's listener, when it is enabled
 	log        string // its stderr: JSON log lines, and race reports
 }
 
@@ -315,9 +316,10 @@ func startVaultwall(t *testing.T, cfg *config.Config) *vaultwall {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if vw.http == "" {
-			var a struct{ GRPC, HTTP string }
+			// The file appears whole, once every listener is open.
+			var a struct{ GRPC, HTTP, Admin string }
 			if b, err := os.ReadFile(addrFile); err == nil && json.Unmarshal(b, &a) == nil {
-				vw.grpc, vw.http = a.GRPC, a.HTTP
+				vw.grpc, vw.http, vw.admin = a.GRPC, a.HTTP, a.Admin
 			}
 		}
 	}

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,8 +31,9 @@ func newServeCmd() *cobra.Command {
 			"/readyz on server.httpAddr. The configuration and policy directory are reloaded when they change;\n" +
 			"one that does not validate is refused and the running one kept. SIGTERM stops gracefully.\n\n" +
 			"With --addr-file, the bound addresses are written to FILE as JSON ({\"grpc\":\"127.0.0.1:41234\",\n" +
-			"\"http\":\"127.0.0.1:41235\"}) once both listeners are open, so a supervisor or a test can use\n" +
-			"port 0. The file appears whole (written aside, then renamed); readiness is still /readyz.",
+			"\"http\":\"127.0.0.1:41235\"}, plus \"admin\" with the control plane) once every listener is open,\n" +
+			"so a supervisor or a test can use port 0. The file appears whole (written aside, then renamed);\n" +
+			"readiness is still /readyz.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
@@ -61,38 +64,81 @@ func serve(ctx context.Context, path, grpcAddr, httpAddr, addrFile string, cfg *
 		defer cancel()
 		_ = st.Close(shut)
 	}()
-	var listening func(g, h net.Addr) error
-	if addrFile != "" {
-		listening = func(g, h net.Addr) error { return writeAddrFile(addrFile, g, h) }
-	}
+	// fail stops Serve from a callback that cannot return an error.
+	sctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	aw := &addrWriter{path: addrFile, admin: cfg.ControlPlane.Enabled}
 	opts := st.ServeOptions(engine.ServeOptions{
 		ConfigPath: path,
 		GRPCAddr:   grpcAddr,
 		HTTPAddr:   httpAddr,
 		Log:        log,
-		Listening:  listening,
+		Listening:  aw.listening,
 	})
 	if cfg.ControlPlane.Enabled {
-		cp, err := controlplane.Open(ctx, controlplane.Options{Config: cfg, Keys: st.Keys(), Build: st.Builder().Build, Log: log})
+		cp, err := controlplane.Open(sctx, controlplane.Options{Config: cfg, Keys: st.Keys(), Build: st.Builder().Build, Log: log,
+			Listening: func(a net.Addr) {
+				if err := aw.adminListening(a); err != nil {
+					fail(err) // stops Serve: a supervisor waiting for the file must not wait forever
+				}
+			}})
 		if err != nil {
 			return err
 		}
 		defer cp.Close()
 		cp.Wire(&opts)
 	}
-	return engine.Serve(ctx, opts)
+	err = engine.Serve(sctx, opts)
+	if cause := context.Cause(sctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // Addrs is the content of serve's --addr-file.
 type Addrs struct {
-	GRPC string `json:"grpc"`
-	HTTP string `json:"http"`
+	GRPC  string `json:"grpc"`
+	HTTP  string `json:"http"`
+	Admin string `json:"admin,omitempty"`
+}
+
+// addrWriter writes --addr-file once every listener is open: the gRPC and
+// HTTP ones, and the control plane's when it is enabled (it opens last).
+type addrWriter struct {
+	path  string
+	admin bool
+
+	mu    sync.Mutex
+	addrs Addrs
+}
+
+func (w *addrWriter) listening(g, h net.Addr) error {
+	if w.path == "" {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.addrs.GRPC, w.addrs.HTTP = g.String(), h.String()
+	if w.admin {
+		return nil
+	}
+	return writeAddrFile(w.path, w.addrs)
+}
+
+func (w *addrWriter) adminListening(a net.Addr) error {
+	if w.path == "" {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.addrs.Admin = a.String()
+	return writeAddrFile(w.path, w.addrs)
 }
 
 // writeAddrFile writes the bound addresses as JSON beside path and renames
 // the result into place, so a reader polling for path never sees half a file.
-func writeAddrFile(path string, grpcAddr, httpAddr net.Addr) error {
-	b, err := json.Marshal(Addrs{GRPC: grpcAddr.String(), HTTP: httpAddr.String()})
+func writeAddrFile(path string, a Addrs) error {
+	b, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
