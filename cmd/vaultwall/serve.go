@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,7 +46,9 @@ func newServeCmd() *cobra.Command {
 
 func serve(ctx context.Context, path, grpcAddr, httpAddr string, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var current atomic.Pointer[engine.Runtime]
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		engine.CacheCollector(current.Load))
 	keys := token.NewKeyStore(token.StoreOptions{Logger: log})
 	defer keys.Close()
 	b := &engine.Builder{Keys: keys, Log: log}
@@ -57,6 +60,7 @@ func serve(ctx context.Context, path, grpcAddr, httpAddr string, log *slog.Logge
 		Log:        log,
 		Registry:   reg,
 		Probes:     []engine.ProbeFunc{engine.IssuerProbe},
+		OnSwap:     []func(*engine.Runtime){current.Store},
 	})
 }
 
