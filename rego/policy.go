@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -171,15 +172,29 @@ func (p *Policy) decide(ctx context.Context, d *authz.Decision) (result, error) 
 	if now >= expires {
 		return p.evaluate(ctx, d)
 	}
-	var buf [512]byte
-	k, err := p.input.appendKey(buf[:0], d)
+	buf := keyBufs.Get().(*[]byte)
+	defer putKeyBuf(buf)
+	k, err := p.input.appendKey((*buf)[:0], d)
 	if err != nil {
 		return p.evaluate(ctx, d)
 	}
+	*buf = k
 	if r, ok := p.cache.get(k, now); ok {
 		return r, nil
 	}
 	return p.cache.do(ctx, k, now, expires, func() (result, error) { return p.evaluate(ctx, d) })
+}
+
+// keyBufs hold decision-cache keys while a decision uses them (the key
+// escapes through the fields' encoders, so a stack buffer would not stay
+// on the stack).
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func putKeyBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		keyBufs.Put(b)
+	}
 }
 
 func (p *Policy) evaluate(ctx context.Context, d *authz.Decision) (result, error) {
