@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +55,7 @@ type flags struct {
 	warmup       int
 	requests     int
 	dataset      int
+	rounds       int
 	pacedRPS     int
 	pacedN       int
 	callers      int
@@ -73,7 +75,8 @@ func main() {
 	flag.IntVar(&f.concurrency, "c", 16, "ghz concurrency")
 	flag.IntVar(&f.connections, "connections", 1, "ghz connections (Envoy keeps one HTTP/2 connection per worker)")
 	flag.IntVar(&f.warmup, "warmup", 20000, "warm-up requests per server (not measured)")
-	flag.IntVar(&f.requests, "n", 200000, "measured requests per server")
+	flag.IntVar(&f.requests, "n", 100000, "measured requests per server and round")
+	flag.IntVar(&f.rounds, "rounds", 3, "measured rounds, alternating the servers; the table shows medians")
 	flag.IntVar(&f.pacedRPS, "paced-rps", 2000, "rate of the paced run (latency below saturation); 0 skips it")
 	flag.IntVar(&f.pacedN, "paced-n", 20000, "requests of the paced run")
 	flag.IntVar(&f.dataset, "dataset", 10000, "distinct CheckRequests in the data set (ghz sends them round-robin)")
@@ -152,21 +155,67 @@ func loadBenchmark(ctx context.Context, f flags) error {
 	printWorkload(w)
 
 	dataFile := filepath.Join(filepath.Dir(cfgPath), workload.RequestsFile)
-	var results []*result
-	for _, s := range []server{
+	servers := []server{
 		{name: "floor", args: func(g, _ string) []string { return []string{floorBin, "-addr", g} }},
 		{name: "vaultwall", metrics: true, args: func(g, h string) []string {
 			return []string{vwBin, "serve", "--config", cfgPath, "--grpc-addr", g, "--http-addr", h}
 		}},
-	} {
-		step("loading " + s.name)
-		r, err := load(ctx, f, s, dataFile)
+	}
+	step("starting the floor and vaultwall on loopback")
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	for _, s := range servers {
+		p, err := start(ctx, f, s)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		results = append(results, r)
+		procs = append(procs, p)
 	}
-	printTable(f, results[0], results[1])
+	floor, vw := procs[0], procs[1]
+	for _, p := range procs {
+		step("warming up " + p.name)
+		if _, err := p.ghz(ctx, f, dataFile, f.warmup, "warmup"); err != nil {
+			return err
+		}
+	}
+	before, err := scrape(vw.httpAddr)
+	if err != nil {
+		return fmt.Errorf("vaultwall /metrics: %w", err)
+	}
+	for round := range f.rounds {
+		order := procs
+		if round%2 == 1 { // alternate, so that drift in the machine's load hits both alike
+			order = []*proc{vw, floor}
+		}
+		for _, p := range order {
+			step(fmt.Sprintf("round %d/%d: %s", round+1, f.rounds, p.name))
+			if err := p.measure(ctx, f, dataFile, round); err != nil {
+				return err
+			}
+		}
+	}
+	after, err := scrape(vw.httpAddr)
+	if err != nil {
+		return fmt.Errorf("vaultwall /metrics: %w", err)
+	}
+	vw.tokenHits = rate(after, before, "vaultwall_token_cache_hits_total", "vaultwall_token_cache_misses_total")
+	vw.policyHits = rate(after, before, "vaultwall_policy_cache_hits_total", "vaultwall_policy_cache_misses_total")
+	for _, p := range procs {
+		if f.pacedRPS > 0 {
+			step(fmt.Sprintf("paced: %s at %d rps", p.name, f.pacedRPS))
+			if p.paced, err = p.ghz(ctx, f, dataFile, f.pacedN, "paced", "--rps", strconv.Itoa(f.pacedRPS)); err != nil {
+				return err
+			}
+		}
+		if p.rssKiB, err = procHWM(p.pid); err != nil {
+			return err
+		}
+	}
+	printTable(f, floor, vw)
 	return nil
 }
 
@@ -220,15 +269,19 @@ type server struct {
 	args    func(grpcAddr, httpAddr string) []string
 }
 
-type result struct {
-	name      string
-	report    ghzReport
-	paced     ghzReport     // at -paced-rps
-	cpu       time.Duration // server CPU over the measured run
-	rssKiB    int64         // VmHWM at the end
-	tokenHits float64       // hit rate over the measured run, -1 when unknown
-	policy    float64
-	metricsOK bool
+// proc is a running server and what was measured of it.
+type proc struct {
+	name               string
+	pid                int
+	grpcAddr, httpAddr string
+	stop               func()
+
+	rounds     []ghzReport     // the measured closed-loop runs
+	cpu        []time.Duration // the server's CPU over each
+	paced      ghzReport       // at -paced-rps
+	rssKiB     int64           // VmHWM at the end
+	tokenHits  float64         // hit rates over the measured rounds, -1 when unknown
+	policyHits float64
 }
 
 type ghzReport struct {
@@ -264,7 +317,8 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func load(ctx context.Context, f flags, s server, dataFile string) (*result, error) {
+// start runs a server and waits until it is ready.
+func start(ctx context.Context, f flags, s server) (*proc, error) {
 	grpcAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -279,15 +333,16 @@ func load(ctx context.Context, f flags, s server, dataFile string) (*result, err
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
+		logf.Close()
 		return nil, err
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
+	go func() { exited <- cmd.Wait(); logf.Close() }()
+	p := &proc{name: s.name, pid: cmd.Process.Pid, grpcAddr: grpcAddr, httpAddr: httpAddr, tokenHits: -1, policyHits: -1}
+	p.stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -295,73 +350,58 @@ func load(ctx context.Context, f flags, s server, dataFile string) (*result, err
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-	}()
-	pid := cmd.Process.Pid
+	}
 	if err := waitReady(ctx, grpcAddr, httpAddr, s.metrics, exited); err != nil {
+		p.stop()
 		return nil, fmt.Errorf("%w (log: %s)", err, logPath)
 	}
+	return p, nil
+}
 
-	ghz := func(n int, out string, extra ...string) (ghzReport, error) {
-		var rep ghzReport
-		args := []string{"--insecure", "--call", "envoy.service.auth.v3.Authorization.Check",
-			"--data-file", dataFile, "-c", strconv.Itoa(f.concurrency), "--connections", strconv.Itoa(f.connections),
-			"-n", strconv.Itoa(n), "--timeout", "10s", "--format", "json", "--output", out}
-		args = append(append(args, extra...), grpcAddr)
-		cmd := exec.CommandContext(ctx, f.ghz, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return rep, fmt.Errorf("ghz: %v: %s", err, stderr.String())
-		}
-		raw, err := os.ReadFile(out)
-		if err != nil {
-			return rep, err
-		}
-		if err := json.Unmarshal(raw, &rep); err != nil {
-			return rep, fmt.Errorf("ghz report %s: %w", out, err)
-		}
-		if len(rep.Errors) > 0 {
-			return rep, fmt.Errorf("ghz saw errors: %v", rep.Errors)
-		}
-		return rep, nil
+// ghz runs ghz against the server and reads its JSON report.
+func (p *proc) ghz(ctx context.Context, f flags, dataFile string, n int, label string, extra ...string) (ghzReport, error) {
+	var rep ghzReport
+	out := filepath.Join(f.out, p.name+"-"+label+".json")
+	args := []string{"--insecure", "--call", "envoy.service.auth.v3.Authorization.Check",
+		"--data-file", dataFile, "-c", strconv.Itoa(f.concurrency), "--connections", strconv.Itoa(f.connections),
+		"-n", strconv.Itoa(n), "--timeout", "10s", "--format", "json", "--output", out}
+	args = append(append(args, extra...), p.grpcAddr)
+	cmd := exec.CommandContext(ctx, f.ghz, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return rep, fmt.Errorf("ghz: %v: %s", err, stderr.String())
 	}
-	if _, err := ghz(f.warmup, filepath.Join(f.out, s.name+"-warmup.json")); err != nil {
-		return nil, err
-	}
-	r := &result{name: s.name, tokenHits: -1, policy: -1}
-	var before metrics
-	if s.metrics {
-		before, _ = scrape(httpAddr)
-	}
-	cpu0, err := procCPU(pid)
+	raw, err := os.ReadFile(out)
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
-	if r.report, err = ghz(f.requests, filepath.Join(f.out, s.name+".json")); err != nil {
-		return nil, err
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return rep, fmt.Errorf("ghz report %s: %w", out, err)
 	}
-	cpu1, err := procCPU(pid)
+	if len(rep.Errors) > 0 {
+		return rep, fmt.Errorf("%s: ghz saw errors: %v", p.name, rep.Errors)
+	}
+	return rep, nil
+}
+
+// measure is one closed-loop run, with the server's CPU over it.
+func (p *proc) measure(ctx context.Context, f flags, dataFile string, round int) error {
+	cpu0, err := procCPU(p.pid)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	r.cpu = cpu1 - cpu0
-	if r.rssKiB, err = procHWM(pid); err != nil {
-		return nil, err
+	rep, err := p.ghz(ctx, f, dataFile, f.requests, fmt.Sprintf("round%d", round+1))
+	if err != nil {
+		return err
 	}
-	if f.pacedRPS > 0 {
-		if r.paced, err = ghz(f.pacedN, filepath.Join(f.out, s.name+"-paced.json"), "--rps", strconv.Itoa(f.pacedRPS)); err != nil {
-			return nil, err
-		}
+	cpu1, err := procCPU(p.pid)
+	if err != nil {
+		return err
 	}
-	if s.metrics {
-		after, err := scrape(httpAddr)
-		if err == nil && before != nil {
-			r.metricsOK = true
-			r.tokenHits = rate(after, before, "vaultwall_token_cache_hits_total", "vaultwall_token_cache_misses_total")
-			r.policy = rate(after, before, "vaultwall_policy_cache_hits_total", "vaultwall_policy_cache_misses_total")
-		}
-	}
-	return r, nil
+	p.rounds = append(p.rounds, rep)
+	p.cpu = append(p.cpu, cpu1-cpu0)
+	return nil
 }
 
 // waitReady waits for gRPC health SERVING and, for vaultwall, /readyz
@@ -488,54 +528,90 @@ func rate(after, before metrics, hits, misses string) float64 {
 	return 100 * h / (h + m)
 }
 
-func (r *result) cpuPerCheck() time.Duration {
-	if r.report.Count == 0 {
-		return 0
+// cpuPerCheck is the server's CPU per request in each round.
+func (p *proc) cpuPerCheck() []float64 {
+	out := make([]float64, len(p.rounds))
+	for i, r := range p.rounds {
+		if r.Count > 0 {
+			out[i] = float64(p.cpu[i]) / float64(r.Count)
+		}
 	}
-	return r.cpu / time.Duration(r.report.Count)
+	return out
 }
 
-func printTable(f flags, floor, vw *result) {
-	fmt.Printf("\nghz -c %d --connections %d, %d warm-up + %d measured requests per server as fast as they go (closed loop),\n"+
-		"then %d at %d rps; %d cores shared by ghz and the server. CPU per Check and peak RSS are the server's.\n\n",
-		f.concurrency, f.connections, f.warmup, f.requests, f.pacedN, f.pacedRPS, runtime.NumCPU())
+// per collects one number from each round.
+func (p *proc) per(f func(r *ghzReport) float64) []float64 {
+	out := make([]float64, len(p.rounds))
+	for i := range p.rounds {
+		out[i] = f(&p.rounds[i])
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func printTable(f flags, floor, vw *proc) {
+	fmt.Printf("\nghz -c %d --connections %d; per server a %d-request warm-up, then %d rounds of %d requests as fast as they go\n"+
+		"(closed loop, servers alternating), then %d requests at %d rps. %d cores shared by ghz and both servers.\n"+
+		"Medians of the rounds; CPU per Check and peak RSS are the server process's.\n\n",
+		f.concurrency, f.connections, f.warmup, f.rounds, f.requests, f.pacedN, f.pacedRPS, runtime.NumCPU())
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tfloor\tvaultwall\tvaultwall/floor\ttarget\t")
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
+	ms := func(ns float64) string { return fmt.Sprintf("%.3f ms", ns/1e6) }
 	ratio := func(a, b float64) string {
 		if b == 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.2f×", a/b)
 	}
-	p50f, p50v := floor.report.percentile(50), vw.report.percentile(50)
-	p99f, p99v := floor.report.percentile(99), vw.report.percentile(99)
-	cf, cv := floor.cpuPerCheck(), vw.cpuPerCheck()
-	fmt.Fprintf(tw, "rps\t%.0f\t%.0f\t%s\t\t\n", floor.report.Rps, vw.report.Rps, ratio(vw.report.Rps, floor.report.Rps))
-	fmt.Fprintf(tw, "p50\t%s\t%s\t%s\t\t\n", ms(p50f), ms(p50v), ratio(float64(p50v), float64(p50f)))
-	fmt.Fprintf(tw, "p99\t%s\t%s\t%s\t%s\t\n", ms(p99f), ms(p99v), ratio(float64(p99v), float64(p99f)), verdict(p99v <= 3*time.Millisecond, "≤ 3 ms"))
-	fmt.Fprintf(tw, "CPU per Check\t%.1f µs\t%.1f µs\t%s\t%s\t\n", us(cf), us(cv), ratio(float64(cv), float64(cf)), verdict(float64(cv) <= 1.5*float64(cf), "≤ 1.50×"))
-	fmt.Fprintf(tw, "peak RSS\t%.1f MiB\t%.1f MiB\t%s\t%s\t\n", mib(floor.rssKiB), mib(vw.rssKiB), ratio(float64(vw.rssKiB), float64(floor.rssKiB)), verdict(mib(vw.rssKiB) <= 100, "≤ 100 MiB"))
+	pct := func(p int) func(r *ghzReport) float64 {
+		return func(r *ghzReport) float64 { return float64(r.percentile(p)) }
+	}
+	rps := func(r *ghzReport) float64 { return r.Rps }
+	row := func(name string, fv, vv float64, format func(float64) string, target string) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", name, format(fv), format(vv), ratio(vv, fv), target)
+	}
+	row("rps", median(floor.per(rps)), median(vw.per(rps)), func(v float64) string { return fmt.Sprintf("%.0f", v) }, "")
+	row("p50", median(floor.per(pct(50))), median(vw.per(pct(50))), ms, "")
+	p99 := median(vw.per(pct(99)))
+	row("p99", median(floor.per(pct(99))), p99, ms, verdict(p99 <= 3e6, "≤ 3 ms"))
+	cf, cv := median(floor.cpuPerCheck()), median(vw.cpuPerCheck())
+	row("CPU per Check", cf, cv, func(v float64) string { return fmt.Sprintf("%.1f µs", v/1e3) }, verdict(cv <= 1.5*cf, "≤ 1.50×"))
+	row("peak RSS", float64(floor.rssKiB), float64(vw.rssKiB), func(v float64) string { return fmt.Sprintf("%.1f MiB", v/1024) },
+		verdict(float64(vw.rssKiB)/1024 <= 100, "≤ 100 MiB"))
 	if f.pacedRPS > 0 {
 		fmt.Fprintf(tw, "\t\t\t\t\t\n")
 		fmt.Fprintf(tw, "paced at %d rps:\t\t\t\t\t\n", f.pacedRPS)
-		p50f, p50v := floor.paced.percentile(50), vw.paced.percentile(50)
-		p99f, p99v := floor.paced.percentile(99), vw.paced.percentile(99)
-		fmt.Fprintf(tw, "p50\t%s\t%s\t%s\t\t\n", ms(p50f), ms(p50v), ratio(float64(p50v), float64(p50f)))
-		fmt.Fprintf(tw, "p99\t%s\t%s\t%s\t%s\t\n", ms(p99f), ms(p99v), ratio(float64(p99v), float64(p99f)), verdict(p99v <= 3*time.Millisecond, "≤ 3 ms"))
+		row("p50", float64(floor.paced.percentile(50)), float64(vw.paced.percentile(50)), ms, "")
+		row("p99", float64(floor.paced.percentile(99)), float64(vw.paced.percentile(99)), ms, verdict(vw.paced.percentile(99) <= 3*time.Millisecond, "≤ 3 ms"))
 	}
 	tw.Flush()
-	fmt.Println()
+	var ratios []string
+	fc, vc := floor.cpuPerCheck(), vw.cpuPerCheck()
+	for i := range fc {
+		ratios = append(ratios, fmt.Sprintf("%.1f/%.1f µs = %.2f×", vc[i]/1e3, fc[i]/1e3, vc[i]/fc[i]))
+	}
+	fmt.Printf("\nCPU per Check by round (vaultwall/floor): %s\n", strings.Join(ratios, ", "))
 	if vw.tokenHits >= 0 {
-		fmt.Printf("verified-token cache hit rate over the measured run: %.1f%% %s\n", vw.tokenHits, verdict(vw.tokenHits >= 90, "≥ 90%"))
+		fmt.Printf("verified-token cache hit rate over the measured rounds: %.1f%% %s\n", vw.tokenHits, verdict(vw.tokenHits >= 90, "≥ 90%"))
 	} else {
 		fmt.Println("verified-token cache hit rate: not exported by this vaultwall's /metrics")
 	}
-	if vw.policy >= 0 {
-		fmt.Printf("authorization decision cache hit rate over the measured run: %.1f%%\n", vw.policy)
+	if vw.policyHits >= 0 {
+		fmt.Printf("authorization decision cache hit rate over the measured rounds: %.1f%%\n", vw.policyHits)
 	}
 	fmt.Printf("status codes: floor %v, vaultwall %v (ext_authz refusals are OK RPCs carrying a denied response)\n",
-		floor.report.Status, vw.report.Status)
+		floor.rounds[0].Status, vw.rounds[0].Status)
 }
 
 func verdict(ok bool, target string) string {
@@ -545,8 +621,6 @@ func verdict(ok bool, target string) string {
 	return "MISSED (" + target + ")"
 }
 
-func us(d time.Duration) float64 { return float64(d) / 1e3 }
-func mib(kib int64) float64      { return float64(kib) / 1024 }
 
 // goBenchmarks runs the Check benchmark and the stages' benchmarks and
 // prints them through benchstat (against -baseline when given).
