@@ -621,7 +621,6 @@ func verdict(ok bool, target string) string {
 	return "MISSED (" + target + ")"
 }
 
-
 // goBenchmarks runs the Check benchmark and the stages' benchmarks and
 // prints them through benchstat (against -baseline when given).
 func goBenchmarks(ctx context.Context, f flags) error {
