@@ -83,7 +83,7 @@ func main() {
 	flag.IntVar(&f.callers, "callers", 1000, "distinct callers (tokens)")
 	flag.BoolVar(&f.load, "load", true, "run the load benchmark (floor and vaultwall under ghz)")
 	flag.BoolVar(&f.goBench, "gobench", true, "also run the Go benchmarks and benchstat")
-	flag.IntVar(&f.benchCount, "count", 5, "go test -count for the Go benchmarks")
+	flag.IntVar(&f.benchCount, "count", 6, "go test -count for the Go benchmarks")
 	flag.StringVar(&f.benchTime, "benchtime", "500ms", "go test -benchtime for the Go benchmarks")
 	flag.StringVar(&f.baseline, "baseline", "", "earlier Go benchmark output to compare with (benchstat old new)")
 	flag.Parse()
@@ -648,5 +648,32 @@ func goBenchmarks(ctx context.Context, f flags) error {
 	bs := exec.CommandContext(ctx, f.benchstat, files...)
 	bs.Stdout, bs.Stderr = os.Stdout, os.Stderr
 	fmt.Printf("(raw output: %s)\n", out)
-	return bs.Run()
+	if err := bs.Run(); err != nil {
+		return err
+	}
+	small, large := benchMetric(buf.Bytes(), "BenchmarkCheck/rules=10-", "cpu-ns/op"), benchMetric(buf.Bytes(), "BenchmarkCheck/rules=10000-", "cpu-ns/op")
+	if small > 0 && large > 0 {
+		fmt.Printf("\nCPU per in-process Check, 10,000 rules and policies vs 10 (medians): %.1f / %.1f µs = %.2f× %s\n",
+			large/1e3, small/1e3, large/small, verdict(large <= 1.2*small, "≤ 1.20×"))
+	}
+	return nil
+}
+
+// benchMetric is the median of a metric over the lines of a benchmark.
+func benchMetric(out []byte, prefix, unit string) float64 {
+	var v []float64
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		fields := strings.Fields(line)
+		for i := 1; i < len(fields); i++ {
+			if fields[i] == unit {
+				if x, err := strconv.ParseFloat(fields[i-1], 64); err == nil {
+					v = append(v, x)
+				}
+			}
+		}
+	}
+	return median(v)
 }
