@@ -50,6 +50,7 @@ type flags struct {
 	ghz          string
 	benchstat    string
 	vaultwallBin string
+	serverEnv    string
 	concurrency  int
 	connections  int
 	warmup       int
@@ -72,6 +73,7 @@ func main() {
 	flag.StringVar(&f.ghz, "ghz", "bin/tools/ghz", "ghz binary")
 	flag.StringVar(&f.benchstat, "benchstat", "bin/tools/benchstat", "benchstat binary")
 	flag.StringVar(&f.vaultwallBin, "vaultwall", "", "a prebuilt vaultwall binary (default: build ./cmd/vaultwall)")
+	flag.StringVar(&f.serverEnv, "server-env", "", "space-separated VAR=value settings for both servers (e.g. \"GOGC=200 GOMEMLIMIT=80MiB\")")
 	flag.IntVar(&f.concurrency, "c", 16, "ghz concurrency")
 	flag.IntVar(&f.connections, "connections", 1, "ghz connections (Envoy keeps one HTTP/2 connection per worker)")
 	flag.IntVar(&f.warmup, "warmup", 20000, "warm-up requests per server (not measured)")
@@ -334,6 +336,7 @@ func start(ctx context.Context, f flags, s server) (*proc, error) {
 		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), strings.Fields(f.serverEnv)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -561,6 +564,9 @@ func median(v []float64) float64 {
 }
 
 func printTable(f flags, floor, vw *proc) {
+	if f.serverEnv != "" {
+		fmt.Printf("\nboth servers ran with %s", f.serverEnv)
+	}
 	fmt.Printf("\nghz -c %d --connections %d; per server a %d-request warm-up, then %d rounds of %d requests as fast as they go\n"+
 		"(closed loop, servers alternating), then %d requests at %d rps. %d cores shared by ghz and both servers.\n"+
 		"Medians of the rounds; CPU per Check and peak RSS are the server process's.\n\n",
