@@ -38,7 +38,7 @@ var (
 //
 // A response's messages are allocated together (one block holds the
 // response, its oneof wrapper, the HTTP response, the metadata Struct and
-// its values, and up to maxHeaders header options): one allocation instead
+// its values, and the header options): one allocation instead
 // of a few dozen on the hot path. None is shared between responses.
 func ResponseFrom(r authz.Response) *authv3.CheckResponse {
 	if r.Allowed {
@@ -47,7 +47,7 @@ func ResponseFrom(r authz.Response) *authv3.CheckResponse {
 		a.resp.DynamicMetadata = a.md.fill(r.Metadata)
 		a.ok.OkResponse = &a.http
 		a.resp.HttpResponse = &a.ok
-		opts := a.headers.options(len(r.Upstream) + len(r.Headers))
+		opts := headerOptions(a.ptrs[:], a.opts[:], a.values[:], len(r.Upstream)+len(r.Headers))
 		a.http.Headers = fillHeaders(opts[:len(r.Upstream)], r.Upstream)
 		a.http.ResponseHeadersToAdd = fillHeaders(opts[len(r.Upstream):], r.Headers)
 		a.http.HeadersToRemove = r.UpstreamRemove
@@ -61,57 +61,55 @@ func ResponseFrom(r authz.Response) *authv3.CheckResponse {
 	a.resp.DynamicMetadata = a.md.fill(r.Metadata)
 	a.status.Code = typev3.StatusCode(r.Status)
 	a.http.Status = &a.status
-	a.http.Headers = fillHeaders(a.headers.options(len(r.Headers)), r.Headers)
+	a.http.Headers = fillHeaders(headerOptions(a.ptrs[:], a.opts[:], a.values[:], len(r.Headers)), r.Headers)
 	a.http.Body = r.Body
 	a.denied.DeniedResponse = &a.http
 	a.resp.HttpResponse = &a.denied
 	return &a.resp
 }
 
-// maxHeaders is how many header options a response block holds inline; a
-// response with more allocates them apart.
-const maxHeaders = 12
+// An allowed response sets at most 7 upstream headers and 1 response
+// header; a refusal at most 12 headers. A block holds that many header
+// options inline; a response with more allocates them apart.
+const (
+	allowedHeaders = 8
+	deniedHeaders  = 12
+)
 
 type allowedBlock struct {
-	resp    authv3.CheckResponse
-	ok      authv3.CheckResponse_OkResponse
-	http    authv3.OkHttpResponse
-	md      metadataBlock
-	headers headerBlock
+	resp   authv3.CheckResponse
+	ok     authv3.CheckResponse_OkResponse
+	http   authv3.OkHttpResponse
+	md     metadataBlock
+	ptrs   [allowedHeaders]*corev3.HeaderValueOption
+	opts   [allowedHeaders]corev3.HeaderValueOption
+	values [allowedHeaders]corev3.HeaderValue
 }
 
 type deniedBlock struct {
-	resp    authv3.CheckResponse
-	denied  authv3.CheckResponse_DeniedResponse
-	http    authv3.DeniedHttpResponse
-	status  typev3.HttpStatus
-	md      metadataBlock
-	headers headerBlock
+	resp   authv3.CheckResponse
+	denied authv3.CheckResponse_DeniedResponse
+	http   authv3.DeniedHttpResponse
+	status typev3.HttpStatus
+	md     metadataBlock
+	ptrs   [deniedHeaders]*corev3.HeaderValueOption
+	opts   [deniedHeaders]corev3.HeaderValueOption
+	values [deniedHeaders]corev3.HeaderValue
 }
 
-type headerBlock struct {
-	ptrs   [maxHeaders]*corev3.HeaderValueOption
-	opts   [maxHeaders]corev3.HeaderValueOption
-	values [maxHeaders]corev3.HeaderValue
-}
-
-// options returns n header options, wired to their values.
-func (b *headerBlock) options(n int) []*corev3.HeaderValueOption {
-	if n > maxHeaders {
-		out := make([]*corev3.HeaderValueOption, n)
-		options := make([]corev3.HeaderValueOption, n)
-		values := make([]corev3.HeaderValue, n)
-		for i := range out {
-			options[i].Header = &values[i]
-			out[i] = &options[i]
-		}
-		return out
+// headerOptions returns n header options wired to their values, in the
+// block's arrays when they are large enough.
+func headerOptions(ptrs []*corev3.HeaderValueOption, opts []corev3.HeaderValueOption, values []corev3.HeaderValue, n int) []*corev3.HeaderValueOption {
+	if n > len(ptrs) {
+		ptrs = make([]*corev3.HeaderValueOption, n)
+		opts = make([]corev3.HeaderValueOption, n)
+		values = make([]corev3.HeaderValue, n)
 	}
 	for i := range n {
-		b.opts[i].Header = &b.values[i]
-		b.ptrs[i] = &b.opts[i]
+		opts[i].Header = &values[i]
+		ptrs[i] = &opts[i]
 	}
-	return b.ptrs[:n]
+	return ptrs[:n]
 }
 
 // fillHeaders sets opts to hs; nil when there are none.
