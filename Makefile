@@ -48,9 +48,26 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
+# Load-benchmark tools, pinned, installed into bin/tools by `make bench`.
+GHZ_VERSION       := v0.120.0
+BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
+GHZ               := bin/tools/ghz-$(GHZ_VERSION)/ghz
+BENCHSTAT         := bin/tools/benchstat-$(BENCHSTAT_VERSION)/benchstat
+BENCHFLAGS        ?=
+
+$(GHZ):
+	GOBIN=$(CURDIR)/$(dir $@) $(GO) install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+$(BENCHSTAT):
+	GOBIN=$(CURDIR)/$(dir $@) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+
 .PHONY: bench
-bench: ## Go benchmarks of the Check path
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./authz/... ./envoy/... ./ops/...
+bench: $(GHZ) $(BENCHSTAT) ## load benchmark: vaultwall vs a no-op floor under ghz, then Go benchmarks (BENCHFLAGS=-h lists options)
+	$(GO) run ./bench/run -ghz $(GHZ) -benchstat $(BENCHSTAT) $(BENCHFLAGS)
+
+.PHONY: bench-go
+bench-go: $(BENCHSTAT) ## Go benchmarks of the Check path and its stages only
+	$(GO) run ./bench/run -ghz $(GHZ) -benchstat $(BENCHSTAT) -load=false $(BENCHFLAGS)
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each

@@ -1,11 +1,10 @@
 package authz
 
 import (
-	"bytes"
-	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Headers vaultwall sets on an allowed request for the vault upstream. Any
@@ -73,7 +72,7 @@ func (d *Decision) Response() Response {
 	if d.Network.ClientAddr.IsValid() {
 		md.ClientIP = d.Network.ClientAddr.String()
 	}
-	netInfo := d.networkInfo()
+	netInfo := d.networkInfo(md.ClientIP)
 	if d.Allowed {
 		r := Response{Allowed: true, Metadata: md}
 		if netInfo != "" {
@@ -116,27 +115,80 @@ func (d *Decision) Response() Response {
 	return Response{Status: den.Status, Body: ErrorBody(den), Headers: h, Metadata: md}
 }
 
-// ErrorBody is Key Vault's JSON error envelope for a denial.
+// ErrorBody is Key Vault's JSON error envelope for a denial:
+// {"error":{"code":…,"message":…[,"innererror":{"code":…}]}}, strings
+// escaped exactly as encoding/json does without HTML escaping.
 func ErrorBody(den *Denial) string {
-	type inner struct {
-		Code string `json:"code"`
-	}
-	type errBody struct {
-		Code       string `json:"code"`
-		Message    string `json:"message"`
-		InnerError *inner `json:"innererror,omitempty"`
-	}
-	e := errBody{Code: den.Code, Message: den.Message}
+	var b strings.Builder
+	b.Grow(len(`{"error":{"code":"","message":"","innererror":{"code":""}}}`) + len(den.Code) + len(den.Message) + len(den.Inner) + 16)
+	b.WriteString(`{"error":{"code":`)
+	writeJSONString(&b, den.Code)
+	b.WriteString(`,"message":`)
+	writeJSONString(&b, den.Message)
 	if den.Inner != "" {
-		e.InnerError = &inner{Code: den.Inner}
+		b.WriteString(`,"innererror":{"code":`)
+		writeJSONString(&b, den.Inner)
+		b.WriteByte('}')
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(struct {
-		Error errBody `json:"error"`
-	}{e})
-	return strings.TrimSuffix(buf.String(), "\n")
+	b.WriteString("}}")
+	return b.String()
+}
+
+// writeJSONString writes s as a JSON string the way encoding/json does with
+// SetEscapeHTML(false): \" \\ \b \f \n \r \t, \u00XX for other control
+// bytes, \ufffd for invalid UTF-8, \u2028 and \u2029 escaped.
+func writeJSONString(b *strings.Builder, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b.WriteString(s[start:i])
+			switch c {
+			case '"', '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case '\b':
+				b.WriteString(`\b`)
+			case '\f':
+				b.WriteString(`\f`)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			default:
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(s[start:i])
+			b.WriteString(`\ufffd`)
+		case r == '\u2028' || r == '\u2029':
+			b.WriteString(s[start:i])
+			b.WriteString(`\u202`)
+			b.WriteByte(hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
 }
 
 func (d *Decision) upstreamHeaders(clientIP string) []Header {
@@ -187,13 +239,13 @@ func (d *Decision) forgedHeaders(set []Header) []string {
 	return out
 }
 
-// networkInfo is Key Vault's x-ms-keyvault-network-info header value.
-func (d *Decision) networkInfo() string {
+// networkInfo is Key Vault's x-ms-keyvault-network-info header value; addr
+// is the client address, "" when unknown.
+func (d *Decision) networkInfo(addr string) string {
 	c := &d.Network.Connection
-	if !c.ClientAddr.IsValid() {
+	if addr == "" {
 		return ""
 	}
-	addr := c.ClientAddr.String()
 	fam := "InterNetwork"
 	kind := "Ipv4"
 	if c.ClientAddr.Is6() {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -96,6 +97,13 @@ type Engine struct {
 	watching    bool
 	// failedDigest is the input that last failed to build.
 	failedDigest string
+
+	// The last parse of the configuration file, by its bytes: the watcher
+	// asks for the inputs twice a poll, and a configuration with thousands
+	// of rules takes tens of milliseconds to parse.
+	parsedMu  sync.Mutex
+	parsedRaw []byte
+	parsedCfg *config.Config
 }
 
 // New returns an engine for the configuration at path. onSwap runs after
@@ -250,7 +258,7 @@ func (e *Engine) inputs() (dirs, files []string) {
 	if cfg != nil {
 		c = cfg.Config
 	}
-	if fresh, err := config.Load(e.path); err == nil {
+	if fresh := e.parse(); fresh != nil {
 		c = fresh
 	}
 	if c == nil {
@@ -267,6 +275,26 @@ func (e *Engine) inputs() (dirs, files []string) {
 		}
 	}
 	return dirs, files
+}
+
+// parse loads the configuration file, or returns the last parse when its
+// bytes have not changed; nil when it does not load.
+func (e *Engine) parse() *config.Config {
+	raw, err := os.ReadFile(e.path)
+	if err != nil {
+		return nil
+	}
+	e.parsedMu.Lock()
+	defer e.parsedMu.Unlock()
+	if e.parsedCfg != nil && bytes.Equal(raw, e.parsedRaw) {
+		return e.parsedCfg
+	}
+	cfg, err := config.Parse(e.path, raw)
+	if err != nil {
+		return nil
+	}
+	e.parsedRaw, e.parsedCfg = raw, cfg
+	return cfg
 }
 
 // Watch reloads on change until ctx ends: fsnotify on the configuration's

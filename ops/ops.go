@@ -64,6 +64,8 @@ type Stack struct {
 	shadowStats   shadow.Stats
 	shadow        atomic.Pointer[shadow.Evaluator]
 
+	current atomic.Pointer[engine.Runtime]
+
 	mu       sync.Mutex // serialises reconfiguration
 	auditCfg config.Audit
 	closing  sync.WaitGroup // writers and evaluators being closed
@@ -87,6 +89,7 @@ func New(ctx context.Context, path string, cfg *config.Config, o Options) (*Stac
 	}
 	s.metrics = metrics.New(s.reg)
 	s.reg.MustRegister(
+		engine.CacheCollector(s.current.Load),
 		metrics.AuditCollector(&s.auditCounters, s.auditQueued),
 		metrics.ShadowCollector(&s.shadowStats),
 		shadowStatus{s},
@@ -183,6 +186,7 @@ func (s *Stack) GRPCServerOptions() []grpc.ServerOption {
 // OnSwap follows a newly loaded configuration. It runs inside the
 // engine's reload, so it only swaps and starts; closing runs aside.
 func (s *Stack) OnSwap(rt *engine.Runtime) {
+	s.current.Store(rt)
 	s.metrics.Swap(rt)
 	if rt.Config == nil {
 		return

@@ -14,6 +14,11 @@
 // policy.timeout, and decodes the one result strictly. Anything unexpected is
 // an error, which the pipeline turns into a fail-closed deny.
 //
+// Verdicts are cached per Policy, keyed by an exact encoding of the input
+// fields the rules read, never past the caller's token exp; the cache is
+// off when a rule reads a per-request field or calls a volatile builtin
+// (README.md, "The decision cache").
+//
 // Imports: authz, authz/config and OPA (github.com/open-policy-agent/opa/v1).
 // Never gRPC or protobuf.
 package rego

@@ -5,12 +5,14 @@ import (
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz"
+	"github.com/vaultwall/vaultwall/rego"
 )
 
 // FuzzAuthorize asserts, for any caller and operation: the policy decides
 // (no error), never allows a caller from another tenant, never allows a
-// caller that no entry or assignment names, and never returns an allow that
-// carries a refusal code.
+// caller that no entry or assignment names, never returns an allow that
+// carries a refusal code, and answers the same from its decision cache as
+// a policy without one.
 func FuzzAuthorize(f *testing.F) {
 	f.Add(tenant, alice, webApp, opsGroup, "secrets", "get", "secrets/getSecret/action", "db", false)
 	f.Add(tenant, backendSP, backendApp, "", "keys", "wrapKey", "keys/wrap/action", "k1", true)
@@ -22,6 +24,10 @@ func FuzzAuthorize(f *testing.F) {
 	ap := load(f, accessPolicies)
 	rb := load(f, rbac)
 	pAP, pRBAC := newPolicy(f, ap), newPolicy(f, rb)
+	uncached := map[*rego.Policy]*rego.Policy{
+		pAP:   newPolicy(f, ap, rego.WithDecisionCache(-1)),
+		pRBAC: newPolicy(f, rb, rego.WithDecisionCache(-1)),
+	}
 	named := map[string]bool{}
 	for _, e := range ap.Properties.AccessPolicies {
 		named[strings.ToLower(e.ObjectID)] = true
@@ -35,7 +41,7 @@ func FuzzAuthorize(f *testing.F) {
 		if useRBAC {
 			cfg, p = rb, pRBAC
 		}
-		c := &authz.Caller{TenantID: tid, ObjectID: oid, ApplicationID: appid, Groups: []string{group}}
+		c := &authz.Caller{TenantID: tid, ObjectID: oid, ApplicationID: appid, Groups: []string{group}, Expires: tokenExp}
 		o := authz.Operation{Plane: authz.PlaneData, Resource: resource, Permission: permission,
 			DataAction: authz.DataActionPrefix + action, Object: object}
 		if object != "" {
@@ -44,6 +50,11 @@ func FuzzAuthorize(f *testing.F) {
 		v, err := p.Authorize(t.Context(), decision(cfg, c, o))
 		if err != nil {
 			t.Fatalf("no decision: %v", err)
+		}
+		want, err := uncached[p].Authorize(t.Context(), decision(cfg, c, o))
+		again, err2 := p.Authorize(t.Context(), decision(cfg, c, o))
+		if err != nil || err2 != nil || v != want || again != want {
+			t.Fatalf("cached %+v then %+v, uncached %+v (%v, %v)", v, again, want, err, err2)
 		}
 		if !v.Allowed {
 			return

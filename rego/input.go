@@ -1,7 +1,11 @@
 package rego
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"math"
+	"sort"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -22,31 +26,73 @@ var inputHeaders = []string{
 // The input document (README.md), section by section. A field's value is
 // made from the decision; only the claims can fail to convert.
 type inputField struct {
-	key   *ast.Term
+	key *ast.Term
+	fieldFuncs
+}
+
+type fieldFuncs struct {
 	value func(d *authz.Decision) (*ast.Term, error)
+	// appendKey appends an encoding of the value to a decision-cache key:
+	// self-delimiting, so that the concatenation of a plan's fields is
+	// injective. nil for a value that differs on every request, which no
+	// cache key can usefully hold.
+	appendKey func(k []byte, d *authz.Decision) ([]byte, error)
 }
 
 type inputSection struct {
 	key *ast.Term
-	// fields of an object section; nil for a scalar (time, decision_id).
+	// fields of an object section; nil for a scalar (time, decision_id),
+	// which differs on every request.
 	fields []inputField
 	scalar func(d *authz.Decision) *ast.Term
 }
 
-func s(f func(d *authz.Decision) string) func(*authz.Decision) (*ast.Term, error) {
-	return func(d *authz.Decision) (*ast.Term, error) { return str(f(d)), nil }
+func s(f func(d *authz.Decision) string) fieldFuncs {
+	return fieldFuncs{
+		value:     func(d *authz.Decision) (*ast.Term, error) { return str(f(d)), nil },
+		appendKey: func(k []byte, d *authz.Decision) ([]byte, error) { return appendString(k, f(d)), nil },
+	}
 }
 
-func b(f func(d *authz.Decision) bool) func(*authz.Decision) (*ast.Term, error) {
-	return func(d *authz.Decision) (*ast.Term, error) { return ast.InternedTerm(f(d)), nil }
+func b(f func(d *authz.Decision) bool) fieldFuncs {
+	return fieldFuncs{
+		value:     func(d *authz.Decision) (*ast.Term, error) { return ast.InternedTerm(f(d)), nil },
+		appendKey: func(k []byte, d *authz.Decision) ([]byte, error) { return appendBool(k, f(d)), nil },
+	}
 }
 
-func list(f func(d *authz.Decision) []string) func(*authz.Decision) (*ast.Term, error) {
-	return func(d *authz.Decision) (*ast.Term, error) { return stringArray(f(d)), nil }
+func list(f func(d *authz.Decision) []string) fieldFuncs {
+	return fieldFuncs{
+		value: func(d *authz.Decision) (*ast.Term, error) { return stringArray(f(d)), nil },
+		appendKey: func(k []byte, d *authz.Decision) ([]byte, error) {
+			l := f(d)
+			k = binary.AppendUvarint(k, uint64(len(l)))
+			for _, e := range l {
+				k = appendString(k, e)
+			}
+			return k, nil
+		},
+	}
 }
 
-func field(name string, v func(*authz.Decision) (*ast.Term, error)) inputField {
-	return inputField{key: ast.StringTerm(name), value: v}
+// perRequest is a value that differs on every request: not keyable.
+func perRequest(f func(d *authz.Decision) string) fieldFuncs {
+	return fieldFuncs{value: s(f).value}
+}
+
+func field(name string, f fieldFuncs) inputField {
+	return inputField{key: ast.StringTerm(name), fieldFuncs: f}
+}
+
+func appendString(k []byte, v string) []byte {
+	return append(binary.AppendUvarint(k, uint64(len(v))), v...)
+}
+
+func appendBool(k []byte, v bool) []byte {
+	if v {
+		return append(k, 1)
+	}
+	return append(k, 0)
 }
 
 var noRequest = &authz.Request{}
@@ -86,7 +132,7 @@ var schema = []inputSection{
 		field("subject", s(func(d *authz.Decision) string { return d.Caller.Subject })),
 		field("mi_resource_id", s(func(d *authz.Decision) string { return d.Caller.MIResourceID })),
 		field("az_resource_id", s(func(d *authz.Decision) string { return d.Caller.AzResourceID })),
-		field("claims", claims),
+		field("claims", fieldFuncs{value: claims, appendKey: claimsKey}),
 	}},
 	{key: ast.StringTerm("source"), fields: []inputField{
 		field("client_addr", s(func(d *authz.Decision) string {
@@ -103,20 +149,32 @@ var schema = []inputSection{
 		})),
 		field("subnet_id", s(func(d *authz.Decision) string { return d.Network.SubnetID })),
 		field("private_endpoint_id", s(func(d *authz.Decision) string { return d.Network.PrivateEndpointID })),
-		field("firewall", func(d *authz.Decision) (*ast.Term, error) {
-			n := &d.Network
-			return ast.ObjectTerm(
-				[2]*ast.Term{kEvaluated, ast.InternedTerm(n.Evaluated)},
-				[2]*ast.Term{kAllowed, ast.InternedTerm(n.Allowed)},
-				[2]*ast.Term{kAuthType, str(n.AuthType.String())},
-				[2]*ast.Term{kRule, str(n.Rule)},
-			), nil
+		field("firewall", fieldFuncs{
+			value: func(d *authz.Decision) (*ast.Term, error) {
+				n := &d.Network
+				return ast.ObjectTerm(
+					[2]*ast.Term{kEvaluated, ast.InternedTerm(n.Evaluated)},
+					[2]*ast.Term{kAllowed, ast.InternedTerm(n.Allowed)},
+					[2]*ast.Term{kAuthType, str(n.AuthType.String())},
+					[2]*ast.Term{kRule, str(n.Rule)},
+				), nil
+			},
+			appendKey: func(k []byte, d *authz.Decision) ([]byte, error) {
+				n := &d.Network
+				k = appendBool(appendBool(k, n.Evaluated), n.Allowed)
+				return appendString(appendString(k, n.AuthType.String()), n.Rule), nil
+			},
 		}),
-		field("trusted_service", func(d *authz.Decision) (*ast.Term, error) {
-			return ast.ObjectTerm(
-				[2]*ast.Term{kName, str(d.Network.TrustedService)},
-				[2]*ast.Term{kInScope, ast.InternedTerm(d.Network.TrustedInScope)},
-			), nil
+		field("trusted_service", fieldFuncs{
+			value: func(d *authz.Decision) (*ast.Term, error) {
+				return ast.ObjectTerm(
+					[2]*ast.Term{kName, str(d.Network.TrustedService)},
+					[2]*ast.Term{kInScope, ast.InternedTerm(d.Network.TrustedInScope)},
+				), nil
+			},
+			appendKey: func(k []byte, d *authz.Decision) ([]byte, error) {
+				return appendBool(appendString(k, d.Network.TrustedService), d.Network.TrustedInScope), nil
+			},
 		}),
 		field("tls", b(func(d *authz.Decision) bool { return req(d).TLS })),
 		field("principal", s(func(d *authz.Decision) string { return req(d).Principal })),
@@ -130,13 +188,14 @@ var schema = []inputSection{
 		field("rbac", b(func(d *authz.Decision) bool { return d.Vault.RBAC })),
 	}},
 	{key: ast.StringTerm("request"), fields: []inputField{
-		field("id", s(func(d *authz.Decision) string { return req(d).ID })),
+		field("id", perRequest(func(d *authz.Decision) string { return req(d).ID })),
 		field("method", s(func(d *authz.Decision) string { return req(d).Method })),
 		field("path", s(func(d *authz.Decision) string { return req(d).Path })),
 		field("host", s(func(d *authz.Decision) string { return req(d).Host })),
 		field("scheme", s(func(d *authz.Decision) string { return req(d).Scheme })),
 		field("protocol", s(func(d *authz.Decision) string { return req(d).Protocol })),
-		field("headers", headers),
+		// x-ms-client-request-id makes the headers differ on every request.
+		field("headers", fieldFuncs{value: headers}),
 	}},
 	{key: ast.StringTerm("time"), scalar: func(d *authz.Decision) *ast.Term {
 		return ast.StringTerm(d.Time.UTC().Format(time.RFC3339Nano))
@@ -169,6 +228,55 @@ func claims(d *authz.Decision) (*ast.Term, error) {
 		return nil, fmt.Errorf("%w: the caller's claims: %v", ErrEval, err)
 	}
 	return ast.NewTerm(v), nil
+}
+
+// claimsKey encodes the claims exactly: each value tagged with its type,
+// strings by their bytes, map keys sorted. Claims hold what JSON decoding
+// makes; any other type is refused, and the decision is evaluated uncached.
+func claimsKey(k []byte, d *authz.Decision) ([]byte, error) {
+	return appendJSONValue(k, d.Caller.Claims)
+}
+
+func appendJSONValue(k []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(k, 'z'), nil
+	case bool:
+		return appendBool(append(k, 'b'), x), nil
+	case string:
+		return appendString(append(k, 's'), x), nil
+	case json.Number:
+		return appendString(append(k, 'N'), string(x)), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%w: a claim is %v", ErrEval, x)
+		}
+		return binary.BigEndian.AppendUint64(append(k, 'f'), math.Float64bits(x)), nil
+	case []any:
+		k = binary.AppendUvarint(append(k, 'a'), uint64(len(x)))
+		for _, e := range x {
+			var err error
+			if k, err = appendJSONValue(k, e); err != nil {
+				return nil, err
+			}
+		}
+		return k, nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for name := range x {
+			keys = append(keys, name)
+		}
+		sort.Strings(keys)
+		k = binary.AppendUvarint(append(k, 'o'), uint64(len(x)))
+		for _, name := range keys {
+			var err error
+			if k, err = appendJSONValue(appendString(k, name), x[name]); err != nil {
+				return nil, err
+			}
+		}
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w: a claim of type %T", ErrEval, v)
 }
 
 func headers(d *authz.Decision) (*ast.Term, error) {
@@ -346,4 +454,43 @@ func stringAt(r ast.Ref, i int) (string, bool) {
 	}
 	s, ok := r[i].Value.(ast.String)
 	return string(s), ok
+}
+
+// perRequestFields names the fields of the plan that differ on every
+// request (input.time, input.decision_id, input.request.id,
+// input.request.headers): a policy reading one cannot be cached.
+func (p plan) perRequestFields() []string {
+	var out []string
+	for i := range p {
+		sec := &p[i]
+		name := string(sec.key.Value.(ast.String))
+		if sec.scalar != nil {
+			out = append(out, "input."+name)
+			continue
+		}
+		for _, f := range sec.fields {
+			if f.appendKey == nil {
+				out = append(out, "input."+name+"."+string(f.key.Value.(ast.String)))
+			}
+		}
+	}
+	return out
+}
+
+// appendKey appends the decision-cache key of d: every field of the plan,
+// in the plan's order, each self-delimiting. Two decisions with the same key
+// build the same input document. The plan must have no per-request field.
+func (p plan) appendKey(k []byte, d *authz.Decision) ([]byte, error) {
+	if d.Caller == nil || d.Vault == nil {
+		return nil, fmt.Errorf("%w: the decision has no caller or no vault", ErrEval)
+	}
+	var err error
+	for i := range p {
+		for j := range p[i].fields {
+			if k, err = p[i].fields[j].appendKey(k, d); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return k, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -30,6 +31,9 @@ type Policy struct {
 	input   plan
 	timeout time.Duration
 	files   []string
+	// cache holds verdicts by input (nil when off; nocache says why).
+	cache   *decisionCache
+	nocache string
 }
 
 var _ authz.Policy = (*Policy)(nil)
@@ -38,13 +42,20 @@ var _ authz.Policy = (*Policy)(nil)
 type Option func(*options)
 
 type options struct {
-	dir *string
+	dir          *string
+	cacheEntries int
 }
 
 // WithDir loads operator files from dir instead of cfg.Policy.Dir; "" loads
 // the shipped policy alone.
 func WithDir(dir string) Option {
 	return func(o *options) { o.dir = &dir }
+}
+
+// WithDecisionCache bounds the decision cache to n verdicts (default
+// DefaultCacheEntries); n < 0 turns it off.
+func WithDecisionCache(n int) Option {
+	return func(o *options) { o.cacheEntries = n }
 }
 
 // New compiles the shipped policy and the operator files of policy.dir,
@@ -57,7 +68,7 @@ func WithDir(dir string) Option {
 // New has no side effects and takes milliseconds: call it again on every
 // change and keep the old Policy when it fails.
 func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, error) {
-	var o options
+	o := options{cacheEntries: DefaultCacheEntries}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -106,6 +117,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, erro
 		timeout = DefaultTimeout
 	}
 	p := &Policy{query: pq, input: planFor(compiler), timeout: timeout, files: files}
+	if why := uncacheable(compiler, p.input); why != "" {
+		p.nocache = why
+	} else if o.cacheEntries <= 0 {
+		p.nocache = "turned off"
+	} else {
+		p.cache = newDecisionCache(o.cacheEntries)
+	}
 	rules, err := operatorRules(ctx, compiler, data, files)
 	if err != nil {
 		return nil, err
@@ -119,15 +137,19 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, erro
 // Files lists the operator files loaded, sorted by path.
 func (p *Policy) Files() []string { return p.files }
 
+// CacheStats returns the decision cache's counters.
+func (p *Policy) CacheStats() CacheStats {
+	if p.cache == nil {
+		return CacheStats{Disabled: p.nocache}
+	}
+	return p.cache.stats()
+}
+
 // Authorize evaluates the policy for one decision. A refusal is a verdict;
 // an error means the policy could not decide (it failed, timed out, or
 // answered something other than one well-formed decision).
 func (p *Policy) Authorize(ctx context.Context, d *authz.Decision) (authz.AuthzVerdict, error) {
-	in, err := p.input.build(d)
-	if err != nil {
-		return authz.AuthzVerdict{}, err
-	}
-	r, err := p.eval(ctx, in, d.Time)
+	r, err := p.decide(ctx, d)
 	if err != nil {
 		return authz.AuthzVerdict{}, err
 	}
@@ -139,6 +161,50 @@ func (p *Policy) Authorize(ctx context.Context, d *authz.Decision) (authz.AuthzV
 		return authz.AuthzVerdict{}, fmt.Errorf("%w: the decision is in the %s model, the vault uses %s", ErrResult, r.Model, want)
 	}
 	return r.verdict(), nil
+}
+
+// decide serves the verdict from the cache when it may: the policy is
+// cacheable, the caller's token has an exp still ahead, and the key can be
+// encoded. Otherwise it evaluates.
+func (p *Policy) decide(ctx context.Context, d *authz.Decision) (result, error) {
+	if p.cache == nil || d.Caller == nil || d.Caller.Expires.IsZero() {
+		return p.evaluate(ctx, d)
+	}
+	now, expires := d.Time.UnixNano(), d.Caller.Expires.UnixNano()
+	if now >= expires {
+		return p.evaluate(ctx, d)
+	}
+	buf := keyBufs.Get().(*[]byte)
+	defer putKeyBuf(buf)
+	k, err := p.input.appendKey((*buf)[:0], d)
+	if err != nil {
+		return p.evaluate(ctx, d)
+	}
+	*buf = k
+	if r, ok := p.cache.get(k, now); ok {
+		return r, nil
+	}
+	return p.cache.do(ctx, k, now, expires, func() (result, error) { return p.evaluate(ctx, d) })
+}
+
+// keyBufs hold decision-cache keys while a decision uses them (the key
+// escapes through the fields' encoders, so a stack buffer would not stay
+// on the stack).
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func putKeyBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		keyBufs.Put(b)
+	}
+}
+
+func (p *Policy) evaluate(ctx context.Context, d *authz.Decision) (result, error) {
+	in, err := p.input.build(d)
+	if err != nil {
+		return result{}, err
+	}
+	return p.eval(ctx, in, d.Time)
 }
 
 // noMetrics spares each evaluation a metrics registry nobody reads.

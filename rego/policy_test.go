@@ -58,14 +58,14 @@ func newPolicy(t testing.TB, cfg *config.Config, opts ...rego.Option) *rego.Poli
 func user(groups ...string) *authz.Caller {
 	c := &authz.Caller{Issuer: "https://sts.windows.net/" + tenant + "/", TenantID: tenant, ObjectID: alice,
 		ApplicationID: webApp, IdentityType: "user", Groups: groups, Scopes: []string{"user_impersonation"},
-		Claims: map[string]any{"amr": []any{"pwd", "mfa"}, "oid": alice}}
+		Claims: map[string]any{"amr": []any{"pwd", "mfa"}, "oid": alice}, Expires: tokenExp}
 	c.Seal()
 	return c
 }
 
 func app() *authz.Caller {
 	c := &authz.Caller{Issuer: "https://sts.windows.net/" + tenant + "/", TenantID: tenant, ObjectID: backendSP,
-		ApplicationID: backendApp, IdentityType: "app", AppIDACR: "2"}
+		ApplicationID: backendApp, IdentityType: "app", AppIDACR: "2", Expires: tokenExp}
 	c.Seal()
 	return c
 }
@@ -103,6 +103,10 @@ var (
 
 var monday10 = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC) // 10:00 in Amsterdam
 
+// tokenExp is the test callers' token expiry: a month after monday10, so
+// their verdicts may be cached.
+var tokenExp = monday10.AddDate(0, 1, 0)
+
 func decision(cfg *config.Config, c *authz.Caller, o authz.Operation) *authz.Decision {
 	v := cfg.AuthzVault()
 	return &authz.Decision{ID: "test", Time: monday10, Vault: &v, Caller: c, Operation: o,
@@ -123,6 +127,11 @@ func check(t *testing.T, p *rego.Policy, d *authz.Decision, w want) authz.AuthzV
 	v, err := p.Authorize(t.Context(), d)
 	if err != nil {
 		t.Fatalf("Authorize: %v", err)
+	}
+	// Asked again (from the decision cache when the policy has one), the
+	// answer is the same.
+	if again, err := p.Authorize(t.Context(), d); err != nil || again != v {
+		t.Fatalf("asked again: %+v, %v; first %+v", again, err, v)
 	}
 	if v.Allowed != w.allowed || v.Code != w.code || (w.rule != "" && v.Rule != w.rule) {
 		t.Fatalf("verdict = %+v, want allowed=%v code=%q rule=%q", v, w.allowed, w.code, w.rule)

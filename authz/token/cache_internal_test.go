@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/vaultwall/vaultwall/authz"
 )
 
 func TestShardFillsACacheLine(t *testing.T) {
@@ -18,8 +20,7 @@ func TestShardFillsACacheLine(t *testing.T) {
 // flight is released.
 func TestDoPanicFailsClosed(t *testing.T) {
 	c := newTokenCache(10)
-	k := hashToken("t")
-	o := c.do(t.Context(), &k, time.Now, func() outcome { panic("boom") })
+	o := c.do(t.Context(), c.key("t"), "t", time.Now, func() outcome { panic("boom") })
 	if o.err == nil || o.caller != nil || !strings.Contains(o.err.Error(), "boom") {
 		t.Errorf("outcome %+v", o)
 	}
@@ -32,9 +33,9 @@ func TestDoPanicFailsClosed(t *testing.T) {
 // is still live verifies in its place instead of inheriting the error.
 func TestDoLeaderGivesUp(t *testing.T) {
 	c := newTokenCache(10)
-	k := hashToken("t")
+	k := c.key("t")
 	started, release := make(chan struct{}), make(chan struct{})
-	go c.do(t.Context(), &k, time.Now, func() outcome {
+	go c.do(t.Context(), k, "t", time.Now, func() outcome {
 		close(started)
 		<-release
 		return outcome{err: context.Canceled}
@@ -42,7 +43,7 @@ func TestDoLeaderGivesUp(t *testing.T) {
 	<-started
 	done := make(chan outcome)
 	go func() {
-		done <- c.do(t.Context(), &k, time.Now, func() outcome { return outcome{deny: unauthorized("verified again")} })
+		done <- c.do(t.Context(), k, "t", time.Now, func() outcome { return outcome{deny: unauthorized("verified again")} })
 	}()
 	for c.coalesced.Load() == 0 {
 		time.Sleep(time.Millisecond)
@@ -50,6 +51,62 @@ func TestDoLeaderGivesUp(t *testing.T) {
 	close(release)
 	if o := <-done; o.deny == nil || o.deny.Message != "verified again" {
 		t.Errorf("the waiter got %+v", o)
+	}
+}
+
+// Two tokens whose keys collide share a slot, never a caller: a hit needs
+// the stored token to equal the request's, and a verification in flight
+// for one is never joined by the other.
+func TestCacheKeyCollision(t *testing.T) {
+	c := newTokenCache(10)
+	const k = cacheKey(42) // both tokens land here, as a collision would
+	src := &source{}
+	src.keys.Store(&keySet{gen: 1})
+	alice := &authz.Caller{ObjectID: "alice"}
+	now := time.Now()
+	c.put(k, "token-a", &outcome{caller: alice, src: src, gen: 1, expires: now.Add(time.Hour)}, now.UnixNano())
+	if got := c.get(k, "token-b", now.UnixNano()); got != nil {
+		t.Fatalf("token-b was served token-a's caller %+v", got)
+	}
+	if got := c.get(k, "token-a", now.UnixNano()); got != alice {
+		t.Fatalf("token-a: %+v", got)
+	}
+
+	started, release := make(chan struct{}), make(chan struct{})
+	leader := make(chan outcome)
+	go func() {
+		leader <- c.do(t.Context(), k, "token-c", time.Now, func() outcome {
+			close(started)
+			<-release
+			return outcome{caller: alice, src: src, gen: 1, expires: now.Add(time.Hour)}
+		})
+	}()
+	<-started
+	bob := &authz.Caller{ObjectID: "bob"}
+	o := c.do(t.Context(), k, "token-d", time.Now, func() outcome {
+		return outcome{caller: bob, src: src, gen: 1, expires: now.Add(time.Hour)}
+	})
+	if o.caller != bob || c.coalesced.Load() != 0 {
+		t.Fatalf("token-d got %+v (coalesced %d): it joined token-c's flight", o.caller, c.coalesced.Load())
+	}
+	close(release)
+	if o := <-leader; o.caller != alice {
+		t.Fatalf("token-c got %+v", o.caller)
+	}
+}
+
+// The cache keeps its own copy of a token, not the request's header.
+func TestCacheCopiesTheToken(t *testing.T) {
+	c := newTokenCache(10)
+	header := "Bearer " + strings.Repeat("x", 1000)
+	tok := header[len("Bearer "):]
+	src := &source{}
+	src.keys.Store(&keySet{gen: 1})
+	now := time.Now()
+	c.put(c.key(tok), tok, &outcome{caller: &authz.Caller{}, src: src, gen: 1, expires: now.Add(time.Hour)}, now.UnixNano())
+	e := c.shard(c.key(tok)).m[c.key(tok)]
+	if e.token != tok || unsafe.StringData(e.token) == unsafe.StringData(tok) {
+		t.Error("the entry shares the request's token bytes")
 	}
 }
 

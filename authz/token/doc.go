@@ -20,9 +20,12 @@
 //     checked: exp and nbf bound a token's life, and Key Vault documents
 //     nothing more);
 //   - the claims → Caller mapping (keyvault-spec §4);
-//   - the verified-token cache: SHA-256 of the token → sealed Caller,
-//     bounded, never past the token's exp, single-flight per token,
-//     invalidated when its issuer's key set changes.
+//   - the verified-token cache: token → sealed Caller, placed by a keyed
+//     64-bit hash (hash/maphash) and served only when the stored token
+//     equals the request's in full; bounded, never past the token's exp,
+//     single-flight per token, invalidated when its issuer's key set
+//     changes. It holds tokens in memory (as the request buffers do), and
+//     never logs or exposes them.
 //
 // # Lifecycle
 //

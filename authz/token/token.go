@@ -191,11 +191,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, req *authz.Request, _ 
 		o := safeVerify(func() outcome { return a.verify(ctx, raw) })
 		return o.caller, o.deny, o.err
 	}
-	k := hashToken(raw)
-	if c := a.cache.get(&k, a.store.now().UnixNano()); c != nil {
+	k := a.cache.key(raw)
+	if c := a.cache.get(k, raw, a.store.now().UnixNano()); c != nil {
 		return c, nil, nil
 	}
-	o := a.cache.do(ctx, &k, a.store.now, func() outcome { return a.verify(ctx, raw) })
+	o := a.cache.do(ctx, k, raw, a.store.now, func() outcome { return a.verify(ctx, raw) })
 	return o.caller, o.deny, o.err
 }
 

@@ -1,0 +1,67 @@
+package authz
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// jsonErrorBody is ErrorBody the way encoding/json writes it: the
+// reference the hand-written encoder must match byte for byte.
+func jsonErrorBody(den *Denial) string {
+	type inner struct {
+		Code string `json:"code"`
+	}
+	type errBody struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		InnerError *inner `json:"innererror,omitempty"`
+	}
+	e := errBody{Code: den.Code, Message: den.Message}
+	if den.Inner != "" {
+		e.InnerError = &inner{Code: den.Inner}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(struct {
+		Error errBody `json:"error"`
+	}{e})
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+func TestErrorBody(t *testing.T) {
+	for _, den := range []*Denial{
+		{Code: "Unauthorized", Message: "AKV10000: Request is missing a Bearer or PoP token."},
+		{Code: "Forbidden", Inner: "ForbiddenByFirewall", Message: "Client address is not authorized and caller is not a trusted service.\r\nClient address: 203.0.113.9\r\nCaller: appid=…;oid=…\r\nVault: v;location=westeurope"},
+		{Code: "Forbidden", Inner: "ForbiddenByPolicy", Message: `a "quoted" \ back\slash <b>&amp;</b> tab	bell` + "\x07\x00\x1f\x7f\b\f" + "\u2028\u2029 é 😀 \xff\xfe \xe2\x82"},
+		{},
+	} {
+		if got, want := ErrorBody(den), jsonErrorBody(den); got != want {
+			t.Errorf("ErrorBody:\n got %s\nwant %s", got, want)
+		}
+	}
+}
+
+// FuzzErrorBody asserts that the error envelope is exactly what
+// encoding/json makes of the denial, and valid JSON that decodes back to
+// the denial's strings when they are valid UTF-8.
+func FuzzErrorBody(f *testing.F) {
+	f.Add("Forbidden", "line\r\nnext \"q\" \\ \u2028", "ForbiddenByFirewall")
+	f.Add("", "\xff\x00\x1f", "")
+	f.Add("é", "😀\xe2\x82", "<>&")
+	f.Fuzz(func(t *testing.T, code, msg, inner string) {
+		den := &Denial{Code: code, Message: msg, Inner: inner}
+		got := ErrorBody(den)
+		if want := jsonErrorBody(den); got != want {
+			t.Fatalf("ErrorBody:\n got %q\nwant %q", got, want)
+		}
+		var v struct {
+			Error struct{ Code, Message string }
+		}
+		if err := json.Unmarshal([]byte(got), &v); err != nil {
+			t.Fatalf("not JSON: %v: %q", err, got)
+		}
+	})
+}

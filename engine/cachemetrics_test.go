@@ -1,0 +1,64 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vaultwall/vaultwall/authz/authztest"
+	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/envoy"
+)
+
+// The collector reports the current runtime's decision cache: two
+// identical checks are one evaluation, then one hit.
+func TestCacheCollector(t *testing.T) {
+	is := authztest.NewIssuer(t)
+	keys := token.NewKeyStore(token.StoreOptions{HTTPClient: is.HTTPClient()})
+	t.Cleanup(func() { _ = keys.Close() })
+	cfg, err := config.Parse("vault.yaml", []byte(liveConfig(is, t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Policy.Dir = ""
+	rt, err := (&Builder{Keys: keys}).Build(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	var current *Runtime
+	c := CacheCollector(func() *Runtime { return current })
+	if n := testutil.CollectAndCount(c); n != 0 {
+		t.Fatalf("%d series before a runtime", n)
+	}
+	current = rt
+	srv := envoy.NewServer(nil, nil)
+	srv.SetPipeline(rt.Pipeline)
+	tok := is.MintValid()
+	for range 2 {
+		resp, err := srv.Check(t.Context(), secretCheck(tok, "203.0.113.9", "/secrets/db?api-version=7.5"))
+		if err != nil || resp.GetOkResponse() == nil {
+			t.Fatalf("not allowed: %v %v", resp, err)
+		}
+	}
+	want := `
+# HELP vaultwall_policy_cache_hits_total Authorization verdicts served from the decision cache.
+# TYPE vaultwall_policy_cache_hits_total counter
+vaultwall_policy_cache_hits_total 1
+# HELP vaultwall_policy_cache_misses_total Policy evaluations done for the decision cache (misses).
+# TYPE vaultwall_policy_cache_misses_total counter
+vaultwall_policy_cache_misses_total 1
+# HELP vaultwall_policy_cache_enabled 1 when the loaded policy's verdicts are cached, 0 when it reads per-request input or volatile builtins.
+# TYPE vaultwall_policy_cache_enabled gauge
+vaultwall_policy_cache_enabled 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
+		"vaultwall_policy_cache_hits_total", "vaultwall_policy_cache_misses_total", "vaultwall_policy_cache_enabled"); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+}
