@@ -22,6 +22,7 @@ var sizes = []struct {
 	ip, subnets, entries int
 }{
 	{"rules=10", 10, 2, 10},
+	{"rules=1000", 1000, 200, 1000},
 	{"rules=10000", 10000, 1000, 10000},
 }
 
