@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -123,22 +122,7 @@ func (p *ControlPolicy) Authorize(ctx context.Context, input map[string]any) (Co
 // controlSources lists the shipped control policy, or dir's files.
 func controlSources(dir string, tests bool) ([]source, error) {
 	if dir == "" {
-		var out []source
-		err := fs.WalkDir(shippedControl, "control", func(p string, e fs.DirEntry, err error) error {
-			if err != nil || e.IsDir() || path.Ext(p) != ".rego" {
-				return err
-			}
-			if !tests && strings.HasSuffix(p, "_test.rego") {
-				return nil
-			}
-			b, err := shippedControl.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out = append(out, source{name: shippedPrefix + p, text: b})
-			return nil
-		})
-		return out, err
+		return embeddedSources(shippedControl, "control", tests)
 	}
 	var out []source
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {

@@ -63,16 +63,20 @@ type source struct {
 func (s source) isTest() bool { return strings.HasSuffix(s.name, "_test.rego") }
 
 // shippedSources lists the embedded policy; tests only when asked.
-func shippedSources(tests bool) ([]source, error) {
+func shippedSources(tests bool) ([]source, error) { return embeddedSources(shipped, "policy", tests) }
+
+// embeddedSources lists the .rego files of an embedded directory; tests
+// only when asked.
+func embeddedSources(fsys embed.FS, root string, tests bool) ([]source, error) {
 	var out []source
-	err := fs.WalkDir(shipped, "policy", func(p string, e fs.DirEntry, err error) error {
+	err := fs.WalkDir(fsys, root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() || path.Ext(p) != ".rego" {
 			return err
 		}
 		if !tests && strings.HasSuffix(p, "_test.rego") {
 			return nil
 		}
-		b, err := shipped.ReadFile(p)
+		b, err := fsys.ReadFile(p)
 		if err != nil {
 			return err
 		}

@@ -51,7 +51,7 @@ func newCheckCmd() *cobra.Command {
 					fmt.Fprintf(out, "  internal error: %v\n", d.Err)
 				}
 			}
-			if err := writeProtoJSON(out, resp); err != nil {
+			if err := printJSON(out, resp); err != nil {
 				return err
 			}
 			if !d.Allowed {
@@ -115,19 +115,4 @@ func readCheckRequest(input string, stdin io.Reader) (*authv3.CheckRequest, erro
 		return nil, fmt.Errorf("%s: not a CheckRequest in JSON: %w", input, err)
 	}
 	return &cr, nil
-}
-
-// writeProtoJSON prints a message as stable, indented JSON.
-func writeProtoJSON(w io.Writer, m *authv3.CheckResponse) error {
-	raw, err := protojson.Marshal(m)
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, raw, "", "  "); err != nil {
-		return err
-	}
-	buf.WriteByte('\n')
-	_, err = w.Write(buf.Bytes())
-	return err
 }
