@@ -87,11 +87,34 @@ func (s *Server) Check(ctx context.Context, cr *authv3.CheckRequest) (*authv3.Ch
 		// the cause is logged here, under that id.
 		s.log.ErrorContext(ctx, "decision failed closed", MDDecisionID, d.ID, MDStage, d.Stage.String(), "error", d.Err)
 	}
-	resp := ResponseFrom(d.Response())
+	resp := s.respond(d)
 	if s.observer != nil {
-		s.observer.Observe(d, time.Since(start))
+		s.observe(ctx, d, time.Since(start))
 	}
 	return resp, nil
+}
+
+// respond builds the CheckResponse; a panic while doing so (grpc-go does
+// not recover handlers, so it would end the process) becomes a refusal.
+func (s *Server) respond(d *authz.Decision) (resp *authv3.CheckResponse) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("building the response panicked; refusing", MDDecisionID, d.ID, "panic", fmt.Sprint(r))
+			resp = ResponseFrom(unavailable(fmt.Errorf("panic building the response: %v", r), d.Request).Response())
+		}
+	}()
+	return ResponseFrom(d.Response())
+}
+
+// observe hands the decision to the observer (audit, metrics, shadow); a
+// bug there is logged, never allowed to take the check or the process down.
+func (s *Server) observe(ctx context.Context, d *authz.Decision, elapsed time.Duration) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.ErrorContext(ctx, "decision observer panicked", MDDecisionID, d.ID, "panic", fmt.Sprint(r))
+		}
+	}()
+	s.observer.Observe(d, elapsed)
 }
 
 // Decide runs a CheckRequest through the current pipeline (also used by

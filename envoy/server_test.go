@@ -312,3 +312,21 @@ func TestCheckLogsFailedDecisions(t *testing.T) {
 		}
 	}
 }
+
+type panickyObserver struct{}
+
+func (panickyObserver) Observe(*authz.Decision, time.Duration) { panic("audit bug") }
+
+// A bug in the observer (audit, metrics, shadow) must not take the check or
+// the process down, nor change the answer.
+func TestObserverPanicDoesNotChangeTheAnswer(t *testing.T) {
+	s := NewServer(nil, panickyObserver{})
+	s.SetPipeline(stubPipeline())
+	client := authv3.NewAuthorizationClient(serve(t, s, config.Server{}))
+	if resp := check(t, client, checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", nil)); resp.GetStatus().GetCode() != int32(code.Code_OK) {
+		t.Errorf("allowed request answered %v", resp.GetStatus())
+	}
+	if resp := check(t, client, checkRequest("192.0.2.1", "/secrets/a", "Bearer ok", nil)); resp.GetDeniedResponse().GetStatus().GetCode() != 403 {
+		t.Errorf("firewall-denied request answered %v", resp)
+	}
+}
