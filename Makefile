@@ -96,6 +96,12 @@ bench: $(GHZ) $(BENCHSTAT) ## load benchmark: vaultwall vs a no-op floor under g
 bench-go: $(BENCHSTAT) ## Go benchmarks of the Check path and its stages only
 	$(GO) run ./bench/run -ghz $(GHZ) -benchstat $(BENCHSTAT) -load=false $(BENCHFLAGS)
 
+CHAOSFLAGS ?=
+
+.PHONY: chaos
+chaos: ## reliability suite: a fault matrix under load and a 10-minute soak, with its table (CHAOSFLAGS=-chaos.soak=1m …); a short smoke runs in make test
+	$(GO) test -count=1 -timeout 60m -run '^TestReliability$$' -v ./bench/chaos -args -chaos.full -chaos.report=$(CURDIR)/.bench/chaos.txt $(CHAOSFLAGS)
+
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list ./...); do \

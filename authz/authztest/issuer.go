@@ -47,6 +47,7 @@ const (
 	Fail500                  // answer 500 Internal Server Error
 	FailClose                // close the connection without an answer
 	FailHang                 // answer nothing until the client gives up
+	FailGarbage              // answer 200 with a body that is not JSON
 )
 
 // Issuer is an OIDC issuer served over HTTPS by an httptest TLS server, with
@@ -324,6 +325,10 @@ func (is *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 		case <-hang:
 		case <-r.Context().Done():
 		}
+		return
+	case FailGarbage:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{\"keys\": [{\"kty\": \x00 this is not a key set"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
