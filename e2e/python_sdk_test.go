@@ -45,7 +45,8 @@ var pyPrincipals = map[string]principal{"app": app, "read-only": readOnly, "cryp
 // on. Its credential asks this test's token endpoint for the issuer's
 // tokens. The program asserts each scenario and reports it as a JSON line;
 // this test checks the lines again, the token requests, and what reached
-// the vault (vaultwall's identity headers, nothing refused).
+// the vault (vaultwall's identity headers on what was allowed; nothing
+// refused got there).
 func TestPythonSDK(t *testing.T) {
 	t.Parallel()
 	python := pythonBinary(t)
@@ -96,17 +97,24 @@ func TestPythonSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	reports, out := runPython(t, python, writeFile(t, dir, "config.json", b))
-
-	// The program's token requests are the endpoint's, one for one.
-	var asked []pyToken
+	byName := map[string]pyReport{}
 	for _, rep := range reports {
-		asked = append(asked, rep.Tokens...)
+		byName[rep.Scenario] = rep
 	}
-	served := tokens.requests()
-	if len(asked) != len(served) {
-		t.Errorf("the credential reports %d token requests, the endpoint served %d", len(asked), len(served))
+
+	// The credential's calls are the endpoint's requests, one for one, in
+	// order (the scenarios run one after the other); each asked for Key
+	// Vault's scope in the vault's tenant, as the challenge said.
+	var asked []tokenRequest
+	for _, rep := range reports {
+		for _, tk := range rep.Tokens {
+			asked = append(asked, tokenRequest{vault: tk.Vault, principal: tk.Principal, scope: strings.Join(tk.Scopes, " "), tenant: tk.Tenant, mode: tk.Mode})
+		}
 	}
-	for _, tr := range served {
+	if served := tokens.requests(); !slices.Equal(asked, served) {
+		t.Errorf("the credential reports the token requests\n%+v\nthe endpoint served\n%+v", asked, served)
+	}
+	for _, tr := range asked {
 		if tr.scope != "https://vault.azure.net/.default" || tr.tenant != tenant {
 			t.Errorf("token request %+v; want scope https://vault.azure.net/.default in tenant %s", tr, tenant)
 		}
@@ -114,7 +122,7 @@ func TestPythonSDK(t *testing.T) {
 
 	scenario := func(name string, check func(t *testing.T, rep pyReport)) {
 		t.Run(name, func(t *testing.T) {
-			rep, ok := reports[name]
+			rep, ok := byName[name]
 			switch {
 			case !ok:
 				t.Fatalf("the Python program reported no scenario %s; its output:\n%s", name, out)
@@ -262,9 +270,9 @@ func pythonBinary(t *testing.T) string {
 }
 
 // runPython runs e2e/python/keyvault_sdk.py on the config file and returns
-// its reports by scenario and its whole output. A non-zero exit or a line
+// its reports in the order printed, and its whole output. A non-zero exit or a line
 // that is not a report fails the test, with the output shown.
-func runPython(t *testing.T, python, configPath string) (map[string]pyReport, string) {
+func runPython(t *testing.T, python, configPath string) ([]pyReport, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -286,7 +294,7 @@ func runPython(t *testing.T, python, configPath string) (map[string]pyReport, st
 			t.Fatalf("running %s: %v", python, err)
 		}
 	}
-	reports := map[string]pyReport{}
+	var reports []pyReport
 	sc := bufio.NewScanner(&stdout)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -295,7 +303,7 @@ func runPython(t *testing.T, python, configPath string) (map[string]pyReport, st
 			t.Errorf("the Python program printed a line that is not a report: %q", sc.Text())
 			continue
 		}
-		reports[rep.Scenario] = rep
+		reports = append(reports, rep)
 	}
 	return reports, out
 }
