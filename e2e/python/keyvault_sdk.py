@@ -28,7 +28,6 @@ status is 1 when a scenario failed. Tokens are never printed.
 import hashlib
 import ipaddress
 import json
-import socket
 import struct
 import sys
 import time
@@ -40,7 +39,7 @@ import uuid
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.connection import HTTPSConnection
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import NewConnectionError
 from urllib3.util import Retry
 from urllib3.util.connection import create_connection
@@ -102,17 +101,27 @@ def front_connection(routes, source):
     return FrontHTTPSConnection
 
 
+class NoRouteHTTPConnection(HTTPConnection):
+    """Plain HTTP goes nowhere in this test."""
+
+    def _new_conn(self):
+        raise NewConnectionError(self, f"no route to http://{self.host}:{self.port} in this test")
+
+
 class FrontAdapter(HTTPAdapter):
-    """A requests adapter whose HTTPS pools dial the front."""
+    """A requests adapter whose HTTPS pools dial the front (plain HTTP fails)."""
 
     def __init__(self, routes, source, **kwargs):
         conn_cls = front_connection(routes, source)
-        self._pool_cls = type("FrontHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": conn_cls})
+        self._pool_classes = {
+            "http": type("NoRouteHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": NoRouteHTTPConnection}),
+            "https": type("FrontHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": conn_cls}),
+        }
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": HTTPConnectionPool, "https": self._pool_cls}
+        self.poolmanager.pool_classes_by_scheme = dict(self._pool_classes)
 
 
 class RecordingTransport(RequestsTransport):
@@ -176,6 +185,7 @@ class Network:
         session.trust_env = False  # no proxies or CA bundles from the environment
         adapter = FrontAdapter(self._routes, source, max_retries=Retry(total=False, redirect=False, raise_on_status=False))
         session.mount("https://", adapter)
+        session.mount("http://", adapter)
         return RecordingTransport(
             self._log,
             client,
