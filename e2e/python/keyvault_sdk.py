@@ -12,17 +12,19 @@ SDK's own behaviour intact:
 - the vault URL stays https://<vault>.vault.azure.net (port 443); only the TCP
   connection goes to the front's loopback port, opened with the PROXY v2
   header the L4 load balancer in front of Envoy would send (the client's
-  address), then TLS to the vault's host name, verified against the test CA.
+  address), then TLS to the vault's host name, verified against the test CAs.
   The challenge-resource check stays on.
 - a TokenCredential (get_token and get_token_info) that asks the Go test's
   token endpoint for the issuer's tokens, and records each request.
 - a transport that records each exchange on the wire (below the SDK's
-  policies: the challenge's token-less request is one of them).
+  policies: the challenge's token-less request is one of them) and gives it
+  a fresh x-ms-client-request-id, by which the Go test finds it at the vault.
 
 Each scenario asserts what the SDK did, and prints one JSON line on stdout:
 {"scenario", "ok", "error", "exchanges", "tokens", "refusals", "results"}.
 The Go test checks the lines again and what reached the vault. The exit
-status is 1 when a scenario failed. Tokens are never printed.
+status is 1 when a scenario failed. Tokens are never printed. A "scenarios"
+list in the configuration runs only those (for debugging by hand).
 """
 
 import hashlib
