@@ -9,7 +9,9 @@
 // the firewall (IPv4, IPv6, virtual networks, X-Forwarded-For), private
 // endpoints, trusted services, the 401 challenge, access policies and RBAC,
 // vaultwall's own endpoints and management API, and the unmodified Azure
-// SDK clients. README.md lists what each asserts.
+// SDK clients for Go and for Python (python/keyvault_sdk.py, run by
+// TestPythonSDK with the interpreter of `make py`). README.md lists what
+// each asserts.
 //
 // The infrastructure they start lives in e2e/internal, one package per
 // concern, so nothing outside the suite can import test machinery and each

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
@@ -163,20 +162,10 @@ func TestAzureSDK(t *testing.T) {
 			t.Fatalf("GetSecret in the assignment's scope: %v", err)
 		}
 		r.wantIdentityAtVault(t, w.exchanges()[1:], app, "203.0.113.10")
-		rbac := func(action, resource string) string {
-			return "Caller is not authorized to perform action on resource.\r\n" +
-				"If role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n" +
-				"Caller: " + r.callerString(app) + "\r\n" +
-				"Action: 'Microsoft.KeyVault/vaults/secrets/" + action + "'\r\n" +
-				"Resource: '/subscriptions/" + subscriptionID + "/resourcegroups/" + strings.ToLower(resourceGroup) +
-				"/providers/microsoft.keyvault/vaults/contoso-rbac/secrets/" + resource + "'\r\n" +
-				"Assignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: 'DeniedWithNoValidRBAC' \r\n" +
-				"Vault: " + r.vaultLabel() + "\r\n"
-		}
 		_, err := sc.GetSecret(ctx, "other", "", nil)
-		wantResponseError(t, err, 403, "ForbiddenByRbac", rbac("getSecret/action", "other"))
+		wantResponseError(t, err, 403, "ForbiddenByRbac", r.rbacMessage("getSecret/action", "other"))
 		_, err = sc.SetSecret(ctx, "db-password", azsecrets.SetSecretParameters{Value: to.Ptr("y")}, nil)
-		wantResponseError(t, err, 403, "ForbiddenByRbac", rbac("setSecret/action", "db-password"))
+		wantResponseError(t, err, 403, "ForbiddenByRbac", r.rbacMessage("setSecret/action", "db-password"))
 		// The network still comes first on an RBAC vault.
 		sc, _, _ = r.sdk(t, app, "8.8.8.8")
 		_, err = sc.GetSecret(ctx, "db-password", "", nil)
