@@ -6,6 +6,10 @@
 //
 // A configuration or policy that fails to build never replaces the running
 // one; the failure is logged and shown by /readyz until a good one lands.
+// A panic while parsing or building (a bug) is such a failure too
+// (ErrPanic, logged with its stack), never a dead process. Each load reads
+// the configuration file once: the digest that marks a failed input is
+// that of the bytes parsed.
 //
 // An Overlay (the control plane's stored properties) may be laid over the
 // file on every load; loads are serialised, so the newest inputs win.

@@ -26,20 +26,19 @@ func newConfigCmd() *cobra.Command {
 	return cmd
 }
 
+// validateConfig parses and builds the configuration as a reload would;
+// a panic in either is reported as an error (engine.ErrPanic), never a
+// stack trace on the terminal.
 func validateConfig(cmd *cobra.Command, path string) error {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
 	keys := token.NewKeyStore(token.StoreOptions{})
 	defer keys.Close()
 	b := &engine.Builder{Keys: keys}
-	rt, err := b.Build(cmd.Context(), cfg)
+	rt, err := engine.Compile(cmd.Context(), path, b.Build, nil)
 	if err != nil {
-		return cfg.Annotate(err)
+		return err
 	}
 	rt.Close()
-	writeSummary(cmd.OutOrStdout(), cfg)
+	writeSummary(cmd.OutOrStdout(), rt.Config)
 	return nil
 }
 

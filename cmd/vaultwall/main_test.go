@@ -80,6 +80,8 @@ func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct{ old, new, want string }{
 		{"value: 198.51.100.7 ", "value: 198.51.100.700 ", ":22: properties.networkAcls.ipRules[1].value: not an IP address or CIDR prefix"},
 		{"name: Backup ", "name: Bakcup ", ":71: trustedServices.services[0].name: refers to nothing"},
+		// Once a panic (slice bounds in the SPIFFE parser) and a stack trace.
+		{`"spiffe://trusted.example/azure-backup"`, `"spiffe://*"`, `:72: trustedServices.services[0].principals[0]: invalid value: not a principal pattern: "spiffe://*": the trust domain is empty`},
 	} {
 		bad := filepath.Join(t.TempDir(), "vault.yaml")
 		data, _ := os.ReadFile("examples/vault.yaml")
