@@ -98,6 +98,10 @@ type Engine struct {
 	watching    bool
 	// failedDigest is the input that last failed to build.
 	failedDigest string
+	// ignored are the file's properties the overlay overrides, and
+	// ignoredSig those with the file's values (see noteIgnored).
+	ignored    []string
+	ignoredSig string
 
 	// readFile reads every input (os.ReadFile; tests script renames
 	// landing between reads).
@@ -183,6 +187,11 @@ func (e *Engine) Load(ctx context.Context) error {
 		// neither version, so the next poll tries again.
 		digest = ""
 	}
+	var ignored []string
+	var ignoredSig string
+	if err == nil && e.overlay != nil {
+		ignored, ignoredSig = ignoredFile(e.parsed(data), rt.Config)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lastAttempt = time.Now()
@@ -201,6 +210,7 @@ func (e *Engine) Load(ctx context.Context) error {
 	rt.Loaded = time.Now()
 	e.lastErr = nil
 	e.failedDigest = ""
+	e.noteIgnored(ignored, ignoredSig)
 	old := e.current.Swap(rt)
 	for _, f := range e.onSwap {
 		f(rt)
@@ -209,6 +219,24 @@ func (e *Engine) Load(ctx context.Context) error {
 	e.log.Info("configuration loaded", "file", e.path, "generation", rt.Generation, "vault", rt.Config.Vault.Name,
 		"policyFiles", len(rt.PolicyFiles))
 	return nil
+}
+
+// noteIgnored records the file's properties that the overlay overrides
+// (for /readyz) and warns when they, or the file's values for them, change:
+// an edit there takes no effect. Called with e.mu held.
+func (e *Engine) noteIgnored(ignored []string, sig string) {
+	e.ignored = ignored
+	if sig == e.ignoredSig {
+		return
+	}
+	switch {
+	case sig != "":
+		e.log.Warn("the configuration file sets properties the control plane owns; the file's values are ignored "+
+			"(change them through the management API, or make the file agree)", "file", e.path, "properties", ignored)
+	case e.ignoredSig != "":
+		e.log.Info("the configuration file's properties agree with the control plane's again", "file", e.path)
+	}
+	e.ignoredSig = sig
 }
 
 // restored clears the last error when the inputs are again exactly those
@@ -469,13 +497,18 @@ type Status struct {
 	LastError   string    `json:"lastError,omitempty"`
 	LastAttempt time.Time `json:"lastAttempt,omitzero"`
 	Failures    uint64    `json:"reloadFailures"`
+	// IgnoredFileProperties are properties the configuration file sets
+	// whose value is not in force: the control plane's stored value
+	// overrides them ("file:line: properties.networkAcls").
+	IgnoredFileProperties []string `json:"ignoredFileProperties,omitempty"`
 }
 
 // Status reports the current generation and the last reload error.
 func (e *Engine) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := Status{Generation: e.generation, LastAttempt: e.lastAttempt, Failures: e.failures}
+	s := Status{Generation: e.generation, LastAttempt: e.lastAttempt, Failures: e.failures,
+		IgnoredFileProperties: e.ignored}
 	if rt := e.current.Load(); rt != nil {
 		s.Loaded = true
 		s.LoadedAt = rt.Loaded
