@@ -41,6 +41,7 @@ func (h *healthGate) update() {
 	if h.known && ready == h.serving {
 		return
 	}
+	was := h.known
 	h.known, h.serving = true, ready
 	if ready {
 		h.log.Info("gRPC health SERVING: ready")
@@ -51,6 +52,10 @@ func (h *healthGate) update() {
 		if !p.Ready {
 			failing = append(failing, p.Name)
 		}
+	}
+	if !was { // starting up: keys are usually a moment away
+		h.log.Info("gRPC health NOT_SERVING until ready (see /readyz)", "failing", failing)
+		return
 	}
 	h.log.Warn("gRPC health NOT_SERVING: not ready (see /readyz)", "failing", failing)
 }
