@@ -33,14 +33,31 @@ var router = route.New()
 
 // Build compiles every stage of cfg. Problems from all stages are joined,
 // each naming its field, so one run shows everything to fix.
-func (b *Builder) Build(ctx context.Context, cfg *config.Config) (*Runtime, error) {
+//
+// A panic in a stage's compile step is returned as an error wrapping
+// ErrPanic (and logged with its stack), so every caller — reload, config
+// validate, check, replay, shadow — refuses the configuration instead of
+// dying.
+func (b *Builder) Build(ctx context.Context, cfg *config.Config) (_ *Runtime, err error) {
+	var authn *token.Authenticator
+	defer func() {
+		if r := recover(); r != nil {
+			if authn != nil {
+				authn.Close()
+			}
+			log := b.Log
+			if log == nil {
+				log = slog.New(slog.DiscardHandler)
+			}
+			err = panicError(log, cfg.Path, r)
+		}
+	}()
 	var errs []error
 	fw, err := network.New(cfg)
 	errs = append(errs, err)
 	trusted, err := peer.New(cfg.TrustedServices)
 	errs = append(errs, err)
 	vault := cfg.AuthzVault()
-	var authn *token.Authenticator
 	if b.Keys == nil {
 		errs = append(errs, errors.New("engine: no key store"))
 	} else {

@@ -6,9 +6,18 @@
 //
 // A configuration or policy that fails to build never replaces the running
 // one; the failure is logged and shown by /readyz until a good one lands.
+// A panic while parsing or building (a bug) is such a failure too
+// (ErrPanic, logged with its stack), never a dead process. Each load reads
+// the configuration file once: the digest that marks a failed input is
+// that of the bytes parsed.
 //
 // An Overlay (the control plane's stored properties) may be laid over the
-// file on every load; loads are serialised, so the newest inputs win.
+// file on every load; loads are serialised, so the newest inputs win. A
+// property the file sets but the overlay overrides is listed by /readyz
+// (ignoredFileProperties) and warned about when it or its value in the
+// file changes: such an edit takes no effect.
+//
+// gRPC health follows the same readiness rule as /readyz (Ready).
 //
 // Imports: authz and its stage packages, rego, envoy (for the server it
 // feeds), fsnotify, prometheus, log/slog.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,14 @@ type Engine struct {
 	watching    bool
 	// failedDigest is the input that last failed to build.
 	failedDigest string
+	// ignored are the file's properties the overlay overrides, and
+	// ignoredSig those with the file's values (see noteIgnored).
+	ignored    []string
+	ignoredSig string
+
+	// readFile reads every input (os.ReadFile; tests script renames
+	// landing between reads).
+	readFile func(string) ([]byte, error)
 
 	// The last parse of the configuration file, by its bytes: the watcher
 	// asks for the inputs twice a poll, and a configuration with thousands
@@ -112,7 +121,7 @@ func New(path string, build BuildFunc, log *slog.Logger, onSwap ...func(*Runtime
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{path: path, build: build, log: log, onSwap: onSwap}
+	return &Engine{path: path, build: build, log: log, onSwap: onSwap, readFile: os.ReadFile}
 }
 
 // Overlay supplies configuration that does not come from the file: the
@@ -136,15 +145,28 @@ func (e *Engine) SetOverlay(o Overlay) {
 // Current is the runtime in force, nil before the first successful load.
 func (e *Engine) Current() *Runtime { return e.current.Load() }
 
+// ErrPanic marks a load refused because parsing or building panicked (a
+// bug in vaultwall, never in the configuration alone): the running
+// configuration stays in force, as for any refused load.
+var ErrPanic = errors.New("internal error while loading (a panic, logged with its stack)")
+
 // Load loads the configuration and builds it. On failure the running
 // runtime (if any) stays in force and the error — every problem, with file,
 // line and field — is returned and remembered for /readyz.
+//
+// The configuration file is read once per load: the bytes hashed into the
+// digest are the bytes parsed, so a failure is recorded against exactly
+// the input that failed. A panic while parsing or building is a refused
+// load (ErrPanic), never a dead process.
 func (e *Engine) Load(ctx context.Context) error {
 	e.loadMu.Lock()
 	defer e.loadMu.Unlock()
-	digest, err := e.digest()
+	data, err := e.readFile(e.path)
+	var digest string
 	if err == nil {
+		digest = e.digest(data)
 		if cur := e.current.Load(); cur != nil && cur.Digest == digest {
+			e.restored(cur)
 			return nil // nothing changed
 		}
 		e.mu.Lock()
@@ -155,7 +177,21 @@ func (e *Engine) Load(ctx context.Context) error {
 			return last // already rejected; do not rebuild and re-log
 		}
 	}
-	rt, err := e.load(ctx, digest, err)
+	var rt *Runtime
+	if err == nil {
+		rt, err = e.load(ctx, data)
+	}
+	if err != nil && digest != "" && e.digest(data) != digest {
+		// An input besides the file's bytes (a policy or key file, the
+		// overlay) changed while building: the failure may belong to
+		// neither version, so the next poll tries again.
+		digest = ""
+	}
+	var ignored []string
+	var ignoredSig string
+	if err == nil && e.overlay != nil {
+		ignored, ignoredSig = ignoredFile(e.parsed(data), rt.Config)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lastAttempt = time.Now()
@@ -174,6 +210,7 @@ func (e *Engine) Load(ctx context.Context) error {
 	rt.Loaded = time.Now()
 	e.lastErr = nil
 	e.failedDigest = ""
+	e.noteIgnored(ignored, ignoredSig)
 	old := e.current.Swap(rt)
 	for _, f := range e.onSwap {
 		f(rt)
@@ -184,24 +221,57 @@ func (e *Engine) Load(ctx context.Context) error {
 	return nil
 }
 
-func (e *Engine) load(ctx context.Context, digest string, digestErr error) (*Runtime, error) {
-	if digestErr != nil {
-		return nil, digestErr
+// noteIgnored records the file's properties that the overlay overrides
+// (for /readyz) and warns when they, or the file's values for them, change:
+// an edit there takes no effect. Called with e.mu held.
+func (e *Engine) noteIgnored(ignored []string, sig string) {
+	e.ignored = ignored
+	if sig == e.ignoredSig {
+		return
 	}
-	var cfg *config.Config
-	var err error
-	if e.overlay != nil {
-		var data []byte
-		if data, err = os.ReadFile(e.path); err == nil {
-			cfg, err = e.overlay.Parse(e.path, data)
+	switch {
+	case sig != "":
+		e.log.Warn("the configuration file sets properties the control plane owns; the file's values are ignored "+
+			"(change them through the management API, or make the file agree)", "file", e.path, "properties", ignored)
+	case e.ignoredSig != "":
+		e.log.Info("the configuration file's properties agree with the control plane's again", "file", e.path)
+	}
+	e.ignoredSig = sig
+}
+
+// restored clears the last error when the inputs are again exactly those
+// of the runtime in force (a rejected edit was undone).
+func (e *Engine) restored(cur *Runtime) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lastErr == nil {
+		return
+	}
+	e.lastErr = nil
+	e.failedDigest = ""
+	e.lastAttempt = time.Now()
+	e.log.Info("configuration restored to the one in force; the last reload error is cleared",
+		"file", e.path, "generation", cur.Generation)
+}
+
+// load parses data (with the overlay, if any) and builds it. A panic in
+// either becomes an error wrapping ErrPanic.
+func (e *Engine) load(ctx context.Context, data []byte) (rt *Runtime, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			rt, err = nil, &config.FieldError{File: e.path, Err: panicError(e.log, e.path, r)}
 		}
+	}()
+	var cfg *config.Config
+	if e.overlay != nil {
+		cfg, err = e.overlay.Parse(e.path, data)
 	} else {
-		cfg, err = config.Load(e.path)
+		cfg, err = config.Parse(e.path, data)
 	}
 	if err != nil {
 		return nil, err
 	}
-	rt, err := e.build(ctx, cfg)
+	rt, err = e.build(ctx, cfg)
 	if err != nil {
 		return nil, cfg.Annotate(err)
 	}
@@ -209,34 +279,62 @@ func (e *Engine) load(ctx context.Context, digest string, digestErr error) (*Run
 	return rt, nil
 }
 
-// digest hashes the configuration file and, when it names one, the policy
-// directory's .rego files, so a reload happens only on a real change.
-func (e *Engine) digest() (string, error) {
-	data, err := os.ReadFile(e.path)
-	if err != nil {
-		return "", err
+// maxPanicText bounds the panic value quoted in errors and logs.
+const maxPanicText = 300
+
+// panicError logs a recovered panic with its stack and the file being
+// loaded, and returns it as an error wrapping ErrPanic (the caller adds the
+// file).
+func panicError(log *slog.Logger, file string, r any) error {
+	text := fmt.Sprint(r)
+	if len(text) > maxPanicText {
+		text = text[:maxPanicText] + "…"
 	}
+	log.Error("panic while loading the configuration; load refused", "file", file, "panic", text,
+		"stack", string(debug.Stack()))
+	return fmt.Errorf("%w: %s", ErrPanic, text)
+}
+
+// Compile loads the configuration at path and builds it once, for the
+// one-shot commands (config validate, check). Like a reload, a panic while
+// parsing or building is returned as an error wrapping ErrPanic. The caller
+// closes the runtime.
+func Compile(ctx context.Context, path string, build BuildFunc, log *slog.Logger) (*Runtime, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{path: path, build: build, log: log}
+	return e.load(ctx, data)
+}
+
+// digest hashes the configuration bytes and, when the configuration names
+// them, the policy directory's .rego files and local key sets, so a reload
+// happens only on a real change.
+func (e *Engine) digest(data []byte) string {
 	h := sha256.New()
 	h.Write(data)
 	if e.overlay != nil {
 		fmt.Fprintf(h, "\x00overlay\x00%s", e.overlay.Version())
 	}
-	for _, f := range e.watchedFiles() {
-		b, err := os.ReadFile(f)
+	for _, f := range e.watchedFiles(e.inputsOf(e.parsed(data))) {
+		b, err := e.readFile(f)
 		if err != nil {
 			continue // a file vanishing mid-edit shows up in the build error
 		}
 		fmt.Fprintf(h, "\x00%s\x00", f)
 		h.Write(b)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
 }
 
-// watchedFiles are the extra inputs of the current configuration: operator
-// policy files and local key sets.
-func (e *Engine) watchedFiles() []string {
+// watchedFiles are the extra inputs of a configuration: operator policy
+// files and local key sets.
+func (e *Engine) watchedFiles(dirs, extra []string) []string {
 	var files []string
-	dirs, extra := e.inputs()
 	for _, dir := range dirs {
 		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && filepath.Ext(p) == ".rego" {
@@ -250,16 +348,23 @@ func (e *Engine) watchedFiles() []string {
 	return files
 }
 
-// inputs reads the configuration cheaply (no validation) to learn which
-// directories and files it depends on.
+// inputs reads the configuration cheaply (no build) to learn which
+// directories and files it depends on (the watcher).
 func (e *Engine) inputs() (dirs, files []string) {
-	cfg := e.current.Load()
-	var c *config.Config
-	if cfg != nil {
-		c = cfg.Config
+	data, err := e.readFile(e.path)
+	if err != nil {
+		return e.inputsOf(nil)
 	}
-	if fresh := e.parse(); fresh != nil {
-		c = fresh
+	return e.inputsOf(e.parsed(data))
+}
+
+// inputsOf lists the directories and files c depends on; for a nil c (the
+// file does not parse), those of the runtime in force.
+func (e *Engine) inputsOf(c *config.Config) (dirs, files []string) {
+	if c == nil {
+		if rt := e.current.Load(); rt != nil {
+			c = rt.Config
+		}
 	}
 	if c == nil {
 		return nil, nil
@@ -277,13 +382,25 @@ func (e *Engine) inputs() (dirs, files []string) {
 	return dirs, files
 }
 
-// parse loads the configuration file, or returns the last parse when its
-// bytes have not changed; nil when it does not load.
+// parse reads and parses the configuration file; nil when it does not
+// load.
 func (e *Engine) parse() *config.Config {
-	raw, err := os.ReadFile(e.path)
+	raw, err := e.readFile(e.path)
 	if err != nil {
 		return nil
 	}
+	return e.parsed(raw)
+}
+
+// parsed parses configuration bytes (the file alone, without the
+// overlay), or returns the last parse when they have not changed; nil when
+// they do not parse (or parsing panics: the load reports that).
+func (e *Engine) parsed(raw []byte) (cfg *config.Config) {
+	defer func() {
+		if recover() != nil {
+			cfg = nil
+		}
+	}()
 	e.parsedMu.Lock()
 	defer e.parsedMu.Unlock()
 	if e.parsedCfg != nil && bytes.Equal(raw, e.parsedRaw) {
@@ -380,13 +497,18 @@ type Status struct {
 	LastError   string    `json:"lastError,omitempty"`
 	LastAttempt time.Time `json:"lastAttempt,omitzero"`
 	Failures    uint64    `json:"reloadFailures"`
+	// IgnoredFileProperties are properties the configuration file sets
+	// whose value is not in force: the control plane's stored value
+	// overrides them ("file:line: properties.networkAcls").
+	IgnoredFileProperties []string `json:"ignoredFileProperties,omitempty"`
 }
 
 // Status reports the current generation and the last reload error.
 func (e *Engine) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := Status{Generation: e.generation, LastAttempt: e.lastAttempt, Failures: e.failures}
+	s := Status{Generation: e.generation, LastAttempt: e.lastAttempt, Failures: e.failures,
+		IgnoredFileProperties: e.ignored}
 	if rt := e.current.Load(); rt != nil {
 		s.Loaded = true
 		s.LoadedAt = rt.Loaded

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/config"
@@ -148,5 +152,56 @@ func TestReadyz(t *testing.T) {
 	keysReady = true
 	if code, body := get("/readyz"); code != 200 || body["ready"] != true {
 		t.Errorf("readyz = %d %v", code, body)
+	}
+}
+
+// TestRestoringRunningFileClearsError: after a refused edit, putting back
+// the exact file in force clears /readyz's lastError and
+// vaultwall_config_last_reload_failed, and says so in the log (issue 13,
+// item 4).
+func TestRestoringRunningFileClearsError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.yaml")
+	write(t, path, goodConfig)
+	var logs bytes.Buffer
+	e := New(path, stubBuild, slog.New(slog.NewTextHandler(&logs, nil)))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewStatusCollector(e, "enforced"))
+	lastFailed := func() float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "vaultwall_config_last_reload_failed" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("vaultwall_config_last_reload_failed not exported")
+		return 0
+	}
+	if err := e.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	write(t, path, strings.Replace(goodConfig, "203.0.113.0/24", "203.0.113.300/24", 1))
+	if err := e.Load(t.Context()); err == nil {
+		t.Fatal("bad config accepted")
+	}
+	if st := e.Status(); st.LastError == "" || lastFailed() != 1 {
+		t.Fatalf("refused edit not shown: %+v, last_reload_failed %v", st, lastFailed())
+	}
+
+	write(t, path, goodConfig)
+	if err := e.Load(t.Context()); err != nil {
+		t.Fatalf("restored file: %v", err)
+	}
+	if st := e.Status(); st.LastError != "" || st.Generation != 1 || st.Failures != 1 {
+		t.Errorf("after restoring the file in force: %+v; want no lastError, generation 1, 1 failure counted", st)
+	}
+	if v := lastFailed(); v != 0 {
+		t.Errorf("vaultwall_config_last_reload_failed = %v after restoring the file in force", v)
+	}
+	if !strings.Contains(logs.String(), "configuration restored to the one in force") {
+		t.Errorf("no log line for the restore:\n%s", logs.String())
 	}
 }

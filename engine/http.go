@@ -20,6 +20,23 @@ type Probe struct {
 // ProbeFunc reports extra readiness conditions for the current runtime.
 type ProbeFunc func(rt *Runtime) []Probe
 
+// Ready is the one readiness rule, for /readyz and gRPC health alike: a
+// runtime is loaded and every probe passes. It returns the probes' results.
+func Ready(rt *Runtime, probes []ProbeFunc) (bool, []Probe) {
+	if rt == nil {
+		return false, nil
+	}
+	ready := true
+	var all []Probe
+	for _, p := range probes {
+		for _, pr := range p(rt) {
+			ready = ready && pr.Ready
+			all = append(all, pr)
+		}
+	}
+	return ready, all
+}
+
 // Handler serves /healthz (liveness), /readyz (ready only when a
 // configuration and policy are loaded and every probe passes) and /metrics.
 func (e *Engine) Handler(gatherer prometheus.Gatherer, probes ...ProbeFunc) http.Handler {
@@ -30,16 +47,7 @@ func (e *Engine) Handler(gatherer prometheus.Gatherer, probes ...ProbeFunc) http
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		st := e.Status()
-		ready := st.Loaded
-		var all []Probe
-		if rt := e.Current(); rt != nil {
-			for _, p := range probes {
-				for _, pr := range p(rt) {
-					ready = ready && pr.Ready
-					all = append(all, pr)
-				}
-			}
-		}
+		ready, all := Ready(e.Current(), probes)
 		code := http.StatusOK
 		if !ready {
 			code = http.StatusServiceUnavailable

@@ -160,9 +160,15 @@ func TestServe(t *testing.T) {
 	}
 	defer cc.Close()
 	client := authv3.NewAuthorizationClient(cc)
-	h, err := healthpb.NewHealthClient(cc).Check(t.Context(), &healthpb.HealthCheckRequest{Service: envoy.HealthService})
-	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		t.Fatalf("health = %v, %v", h, err)
+	// SERVING once ready: the issuer's keys load in the background.
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		h, err := healthpb.NewHealthClient(cc).Check(t.Context(), &healthpb.HealthCheckRequest{Service: envoy.HealthService})
+		if err == nil && h.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("health = %v, %v", h, err)
+		}
 	}
 	tok := is.MintValid()
 	resp, err := client.Check(t.Context(), secretCheck(tok, "203.0.113.10", "/secrets/db?api-version=7.5"))

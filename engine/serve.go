@@ -47,14 +47,25 @@ type ServeOptions struct {
 // /metrics over HTTP, reloads on change, and stops gracefully when ctx ends
 // (SIGTERM): health turns NOT_SERVING first so Envoy drains, then in-flight
 // checks finish within server.shutdownGrace.
+//
+// gRPC health (both "" and envoy.HealthService) follows the same rule as
+// /readyz (Ready with o.Probes): re-evaluated on every reload, as soon as
+// a new runtime's issuers have keys, and every second.
 func Serve(ctx context.Context, o ServeOptions) error {
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	srv := envoy.NewServer(log, o.Observer)
-	swaps := append([]func(*Runtime){func(rt *Runtime) { srv.SetPipeline(rt.Pipeline) }}, o.OnSwap...)
+	healthCtx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	health := &healthGate{srv: srv, probes: o.Probes, log: log}
+	swaps := append([]func(*Runtime){func(rt *Runtime) {
+		srv.SetPipeline(rt.Pipeline)
+		health.onSwap(healthCtx, rt)
+	}}, o.OnSwap...)
 	eng := New(o.ConfigPath, o.Build, log, swaps...)
+	health.eng = eng
 	if o.Overlay != nil {
 		eng.SetOverlay(o.Overlay)
 	}
@@ -112,6 +123,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			}
 		})
 	}
+	go health.run(healthCtx)
 	go func() { errc <- g.Serve(gl) }()
 	go func() {
 		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {

@@ -3,6 +3,10 @@
 // two pure translators around the decision pipeline — CheckRequest →
 // authz.Request and authz.Response → CheckResponse. Protobuf stops here.
 //
+// Health reports SERVING once a pipeline is set, unless the owner has
+// taken it over with SetServing (vaultwall serve: the engine's readiness,
+// the same rule as /readyz).
+//
 // A refusal is always an OK RPC whose CheckResponse.status is non-zero,
 // never a gRPC error: Envoy treats RPC errors as "could not ask" and, when
 // failure_mode_allow is on, lets the request through.

@@ -41,6 +41,7 @@ type Server struct {
 
 	pipeline atomic.Pointer[authz.Pipeline]
 	health   *health.Server
+	gated    atomic.Bool // SetServing owns health
 	observer Observer
 	log      *slog.Logger
 }
@@ -57,11 +58,30 @@ func NewServer(log *slog.Logger, obs Observer) *Server {
 	return s
 }
 
-// SetPipeline makes p the pipeline for new checks and reports SERVING.
+// SetPipeline makes p the pipeline for new checks and, unless SetServing
+// has taken over health, reports SERVING.
 func (s *Server) SetPipeline(p *authz.Pipeline) {
 	s.pipeline.Store(p)
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.health.SetServingStatus(HealthService, healthpb.HealthCheckResponse_SERVING)
+	if !s.gated.Load() {
+		s.setHealth(healthpb.HealthCheckResponse_SERVING)
+	}
+}
+
+// SetServing reports SERVING or NOT_SERVING under both health names, and
+// from then on health is the caller's alone (the engine reports readiness:
+// a pipeline and every readiness probe passing, as /readyz does).
+func (s *Server) SetServing(serving bool) {
+	s.gated.Store(true)
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.setHealth(st)
+}
+
+func (s *Server) setHealth(st healthpb.HealthCheckResponse_ServingStatus) {
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(HealthService, st)
 }
 
 // Pipeline returns the current pipeline, nil before the first.

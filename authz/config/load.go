@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
@@ -204,6 +205,7 @@ func join(path, key string) string {
 type source struct {
 	name  string
 	data  []byte
+	mu    sync.Mutex // guards lines, built on first use
 	lines map[string]int
 }
 
@@ -242,16 +244,25 @@ func (s *source) annotate(err error) error {
 	return fe
 }
 
+// Line is the line of field (a path such as "properties.networkAcls") in
+// the file the configuration was parsed from, 0 when the file does not
+// set it.
+func (c *Config) Line(field string) int {
+	if c.src == nil {
+		return 0
+	}
+	c.src.mu.Lock()
+	defer c.src.mu.Unlock()
+	c.src.index()
+	return c.src.lines[field]
+}
+
 // line finds the line of a field path, or of its nearest ancestor present
 // in the file.
 func (s *source) line(path string) int {
-	if s.lines == nil {
-		s.lines = map[string]int{}
-		var doc yamlv3.Node
-		if yamlv3.Unmarshal(s.data, &doc) == nil && len(doc.Content) > 0 {
-			walkLines(s.lines, "", doc.Content[0])
-		}
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.index()
 	for path != "" {
 		if l, ok := s.lines[path]; ok {
 			return l
@@ -263,6 +274,17 @@ func (s *source) line(path string) int {
 		path = path[:i]
 	}
 	return 0
+}
+
+// index maps every field path of the file to its line, once.
+func (s *source) index() {
+	if s.lines == nil {
+		s.lines = map[string]int{}
+		var doc yamlv3.Node
+		if yamlv3.Unmarshal(s.data, &doc) == nil && len(doc.Content) > 0 {
+			walkLines(s.lines, "", doc.Content[0])
+		}
+	}
 }
 
 func walkLines(m map[string]int, path string, n *yamlv3.Node) {

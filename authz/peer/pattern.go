@@ -114,7 +114,12 @@ func spiffeProblem(s string) string {
 	if len(s) > maxSPIFFEIDLen {
 		return "longer than 2048 bytes"
 	}
-	rest := s[len(spiffeScheme):]
+	// s lacks the full scheme only when "/*" was cut from "spiffe://*":
+	// there is no trust domain at all.
+	rest, ok := strings.CutPrefix(s, spiffeScheme)
+	if !ok {
+		return "the trust domain is empty"
+	}
 	td, path, _ := strings.Cut(rest, "/")
 	switch {
 	case strings.ContainsAny(s, "?#"):

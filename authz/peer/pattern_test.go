@@ -43,6 +43,9 @@ func TestParsePattern(t *testing.T) {
 		{in: "Spiffe://td/a", wantErr: "lower-case spiffe://"},
 		{in: "spiffe://", wantErr: "trust domain is empty"},
 		{in: "spiffe:///a", wantErr: "trust domain is empty"},
+		// "spiffe://*" once cut to "spiffe:/" and panicked (issue 13).
+		{in: "spiffe://*", wantErr: "trust domain is empty"},
+		{in: "spiffe:///*", wantErr: "trust domain is empty"},
 		{in: "spiffe://td", wantErr: "has a path"},
 		{in: "spiffe://td/", wantErr: "empty path segment"},
 		{in: "spiffe://td//a", wantErr: "empty path segment"},

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
 	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/envoy"
@@ -70,22 +69,18 @@ func newCheckCmd() *cobra.Command {
 // checkOnce builds the configuration's pipeline, waits briefly for issuer
 // keys (so tokens can be verified), and decides the request.
 func checkOnce(ctx context.Context, path, policyDir, input string, stdin io.Reader) (*authz.Decision, *authv3.CheckResponse, error) {
-	cfg, err := config.Load(path)
+	keys := token.NewKeyStore(token.StoreOptions{})
+	defer keys.Close()
+	b := &engine.Builder{Keys: keys, PolicyDir: policyDir}
+	rt, err := engine.Compile(ctx, path, b.Build, nil)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer rt.Close()
 	cr, err := readCheckRequest(input, stdin)
 	if err != nil {
 		return nil, nil, err
 	}
-	keys := token.NewKeyStore(token.StoreOptions{})
-	defer keys.Close()
-	b := &engine.Builder{Keys: keys, PolicyDir: policyDir}
-	rt, err := b.Build(ctx, cfg)
-	if err != nil {
-		return nil, nil, cfg.Annotate(err)
-	}
-	defer rt.Close()
 	if rt.Authenticator != nil {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_ = rt.Authenticator.WaitReady(wctx) // not ready: the decision says so

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -10,6 +11,8 @@ import (
 	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/peer"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/controlplane"
+	"github.com/vaultwall/vaultwall/controlplane/store"
 	"github.com/vaultwall/vaultwall/engine"
 )
 
@@ -26,20 +29,51 @@ func newConfigCmd() *cobra.Command {
 	return cmd
 }
 
+// validateConfig parses and builds the configuration as a reload would;
+// a panic in either is reported as an error (engine.ErrPanic), never a
+// stack trace on the terminal.
 func validateConfig(cmd *cobra.Command, path string) error {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
 	keys := token.NewKeyStore(token.StoreOptions{})
 	defer keys.Close()
 	b := &engine.Builder{Keys: keys}
-	rt, err := b.Build(cmd.Context(), cfg)
+	rt, err := engine.Compile(cmd.Context(), path, b.Build, nil)
 	if err != nil {
-		return cfg.Annotate(err)
+		return err
 	}
 	rt.Close()
-	writeSummary(cmd.OutOrStdout(), cfg)
+	writeSummary(cmd.OutOrStdout(), rt.Config)
+	return warnOverridden(cmd.ErrOrStderr(), path, rt.Config)
+}
+
+// warnOverridden names the properties the file sets whose value is not the
+// one served, because the control plane's stored value overrides them: an
+// edit there would be ignored. It can know only for a file store; with
+// etcd it says it cannot. The file and the stored state failing to merge is
+// an error, as vaultwall serve would refuse them.
+func warnOverridden(w io.Writer, path string, cfg *config.Config) error {
+	cp := cfg.ControlPlane
+	if !cp.Enabled {
+		return nil
+	}
+	if cp.Store.Type == config.StoreEtcd {
+		fmt.Fprintf(w, "note: properties stored by the control plane in etcd override the file's; validate cannot read them offline (vaultwall admin show lists them)\n")
+		return nil
+	}
+	snap, err := store.ReadFile(cp.Store.Path)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	merged, err := controlplane.Merge(path, data, snap.State)
+	if err != nil {
+		return err
+	}
+	for _, p := range engine.IgnoredFileProperties(cfg, merged) {
+		fmt.Fprintf(w, "warning: %s: the control plane's stored value (%s) is the one served; edits here are ignored — make them through the management API\n", p, cp.Store.Path)
+	}
 	return nil
 }
 

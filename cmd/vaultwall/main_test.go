@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/controlplane/store"
 )
 
 // run executes the CLI in-process. Tests first move to the repository
@@ -80,6 +83,8 @@ func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct{ old, new, want string }{
 		{"value: 198.51.100.7 ", "value: 198.51.100.700 ", ":22: properties.networkAcls.ipRules[1].value: not an IP address or CIDR prefix"},
 		{"name: Backup ", "name: Bakcup ", ":71: trustedServices.services[0].name: refers to nothing"},
+		// Once a panic (slice bounds in the SPIFFE parser) and a stack trace.
+		{`"spiffe://trusted.example/azure-backup"`, `"spiffe://*"`, `:72: trustedServices.services[0].principals[0]: invalid value: not a principal pattern: "spiffe://*": the trust domain is empty`},
 	} {
 		bad := filepath.Join(t.TempDir(), "vault.yaml")
 		data, _ := os.ReadFile("examples/vault.yaml")
@@ -139,4 +144,56 @@ func codeOf(err error) int {
 		return ee.code
 	}
 	return exitFailed
+}
+
+// config validate names the properties the file sets whose value the
+// control plane's stored state overrides (a file store it can read), and
+// says it cannot know with etcd (issue 13 item 6).
+func TestConfigValidateWarnsOverriddenProperties(t *testing.T) {
+	dir := t.TempDir()
+	cfg := `vault: {name: contoso-vault, tenantId: 00000000-0000-0000-0000-000000000001, location: westeurope}
+properties:
+  networkAcls: {defaultAction: Deny, ipRules: [{value: 198.51.100.0/24}]}
+  accessPolicies: []
+controlPlane:
+  enabled: true
+  listenAddr: 127.0.0.1:0
+  audiences: [api://vaultwall-admin]
+  store: {type: file, path: state.json}
+`
+	path := filepath.Join(dir, "vault.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// No state yet: nothing is overridden.
+	out, err := run(t, "config", "validate", path)
+	if err != nil || strings.Contains(out, "warning:") {
+		t.Fatalf("validate with no stored state: %v\n%s", err, out)
+	}
+
+	st, err := store.OpenFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acls := &config.NetworkAcls{DefaultAction: "Deny", IPRules: []config.IPRule{{Value: "203.0.113.0/24"}}}
+	if _, err := st.CompareAndSwap(t.Context(), 0, store.State{NetworkAcls: acls}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "config", "validate", path)
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	want := "warning: " + path + ":3: properties.networkAcls: the control plane's stored value"
+	if !strings.Contains(out, want) || strings.Contains(out, "accessPolicies") {
+		t.Errorf("output lacks %q (and only it):\n%s", want, out)
+	}
+
+	etcd := strings.Replace(cfg, "{type: file, path: state.json}", "{type: etcd, endpoints: [127.0.0.1:1]}", 1)
+	if err := os.WriteFile(path, []byte(etcd), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "config", "validate", path)
+	if err != nil || !strings.Contains(out, "validate cannot read them offline") {
+		t.Errorf("validate with etcd: %v\n%s", err, out)
+	}
 }

@@ -7,7 +7,8 @@
 // atomically (temp file in the same directory, fsync, rename, fsync of the
 // directory), so a process killed at any point leaves either the previous
 // or the new file, and a write that returned is on disk. The etcd store for
-// fleets lives in store/etcdstore.
+// fleets lives in store/etcdstore. ReadFile reads a state file without
+// opening the store (config validate).
 //
 // Imports: authz, authz/config, fsnotify and the standard library.
 package store

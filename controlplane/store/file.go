@@ -80,6 +80,17 @@ func OpenFile(path string, opts ...FileOption) (*File, error) {
 	return f, nil
 }
 
+// ReadFile reads the state file at path without opening the store: no
+// lock, no clean-up, nothing created (config validate). A missing file is
+// the empty state at revision 0.
+func ReadFile(path string) (Snapshot, error) {
+	st, rev, err := (&File{path: path}).read()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return Snapshot{State: st, Revision: rev}, nil
+}
+
 // Path is the state file.
 func (f *File) Path() string { return f.path }
 
