@@ -162,24 +162,13 @@ func clientCert(ctx context.Context) *x509.Certificate {
 	return ti.State.VerifiedChains[0][0]
 }
 
-// matchAdmin names the certificate (as Envoy would: first URI SAN, else
-// first DNS SAN, else the subject) and reports whether any of its
-// identities matches an admin principal.
+// matchAdmin names the certificate and reports whether it matches an
+// admin principal. It is the trusted-service matcher of the data plane
+// (peer.Principals): raw SAN bytes, SPIFFE patterns against the one URI SAN
+// (a certificate with several is refused), DNS patterns against DNS SANs
+// only, subject patterns against the subject only.
 func (s *Server) matchAdmin(cert *x509.Certificate) (principal string, admin bool) {
-	var ids []string
-	for _, u := range cert.URIs {
-		ids = append(ids, u.String())
-	}
-	ids = append(ids, cert.DNSNames...)
-	ids = append(ids, cert.Subject.String())
-	for _, id := range ids {
-		for _, p := range s.admins {
-			if p.Match(id) {
-				return id, true
-			}
-		}
-	}
-	return ids[0], false
+	return s.admins.MatchCertificate(cert)
 }
 
 func policyInput(name string, m method, c *Caller) map[string]any {

@@ -51,6 +51,8 @@ func TestAdminAuthorization(t *testing.T) {
 		{"admin certificate", in.client(t, r, r.ca.Issue(authztest.CertOptions{URIs: []string{adminSPIFFE}})), "", true, codes.OK, ""},
 		{"other certificate", in.client(t, r, r.ca.Issue(authztest.CertOptions{URIs: []string{"spiffe://ops.example/intern"}})), "", false,
 			codes.PermissionDenied, "not an admin principal"},
+		{"a DNS SAN spelled as the admin SPIFFE ID", in.client(t, r, r.ca.Issue(authztest.CertOptions{DNSNames: []string{adminSPIFFE}})), "", true,
+			codes.PermissionDenied, "not an admin principal"},
 		{"other certificate with an admin token", in.client(t, r, r.ca.Issue(authztest.CertOptions{URIs: []string{"spiffe://ops.example/intern"}})),
 			admin, true, codes.OK, ""},
 	} {

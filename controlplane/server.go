@@ -65,7 +65,7 @@ type Server struct {
 	build   engine.BuildFunc
 	keys    *token.KeyStore
 	policy  *rego.ControlPolicy
-	admins  []peer.Pattern
+	admins  *peer.Principals
 	tls     *tls.Config
 	log     *slog.Logger
 	audit   Auditor
@@ -94,14 +94,14 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		s.audit = SlogAuditor{Log: log}
 	}
 	var errs []error
-	for i, p := range cp.AdminPrincipals {
-		pat, err := peer.ParsePattern(p)
-		if err != nil {
-			errs = append(errs, config.Errorf(fmt.Sprintf("controlPlane.adminPrincipals[%d]", i), config.ErrInvalidValue, "%v", err))
-			continue
+	admins, perrs := peer.NewPrincipals(cp.AdminPrincipals)
+	for _, err := range perrs {
+		var ie *peer.IndexedError
+		if errors.As(err, &ie) {
+			errs = append(errs, config.Errorf(fmt.Sprintf("controlPlane.adminPrincipals[%d]", ie.Index), config.ErrInvalidValue, "%v", ie.Err))
 		}
-		s.admins = append(s.admins, pat)
 	}
+	s.admins = admins
 	if cp.TLS.Enabled() {
 		tc, err := listenerTLS(cp.TLS)
 		if err != nil {

@@ -22,11 +22,7 @@ type Matcher struct {
 
 	// Principal indexes, each to a binding. New refuses a principal that
 	// would reach two bindings, so one lookup decides.
-	spiffeExact  map[string]int32 // SPIFFE ID
-	spiffePrefix map[string]int32 // base ID of spiffe://…/*
-	dns          map[string]int32 // lower-cased name
-	subjectEnvoy map[string]int32 // DN as Envoy prints it (fast path)
-	subjectKey   map[string]int32 // canonical DN key
+	index
 
 	roots *x509.CertPool // nil: no caFile, Envoy's verification is trusted
 	cache *certCache
@@ -63,13 +59,9 @@ const DefaultCertCache = 1024
 // field and wrapping one of this package's sentinels.
 func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
 	m := &Matcher{
-		spiffeExact:  map[string]int32{},
-		spiffePrefix: map[string]int32{},
-		dns:          map[string]int32{},
-		subjectEnvoy: map[string]int32{},
-		subjectKey:   map[string]int32{},
-		seed:         maphash.MakeSeed(),
-		now:          time.Now,
+		index: newIndex(),
+		seed:  maphash.MakeSeed(),
+		now:   time.Now,
 	}
 	var errs []error
 	report := func(field string, sentinel error, format string, args ...any) {
@@ -145,7 +137,7 @@ func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
 			}
 			if !clash {
 				all = append(all, seen{p, field, b})
-				m.index(p, b)
+				m.add(p, b)
 			}
 		}
 	}
@@ -159,20 +151,6 @@ func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
 		m.cache = newCertCache(DefaultCertCache)
 	}
 	return m, nil
-}
-
-func (m *Matcher) index(p Pattern, b int32) {
-	switch p.kind {
-	case KindSPIFFE:
-		m.spiffeExact[p.key] = b
-	case KindSPIFFEPrefix:
-		m.spiffePrefix[p.key] = b
-	case KindDNS:
-		m.dns[p.key] = b
-	case KindSubject:
-		m.subjectEnvoy[p.envoy] = b
-		m.subjectKey[p.key] = b
-	}
 }
 
 // overlap says how q collides with an already bound p: the same identity,
@@ -267,80 +245,4 @@ func (bd *binding) appAllowed(caller *authz.Caller) bool {
 		}
 	}
 	return false
-}
-
-// fromPrincipal matches Envoy's source.principal, -1 when nothing does. A
-// principal's form says which index to search: SPIFFE IDs start with the
-// scheme, DNS names are host names, anything else may be a subject DN.
-// These forms are disjoint, so no principal can pose as another kind.
-func (m *Matcher) fromPrincipal(p string) int32 {
-	switch {
-	case p == "":
-		return -1
-	case strings.HasPrefix(p, spiffeScheme):
-		return m.matchSPIFFE(p)
-	case validHostname(p):
-		return m.matchDNS(p)
-	case len(m.subjectKey) > 0:
-		if b, ok := m.subjectEnvoy[p]; ok {
-			return b
-		}
-		rdns, err := parseDN(p)
-		if err != nil {
-			return -1
-		}
-		if b, ok := m.subjectKey[dnKey(rdns)]; ok {
-			return b
-		}
-	}
-	return -1
-}
-
-// matchSPIFFE looks id up exactly, then walks up its path for a prefix
-// binding. Exact keys are valid IDs, so equality is enough; below a prefix
-// the rest must be valid segments.
-func (m *Matcher) matchSPIFFE(id string) int32 {
-	if len(id) > maxSPIFFEIDLen {
-		return -1
-	}
-	if b, ok := m.spiffeExact[id]; ok {
-		return b
-	}
-	if len(m.spiffePrefix) == 0 {
-		return -1
-	}
-	for i := len(id); i > len(spiffeScheme); {
-		j := strings.LastIndexByte(id[:i], '/')
-		if j < len(spiffeScheme) {
-			break
-		}
-		if b, ok := m.spiffePrefix[id[:j]]; ok {
-			if validPath(id[j+1:]) {
-				return b
-			}
-			return -1
-		}
-		i = j
-	}
-	return -1
-}
-
-// matchDNS looks up a host name case-insensitively without allocating.
-func (m *Matcher) matchDNS(name string) int32 {
-	if len(m.dns) == 0 || len(name) > maxDNSNameLen {
-		return -1
-	}
-	var buf [maxDNSNameLen]byte
-	lower := buf[:len(name)]
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lower[i] = c
-	}
-	if b, ok := m.dns[string(lower)]; ok {
-		return b
-	}
-	return -1
 }
