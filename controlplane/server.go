@@ -473,10 +473,14 @@ func (s *Server) UpdateAccessPolicies(ctx context.Context, req *v1.UpdateAccessP
 		return nil, toStatus(&PatchError{Field: "kind", Msg: "set ADD, REPLACE or REMOVE"})
 	}
 	cfg, snap, err := s.write(ctx, "UpdateAccessPolicies", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+		// The limit first: nothing below may cost more than the request's size.
+		if n, limit := len(req.GetAccessPolicies()), cur.Limits.MaxAccessPolicies; n > limit {
+			return &PatchError{Field: "access_policies", Msg: fmt.Sprintf("%d entries, the limit is %d (limits.maxAccessPolicies)", n, limit)}
+		}
 		entries := make([]accessPolicy, 0, len(req.GetAccessPolicies()))
 		for i, ap := range req.GetAccessPolicies() {
-			if ap.GetObjectId() == "" {
-				return &PatchError{Field: fmt.Sprintf("access_policies[%d].object_id", i), Msg: "required"}
+			if err := checkPolicyEntry(i, ap, cur.Vault.TenantID); err != nil {
+				return err
 			}
 			entries = append(entries, policyFromProto(ap, cur.Vault.TenantID))
 		}
@@ -491,6 +495,24 @@ func (s *Server) UpdateAccessPolicies(ctx context.Context, req *v1.UpdateAccessP
 		return nil, toStatus(err)
 	}
 	return &v1.UpdateAccessPoliciesResponse{Vault: vaultOf(cfg, snap)}, nil
+}
+
+// checkPolicyEntry refuses what Key Vault refuses in an access-policy
+// entry: an objectId or applicationId that is not a GUID, and a tenant
+// other than the vault's (an empty tenant means the vault's).
+func checkPolicyEntry(i int, ap *v1.AccessPolicy, tenant string) error {
+	field := func(name string) string { return fmt.Sprintf("access_policies[%d].%s", i, name) }
+	switch {
+	case ap.GetObjectId() == "":
+		return &PatchError{Field: field("object_id"), Msg: "required"}
+	case !config.IsGUID(ap.GetObjectId()):
+		return &PatchError{Field: field("object_id"), Msg: fmt.Sprintf("%q is not a GUID", ap.GetObjectId())}
+	case ap.GetApplicationId() != "" && !config.IsGUID(ap.GetApplicationId()):
+		return &PatchError{Field: field("application_id"), Msg: fmt.Sprintf("%q is not a GUID", ap.GetApplicationId())}
+	case ap.GetTenantId() != "" && !strings.EqualFold(ap.GetTenantId(), tenant):
+		return &PatchError{Field: field("tenant_id"), Msg: fmt.Sprintf("%q: every entry carries the vault's tenant %q", ap.GetTenantId(), tenant)}
+	}
+	return nil
 }
 
 // CreateRoleAssignment implements VaultAdminService.
