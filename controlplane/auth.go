@@ -44,7 +44,7 @@ type Caller struct {
 	// one); Admin says whether it matched controlPlane.adminPrincipals.
 	Principal string
 	Admin     bool
-	// Reason is the policy's reason for allowing.
+	// Reason is the policy's reason for its answer.
 	Reason string
 }
 
@@ -57,8 +57,10 @@ func (c *Caller) String() string {
 		return c.Token.String() + " (certificate " + c.Principal + ")"
 	case c.Token != nil:
 		return c.Token.String()
+	case c.Principal != "":
+		return "certificate " + c.Principal
 	}
-	return "certificate " + c.Principal
+	return "anonymous"
 }
 
 type callerKey struct{}
@@ -93,21 +95,47 @@ func (a *authenticator) swap(n *token.Authenticator) {
 }
 
 // unary authenticates and authorizes every call before its handler runs.
+// A refused call is audited (outcome "denied") with the caller as far as it
+// is known and the reason.
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	ctx, err := s.authorize(ctx, info.FullMethod)
+	c := &Caller{}
+	actx, err := s.authorize(ctx, info.FullMethod, c)
 	if err != nil {
+		name := path.Base(info.FullMethod)
+		if _, ok := methods[name]; !ok {
+			name = info.FullMethod
+		}
+		s.refused(ctx, name, c, "denied", err)
 		return nil, err
 	}
-	return handler(ctx, req)
+	return handler(actx, req)
 }
 
-func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Context, error) {
+// refused audits a call refused before its write ran, and logs it.
+func (s *Server) refused(ctx context.Context, method string, c *Caller, outcome string, err error) {
+	msg := status.Convert(err).Message()
+	ch := Change{Method: method, Caller: c.String(), Address: peerAddress(ctx), Reason: c.Reason, Outcome: outcome, Error: msg}
+	s.audit.Change(context.WithoutCancel(ctx), ch)
+	s.log.Warn("control-plane call refused", "method", ch.Method, "caller", ch.Caller, "address", ch.Address,
+		"code", status.Code(err).String(), "reason", ch.Reason, "error", msg)
+}
+
+// peerAddress is the caller's network address, "" when unknown.
+func peerAddress(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
+// authorize fills c with what it learns of the caller, so that a refusal
+// can name it.
+func (s *Server) authorize(ctx context.Context, fullMethod string, c *Caller) (context.Context, error) {
 	name := path.Base(fullMethod)
 	m, ok := methods[name]
 	if !ok || path.Dir(fullMethod) != "/vaultwall.v1.VaultAdminService" {
 		return ctx, status.Errorf(codes.PermissionDenied, "%s is not a control-plane method", fullMethod)
 	}
-	c := &Caller{}
 	if cert := clientCert(ctx); cert != nil {
 		c.Principal, c.Admin = s.matchAdmin(cert)
 	}
@@ -140,10 +168,10 @@ func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Cont
 		s.log.Error("control-plane policy could not decide; refusing", "method", name, "caller", c.String(), "error", err)
 		return ctx, status.Errorf(codes.Internal, "the control-plane policy could not decide: %v", err)
 	}
+	c.Reason = d.Reason
 	if !d.Allow {
 		return ctx, status.Errorf(codes.PermissionDenied, "%s refused: %s", name, d.Reason)
 	}
-	c.Reason = d.Reason
 	return context.WithValue(ctx, callerKey{}, c), nil
 }
 

@@ -6,11 +6,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/config"
+	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
 )
 
 const (
@@ -28,10 +32,24 @@ const (
 	otherTenant = "33333333-3333-3333-3333-333333333333"
 )
 
-// recorder is an Auditor that keeps every record.
+// recorder is an Auditor that keeps every record, and the writer of the
+// server's log.
 type recorder struct {
 	mu      sync.Mutex
 	changes []Change
+	log     strings.Builder
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.log.Write(p)
+}
+
+func (r *recorder) logs() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.log.String()
 }
 
 func (r *recorder) Change(_ context.Context, c Change) {
@@ -82,7 +100,7 @@ controlPlane:
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	s, err := Open(t.Context(), Options{Config: cfg, Audit: rec})
+	s, err := Open(t.Context(), Options{Config: cfg, Audit: rec, Log: slog.New(slog.NewJSONHandler(rec, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +120,14 @@ func withCert(ctx context.Context, cert *x509.Certificate, verified bool) contex
 }
 
 const writeMethod = "/vaultwall.v1.VaultAdminService/UpdateAccessPolicies"
+
+// intercept runs the interceptor for fullMethod with a handler that does
+// nothing, and returns its error.
+func intercept(ctx context.Context, s *Server, fullMethod string) error {
+	_, err := s.unary(ctx, nil, &grpc.UnaryServerInfo{FullMethod: fullMethod},
+		func(context.Context, any) (any, error) { return nil, nil })
+	return err
+}
 
 // TestAdminCertificateLookAlikes: the admin principals are matched as
 // trusted services are (authz/peer): raw SAN bytes, one URI SAN, DNS
@@ -129,7 +155,7 @@ func TestAdminCertificateLookAlikes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cert := ca.Issue(tc.opts).Cert
-			_, err := s.authorize(withCert(t.Context(), cert, true), writeMethod)
+			err := intercept(withCert(t.Context(), cert, true), s, writeMethod)
 			got := status.Code(err)
 			switch {
 			case tc.admin && got != codes.OK:
@@ -149,10 +175,70 @@ func TestAdminCertificateLookAlikes(t *testing.T) {
 func TestUnverifiedCertificateNeverUsed(t *testing.T) {
 	s, _ := testServer(t)
 	cert := authztest.NewTestCA(t).Issue(authztest.CertOptions{URIs: []string{adminID}}).Cert
-	if _, err := s.authorize(withCert(t.Context(), cert, false), writeMethod); status.Code(err) != codes.Unauthenticated {
+	if err := intercept(withCert(t.Context(), cert, false), s, writeMethod); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("an unverified admin certificate: %v, want Unauthenticated", err)
 	}
-	if _, err := s.authorize(withCert(t.Context(), cert, true), writeMethod); err != nil {
+	if err := intercept(withCert(t.Context(), cert, true), s, writeMethod); err != nil {
 		t.Fatalf("the same certificate, verified: %v", err)
+	}
+}
+
+// TestRefusedCallsAudited: every call refused before its write ran —
+// no credential, a certificate that is not an admin's, a malformed write
+// request — leaves exactly one audit record naming the caller as far as it
+// is known and the reason, and one log line.
+func TestRefusedCallsAudited(t *testing.T) {
+	s, rec := testServer(t)
+	ca := authztest.NewTestCA(t)
+	intern := withCert(t.Context(), ca.Issue(authztest.CertOptions{URIs: []string{"spiffe://ops.example/intern"}}).Cert, true)
+	adm := withCert(t.Context(), ca.Issue(authztest.CertOptions{URIs: []string{adminID}}).Cert, true)
+	for _, tc := range []struct {
+		name    string
+		do      func() error
+		code    codes.Code
+		method  string
+		outcome string
+		caller  string
+		reason  string // in Reason or Error
+	}{
+		{"no credential", func() error { return intercept(t.Context(), s, writeMethod) },
+			codes.Unauthenticated, "UpdateAccessPolicies", "denied", "anonymous", "bearer token"},
+		{"no credential, a read", func() error { return intercept(t.Context(), s, "/vaultwall.v1.VaultAdminService/GetVault") },
+			codes.Unauthenticated, "GetVault", "denied", "anonymous", "bearer token"},
+		{"a certificate that is not an admin's", func() error {
+			return intercept(intern, s, "/vaultwall.v1.VaultAdminService/CreateRoleAssignment")
+		}, codes.PermissionDenied, "CreateRoleAssignment", "denied", "certificate spiffe://ops.example/intern", "not an admin principal"},
+		{"unspecified kind", func() error {
+			_, err := updatePolicies(adm, s, v1.AccessPolicyUpdateKind_ACCESS_POLICY_UPDATE_KIND_UNSPECIFIED, "*")
+			return err
+		}, codes.InvalidArgument, "UpdateAccessPolicies", "refused", "certificate " + adminID, "kind"},
+		{"missing principal", func() error {
+			_, err := call(adm, s, "CreateRoleAssignment", &v1.CreateRoleAssignmentRequest{Etag: "*",
+				RoleAssignment: &v1.RoleAssignment{RoleDefinitionId: "Key Vault Secrets User"}}, s.CreateRoleAssignment)
+			return err
+		}, codes.InvalidArgument, "CreateRoleAssignment", "refused", "certificate " + adminID, "principal_id"},
+		{"missing id", func() error {
+			_, err := call(adm, s, "DeleteRoleAssignment", &v1.DeleteRoleAssignmentRequest{Etag: "*"}, s.DeleteRoleAssignment)
+			return err
+		}, codes.InvalidArgument, "DeleteRoleAssignment", "refused", "certificate " + adminID, "id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, lines := len(rec.all()), strings.Count(rec.logs(), "control-plane call refused")
+			if err := tc.do(); status.Code(err) != tc.code {
+				t.Fatalf("%v, want %v", err, tc.code)
+			}
+			got := rec.all()[before:]
+			if len(got) != 1 {
+				t.Fatalf("%d audit records, want 1: %+v", len(got), got)
+			}
+			c := got[0]
+			if c.Method != tc.method || c.Outcome != tc.outcome || c.Caller != tc.caller ||
+				!strings.Contains(c.Reason+" "+c.Error, tc.reason) {
+				t.Fatalf("audit record %+v, want method %s, outcome %s, caller %q, reason with %q", c, tc.method, tc.outcome, tc.caller, tc.reason)
+			}
+			if n := strings.Count(rec.logs(), "control-plane call refused"); n != lines+1 {
+				t.Fatalf("%d log lines for the refusal, want 1", n-lines)
+			}
+		})
 	}
 }

@@ -77,6 +77,19 @@ func TestAdminAuthorization(t *testing.T) {
 			}
 		})
 	}
+	// Every refusal is audited with the caller: the reader's write names
+	// the reader's oid and the policy's reason.
+	var readerWrite bool
+	for _, line := range strings.Split(in.log.String(), "\n") {
+		if strings.Contains(line, `"msg":"control-plane change"`) && strings.Contains(line, `"outcome":"denied"`) &&
+			strings.Contains(line, `"method":"UpdateAccessPolicies"`) && strings.Contains(line, "oid=99999999-9999-9999-9999-999999999999") &&
+			strings.Contains(line, "holds none of the roles") {
+			readerWrite = true
+		}
+	}
+	if !readerWrite {
+		t.Error("the reader's refused write left no audit record naming the reader and the reason")
+	}
 	// A client certificate from another CA never reaches the policy: the
 	// TLS handshake refuses it.
 	other := authztest.NewTestCA(t).Issue(authztest.CertOptions{URIs: []string{adminSPIFFE}})

@@ -24,8 +24,8 @@
 //     a management audience (controlPlane.audiences), or a verified client
 //     certificate matching controlPlane.adminPrincipals, then the
 //     control-plane Rego policy (rego.ControlPolicy);
-//   - the audit trail of every change attempt (Auditor; SlogAuditor by
-//     default).
+//   - the audit trail of every change attempt and of every call refused
+//     before its handler ran, once each (Auditor; SlogAuditor by default).
 //
 // Imports: authz and its stage packages, engine, envoy, rego,
 // controlplane/store (and etcdstore), proto/vaultwall/v1, gRPC.

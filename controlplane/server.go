@@ -328,7 +328,7 @@ func (s *Server) read(ctx context.Context) (loaded, error) {
 // engine before answering, audit.
 func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *config.Config, next *store.State) error) (*config.Config, store.Snapshot, error) {
 	caller := CallerFrom(ctx)
-	ch := Change{Method: name, Caller: caller.String()}
+	ch := Change{Method: name, Caller: caller.String(), Address: peerAddress(ctx)}
 	if caller != nil {
 		ch.Reason = caller.Reason
 	}
@@ -392,6 +392,18 @@ func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *
 		}
 	}
 	return cfg, snap, nil
+}
+
+// refuse audits a write request refused before its write ran (outcome
+// "refused") and returns the error as a status.
+func (s *Server) refuse(ctx context.Context, method string, err error) error {
+	caller := CallerFrom(ctx)
+	if caller == nil {
+		caller = &Caller{}
+	}
+	st := toStatus(err)
+	s.refused(ctx, method, caller, "refused", st)
+	return st
 }
 
 func withDetailsEtagRequired() error {
@@ -470,7 +482,7 @@ func (s *Server) UpdateAccessPolicies(ctx context.Context, req *v1.UpdateAccessP
 	case v1.AccessPolicyUpdateKind_ACCESS_POLICY_UPDATE_KIND_REMOVE:
 		kind = PolicyRemove
 	default:
-		return nil, toStatus(&PatchError{Field: "kind", Msg: "set ADD, REPLACE or REMOVE"})
+		return nil, s.refuse(ctx, "UpdateAccessPolicies", &PatchError{Field: "kind", Msg: "set ADD, REPLACE or REMOVE"})
 	}
 	cfg, snap, err := s.write(ctx, "UpdateAccessPolicies", req.GetEtag(), func(cur *config.Config, next *store.State) error {
 		// The limit first: nothing below may cost more than the request's size.
@@ -521,9 +533,9 @@ func (s *Server) CreateRoleAssignment(ctx context.Context, req *v1.CreateRoleAss
 	ra := roleAssignment{ID: in.GetId(), PrincipalID: in.GetPrincipalId(), RoleDefinitionID: in.GetRoleDefinitionId(), Scope: in.GetScope()}
 	switch {
 	case ra.PrincipalID == "":
-		return nil, toStatus(&PatchError{Field: "role_assignment.principal_id", Msg: "required"})
+		return nil, s.refuse(ctx, "CreateRoleAssignment", &PatchError{Field: "role_assignment.principal_id", Msg: "required"})
 	case ra.RoleDefinitionID == "":
-		return nil, toStatus(&PatchError{Field: "role_assignment.role_definition_id", Msg: "required"})
+		return nil, s.refuse(ctx, "CreateRoleAssignment", &PatchError{Field: "role_assignment.role_definition_id", Msg: "required"})
 	}
 	if ra.ID == "" {
 		ra.ID = uuid.NewString()
@@ -566,7 +578,7 @@ func vaultScope(vaultID, scope string) string {
 // DeleteRoleAssignment implements VaultAdminService.
 func (s *Server) DeleteRoleAssignment(ctx context.Context, req *v1.DeleteRoleAssignmentRequest) (*v1.DeleteRoleAssignmentResponse, error) {
 	if req.GetId() == "" {
-		return nil, toStatus(&PatchError{Field: "id", Msg: "required"})
+		return nil, s.refuse(ctx, "DeleteRoleAssignment", &PatchError{Field: "id", Msg: "required"})
 	}
 	deleted := false
 	_, snap, err := s.write(ctx, "DeleteRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
