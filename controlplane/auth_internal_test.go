@@ -68,7 +68,7 @@ func (r *recorder) all() []Change {
 // tests call its interceptor and handlers directly. The vault grants
 // testOID secrets/get and names the admin principals adminID and
 // dns:adminDNS.
-func testServer(t *testing.T) (*Server, *recorder) {
+func testServer(t *testing.T, opts ...func(*Options)) (*Server, *recorder) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "vault.yaml")
@@ -100,7 +100,11 @@ controlPlane:
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	s, err := Open(t.Context(), Options{Config: cfg, Audit: rec, Log: slog.New(slog.NewJSONHandler(rec, nil))})
+	o := Options{Config: cfg, Audit: rec, Log: slog.New(slog.NewJSONHandler(rec, nil))}
+	for _, f := range opts {
+		f(&o)
+	}
+	s, err := Open(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

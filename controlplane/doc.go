@@ -7,9 +7,12 @@
 //   - the service: PATCH of the network properties with a field mask, ARM's
 //     accessPolicies add / replace / remove, role assignments, the
 //     trusted-service catalog, Explain;
-//   - optimistic concurrency: every write names the etag (the store's
-//     revision) it was computed from; a stale one fails with ABORTED and
-//     an ErrorInfo (ETAG_MISMATCH, currentEtag);
+//   - optimistic concurrency: every write names the etag it was computed
+//     from — the store's revision and a digest of the effective properties,
+//     so that an edit of the configuration file counts as a change; a stale
+//     or malformed one fails with ABORTED and an ErrorInfo (ETAG_MISMATCH,
+//     requestEtag as sent, currentEtag); "*" is retried internally until
+//     the write is applied;
 //   - validation before acceptance: the stored state laid over the
 //     configuration file is validated as a whole (config.Parse) and built
 //     (engine's BuildFunc: every stage, the Rego policy included); a change

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"reflect"
@@ -325,7 +326,9 @@ func (s *Server) read(ctx context.Context) (loaded, error) {
 
 // write runs one change: read, check the etag, mutate, validate (merged
 // configuration and a full build), compare-and-swap, apply to the local
-// engine before answering, audit.
+// engine before answering, audit (once, whatever the number of attempts).
+// With etag "*" a compare-and-swap lost to another writer is retried from a
+// fresh read until the change is applied, refused, or ctx ends.
 func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *config.Config, next *store.State) error) (*config.Config, store.Snapshot, error) {
 	caller := CallerFrom(ctx)
 	ch := Change{Method: name, Caller: caller.String(), Address: peerAddress(ctx)}
@@ -333,54 +336,83 @@ func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *
 		ch.Reason = caller.Reason
 	}
 	defer func() { s.audit.Change(context.WithoutCancel(ctx), ch) }()
-	fail := func(outcome string, err error) (*config.Config, store.Snapshot, error) {
-		ch.Outcome, ch.Error = outcome, err.Error()
+	if etag == "" {
+		err := withDetailsEtagRequired()
+		ch.Outcome, ch.Error = "refused", err.Error()
 		return nil, store.Snapshot{}, err
 	}
-	if etag == "" {
-		return fail("refused", withDetailsEtagRequired())
+	if etag != "*" && !canonicalEtag(etag) {
+		err := &etagError{Sent: etag, Malformed: true}
+		if cur, rerr := s.read(ctx); rerr == nil {
+			err.Current = etagOf(cur.cfg, cur.snap)
+			ch.EtagBefore = err.Current
+		}
+		ch.Outcome, ch.Error = "conflict", err.Error()
+		return nil, store.Snapshot{}, err
 	}
+	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
+		cfg, snap, outcome, err := s.attempt(ctx, &ch, etag, mutate)
+		if err != nil && etag == "*" && errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
+			if !sleepJitter(ctx, backoff) {
+				err = ctx.Err()
+			} else {
+				continue
+			}
+		}
+		ch.Outcome = outcome
+		if err != nil {
+			ch.Error = err.Error()
+			return nil, store.Snapshot{}, err
+		}
+		return cfg, snap, nil
+	}
+}
+
+// attempt is one read-mutate-validate-swap of write.
+func (s *Server) attempt(ctx context.Context, ch *Change, etag string, mutate func(cur *config.Config, next *store.State) error) (*config.Config, store.Snapshot, string, error) {
 	cur, err := s.read(ctx)
 	if err != nil {
-		return fail("failed", err)
+		return nil, store.Snapshot{}, "failed", err
 	}
-	ch.EtagBefore = cur.snap.Etag()
-	if etag != "*" {
-		rev, err := store.ParseEtag(etag)
-		if err != nil || rev != cur.snap.Revision {
-			return fail("conflict", &store.ConflictError{Want: rev, Current: cur.snap.Revision})
-		}
+	ch.EtagBefore = etagOf(cur.cfg, cur.snap)
+	if etag != "*" && etag != ch.EtagBefore {
+		return nil, store.Snapshot{}, "conflict", &etagError{Sent: etag, Current: ch.EtagBefore}
 	}
 	next := cur.snap.State.Clone()
 	if err := mutate(cur.cfg, &next); err != nil {
-		return fail("refused", err)
+		return nil, store.Snapshot{}, "refused", err
 	}
 	before, after := diff(next, cur.cfg)
+	ch.Before, ch.After = nil, nil
 	if len(after) == 0 {
-		ch.Outcome, ch.EtagAfter = "unchanged", ch.EtagBefore
-		return cur.cfg, cur.snap, nil
+		ch.EtagAfter = ch.EtagBefore
+		return cur.cfg, cur.snap, "unchanged", nil
 	}
 	ch.Before, ch.After = before, after
 	cfg, err := Merge(s.path, cur.data, next)
 	if err != nil {
-		return fail("refused", &invalidError{err})
+		return nil, store.Snapshot{}, "refused", &invalidError{err}
 	}
 	if s.build != nil {
 		rt, err := s.build(ctx, cfg)
 		if err != nil {
-			return fail("refused", &invalidError{err})
+			return nil, store.Snapshot{}, "refused", &invalidError{err}
 		}
 		rt.Close()
 	}
 	rev, err := s.store.CompareAndSwap(ctx, cur.snap.Revision, next)
 	if errors.Is(err, store.ErrConflict) {
-		return fail("conflict", err)
+		e := &etagError{Sent: etag}
+		if now, rerr := s.read(ctx); rerr == nil {
+			e.Current = etagOf(now.cfg, now.snap)
+		}
+		return nil, store.Snapshot{}, "conflict", e
 	}
 	if err != nil {
-		return fail("failed", fmt.Errorf("%w: %w", errStore, err))
+		return nil, store.Snapshot{}, "failed", fmt.Errorf("%w: %w", errStore, err)
 	}
 	snap := store.Snapshot{State: next, Revision: rev}
-	ch.Outcome, ch.EtagAfter = "applied", snap.Etag()
+	ch.EtagAfter = etagOf(cfg, snap)
 	// Apply before answering. The store's watch may have offered the
 	// snapshot first and be loading it now: Load waits for that load (loads
 	// are serialised) and finds nothing left to do.
@@ -388,10 +420,22 @@ func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *
 	if eng := s.eng.Load(); eng != nil {
 		// The state is stored: apply it even if the caller goes away now.
 		if err := eng.Load(context.WithoutCancel(ctx)); err != nil {
-			s.log.Error("control-plane state stored but not applied; the configuration in force stays", "etag", snap.Etag(), "error", err)
+			s.log.Error("control-plane state stored but not applied; the configuration in force stays", "etag", ch.EtagAfter, "error", err)
 		}
 	}
-	return cfg, snap, nil
+	return cfg, snap, "applied", nil
+}
+
+// sleepJitter waits between half of d and d, false when ctx ends first.
+func sleepJitter(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d/2 + rand.N(d/2+1))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // refuse audits a write request refused before its write ran (outcome
@@ -561,7 +605,7 @@ func (s *Server) CreateRoleAssignment(ctx context.Context, req *v1.CreateRoleAss
 			created = r
 		}
 	}
-	return &v1.CreateRoleAssignmentResponse{RoleAssignment: assignmentToProto(created), Etag: snap.Etag()}, nil
+	return &v1.CreateRoleAssignmentResponse{RoleAssignment: assignmentToProto(created), Etag: etagOf(cfg, snap)}, nil
 }
 
 // vaultScope strips the vault's own ARM id from a scope.
@@ -581,7 +625,7 @@ func (s *Server) DeleteRoleAssignment(ctx context.Context, req *v1.DeleteRoleAss
 		return nil, s.refuse(ctx, "DeleteRoleAssignment", &PatchError{Field: "id", Msg: "required"})
 	}
 	deleted := false
-	_, snap, err := s.write(ctx, "DeleteRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+	cfg, snap, err := s.write(ctx, "DeleteRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
 		list, ok := DeleteRoleAssignment(cur.Properties.RoleAssignments, req.GetId())
 		if ok {
 			deleted = true
@@ -592,7 +636,7 @@ func (s *Server) DeleteRoleAssignment(ctx context.Context, req *v1.DeleteRoleAss
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &v1.DeleteRoleAssignmentResponse{Deleted: deleted, Etag: snap.Etag()}, nil
+	return &v1.DeleteRoleAssignmentResponse{Deleted: deleted, Etag: etagOf(cfg, snap)}, nil
 }
 
 // ListRoleAssignments implements VaultAdminService.
@@ -601,7 +645,7 @@ func (s *Server) ListRoleAssignments(ctx context.Context, req *v1.ListRoleAssign
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &v1.ListRoleAssignmentsResponse{Etag: cur.snap.Etag()}
+	out := &v1.ListRoleAssignmentsResponse{Etag: etagOf(cur.cfg, cur.snap)}
 	scope := ""
 	if req.GetScope() != "" {
 		scope = vaultScope(cur.cfg.Vault.ResourceID, req.GetScope())
