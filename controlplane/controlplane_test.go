@@ -27,6 +27,12 @@ func fileStore(r *rig, name string) string {
 
 func codeOf(err error) codes.Code { return status.Code(err) }
 
+// A principal and an assignment id: GUIDs, as Key Vault requires.
+const (
+	principal1  = "5a5a5a5a-0000-4000-8000-00000000000a"
+	assignment1 = "ae11ae11-0000-4000-8000-000000000001"
+)
+
 func TestAdminAuthorization(t *testing.T) {
 	r := newRig(t)
 	in := r.start(t, "vault", r.config(fileStore(r, "state.json")))
@@ -204,7 +210,7 @@ func TestWritesAppliedAtOnce(t *testing.T) {
 		// A role assignment naming no role passes the schema but not the
 		// RBAC data: refused with its field.
 		_, err := c.CreateRoleAssignment(ctx, &v1.CreateRoleAssignmentRequest{Etag: e1,
-			RoleAssignment: &v1.RoleAssignment{PrincipalId: "p", RoleDefinitionId: "No Such Role"}})
+			RoleAssignment: &v1.RoleAssignment{PrincipalId: principal1, RoleDefinitionId: "No Such Role"}})
 		if codeOf(err) != codes.InvalidArgument || !slices.ContainsFunc(violations(t, err), func(f string) bool {
 			return strings.HasPrefix(f, "properties.roleAssignments[0]")
 		}) {
@@ -239,7 +245,7 @@ func TestWritesAppliedAtOnce(t *testing.T) {
 	}
 
 	// Role assignments: create (idempotent), list, delete.
-	ra := &v1.RoleAssignment{Id: "ra-1", PrincipalId: "p1", RoleDefinitionId: "Key Vault Secrets User", Scope: "/secrets/db"}
+	ra := &v1.RoleAssignment{Id: assignment1, PrincipalId: principal1, RoleDefinitionId: "Key Vault Secrets User", Scope: "/secrets/db"}
 	cr, err := c.CreateRoleAssignment(ctx, &v1.CreateRoleAssignmentRequest{Etag: etag, RoleAssignment: ra})
 	if err != nil {
 		t.Fatal(err)
@@ -248,15 +254,15 @@ func TestWritesAppliedAtOnce(t *testing.T) {
 	if err != nil || again.GetEtag() != cr.GetEtag() {
 		t.Fatalf("creating the same assignment again: %v %v", again, err)
 	}
-	list, err := c.ListRoleAssignments(ctx, &v1.ListRoleAssignmentsRequest{PrincipalId: "P1"})
+	list, err := c.ListRoleAssignments(ctx, &v1.ListRoleAssignmentsRequest{PrincipalId: strings.ToUpper(principal1)})
 	if err != nil || len(list.GetRoleAssignments()) != 1 || list.GetRoleAssignments()[0].GetScope() != "/secrets/db" {
 		t.Fatalf("list: %v %v", list, err)
 	}
-	del, err := c.DeleteRoleAssignment(ctx, &v1.DeleteRoleAssignmentRequest{Id: "ra-1", Etag: list.GetEtag()})
+	del, err := c.DeleteRoleAssignment(ctx, &v1.DeleteRoleAssignmentRequest{Id: assignment1, Etag: list.GetEtag()})
 	if err != nil || !del.GetDeleted() {
 		t.Fatalf("delete: %v %v", del, err)
 	}
-	del2, err := c.DeleteRoleAssignment(ctx, &v1.DeleteRoleAssignmentRequest{Id: "ra-1", Etag: del.GetEtag()})
+	del2, err := c.DeleteRoleAssignment(ctx, &v1.DeleteRoleAssignmentRequest{Id: assignment1, Etag: del.GetEtag()})
 	if err != nil || del2.GetDeleted() || del2.GetEtag() != del.GetEtag() {
 		t.Fatalf("deleting again: %v %v", del2, err)
 	}

@@ -308,6 +308,25 @@ func ApplyNetworkPatch(cur *config.Properties, p NetworkPatch) (pna string, acls
 	return pna, acls, nil
 }
 
+// canonicalIPRules rewrites each IP rule value that config accepts in the
+// form config reads it (config.ParsePrefix: surrounding space trimmed,
+// IPv4-mapped addresses unmapped, an address without a length kept without
+// one), so the stored state holds no whitespace, newline or alias. A value
+// config refuses is left as sent, for validation to refuse with its field.
+func canonicalIPRules(rules []config.IPRule) {
+	for i := range rules {
+		p, err := config.ParsePrefix(rules[i].Value)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(rules[i].Value, "/") {
+			rules[i].Value = p.String()
+		} else {
+			rules[i].Value = p.Addr().String()
+		}
+	}
+}
+
 var allPaths = []string{PathPublicNetworkAccess, PathNetworkAcls, PathDefaultAction, PathBypass, PathIPRules, PathVirtualNetworkRules}
 
 // CreateRoleAssignment adds ra to cur. The same assignment again (same id,

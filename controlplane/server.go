@@ -505,6 +505,7 @@ func (s *Server) UpdateVaultProperties(ctx context.Context, req *v1.UpdateVaultP
 			next.PublicNetworkAccess = pna
 		}
 		if acls != nil {
+			canonicalIPRules(acls.IPRules)
 			next.NetworkAcls = acls
 		}
 		return nil
@@ -575,18 +576,30 @@ func checkPolicyEntry(i int, ap *v1.AccessPolicy, tenant string) error {
 func (s *Server) CreateRoleAssignment(ctx context.Context, req *v1.CreateRoleAssignmentRequest) (*v1.CreateRoleAssignmentResponse, error) {
 	in := req.GetRoleAssignment()
 	ra := roleAssignment{ID: in.GetId(), PrincipalID: in.GetPrincipalId(), RoleDefinitionID: in.GetRoleDefinitionId(), Scope: in.GetScope()}
+	var bad *PatchError
 	switch {
 	case ra.PrincipalID == "":
-		return nil, s.refuse(ctx, "CreateRoleAssignment", &PatchError{Field: "role_assignment.principal_id", Msg: "required"})
+		bad = &PatchError{Field: "role_assignment.principal_id", Msg: "required"}
+	case !config.IsGUID(ra.PrincipalID):
+		bad = &PatchError{Field: "role_assignment.principal_id", Msg: fmt.Sprintf("%q is not a GUID (an object id)", ra.PrincipalID)}
 	case ra.RoleDefinitionID == "":
-		return nil, s.refuse(ctx, "CreateRoleAssignment", &PatchError{Field: "role_assignment.role_definition_id", Msg: "required"})
+		bad = &PatchError{Field: "role_assignment.role_definition_id", Msg: "required"}
+	case ra.ID != "" && !config.IsGUID(ra.ID):
+		bad = &PatchError{Field: "role_assignment.id", Msg: fmt.Sprintf("%q is not a GUID (leave it empty for a new one)", ra.ID)}
+	}
+	if bad != nil {
+		return nil, s.refuse(ctx, "CreateRoleAssignment", bad)
 	}
 	if ra.ID == "" {
 		ra.ID = uuid.NewString()
 	}
 	var created roleAssignment
 	cfg, snap, err := s.write(ctx, "CreateRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
-		ra.Scope = vaultScope(cur.Vault.ResourceID, ra.Scope)
+		scope, err := vaultScope(cur.Vault.ResourceID, ra.Scope)
+		if err != nil {
+			return &PatchError{Field: "role_assignment.scope", Msg: err.Error()}
+		}
+		ra.Scope = scope
 		list, existing, err := CreateRoleAssignment(cur.Properties.RoleAssignments, ra)
 		if err != nil {
 			return err
@@ -608,15 +621,25 @@ func (s *Server) CreateRoleAssignment(ctx context.Context, req *v1.CreateRoleAss
 	return &v1.CreateRoleAssignmentResponse{RoleAssignment: assignmentToProto(created), Etag: etagOf(cfg, snap)}, nil
 }
 
-// vaultScope strips the vault's own ARM id from a scope.
-func vaultScope(vaultID, scope string) string {
-	if len(scope) >= len(vaultID) && strings.EqualFold(scope[:len(vaultID)], vaultID) {
+// vaultScope strips the vault's own ARM id from a scope, as a whole path:
+// …/vaults/<name>/keys/k is this vault's /keys/k, …/vaults/<name>keys/k is
+// another vault's and refused, as is any other ARM id. A relative scope
+// starts with "/"; what may follow is config's to check.
+func vaultScope(vaultID, scope string) (string, error) {
+	switch {
+	case len(scope) >= len(vaultID) && strings.EqualFold(scope[:len(vaultID)], vaultID) &&
+		(len(scope) == len(vaultID) || scope[len(vaultID)] == '/'):
 		scope = scope[len(vaultID):]
+	case strings.HasPrefix(strings.ToLower(scope), "/subscriptions/"):
+		return "", fmt.Errorf("%q is not in this vault (%s)", scope, vaultID)
 	}
-	if scope == "/" {
-		return ""
+	switch {
+	case scope == "" || scope == "/":
+		return "", nil
+	case !strings.HasPrefix(scope, "/"):
+		return "", fmt.Errorf("%q: a scope starts with \"/\" (/, /secrets/<name>, /keys/<name>, /certificates/<name>) or is the vault's ARM id", scope)
 	}
-	return scope
+	return scope, nil
 }
 
 // DeleteRoleAssignment implements VaultAdminService.
@@ -648,7 +671,9 @@ func (s *Server) ListRoleAssignments(ctx context.Context, req *v1.ListRoleAssign
 	out := &v1.ListRoleAssignmentsResponse{Etag: etagOf(cur.cfg, cur.snap)}
 	scope := ""
 	if req.GetScope() != "" {
-		scope = vaultScope(cur.cfg.Vault.ResourceID, req.GetScope())
+		if scope, err = vaultScope(cur.cfg.Vault.ResourceID, req.GetScope()); err != nil {
+			return nil, toStatus(&PatchError{Field: "scope", Msg: err.Error()})
+		}
 	}
 	for _, ra := range cur.cfg.Properties.RoleAssignments {
 		if req.GetPrincipalId() != "" && !strings.EqualFold(ra.PrincipalID, req.GetPrincipalId()) {

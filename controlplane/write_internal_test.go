@@ -3,12 +3,14 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
@@ -101,5 +103,122 @@ func TestAccessPolicyLimitFirst(t *testing.T) {
 	last := rec.all()[len(rec.all())-1]
 	if last.Outcome != "refused" || len(last.After) != 0 {
 		t.Fatalf("audit: %+v", last)
+	}
+}
+
+func createAssignment(ctx context.Context, s *Server, ra *v1.RoleAssignment) (*v1.CreateRoleAssignmentResponse, error) {
+	return call(ctx, s, "CreateRoleAssignment", &v1.CreateRoleAssignmentRequest{Etag: "*", RoleAssignment: ra}, s.CreateRoleAssignment)
+}
+
+// TestRoleAssignmentScopes: a scope naming another vault — even one whose
+// name extends this vault's, so that a string prefix would match — is
+// refused, as is a scope without its leading "/"; the vault's own ARM id,
+// as a whole path, is stripped.
+func TestRoleAssignmentScopes(t *testing.T) {
+	s, _ := testServer(t)
+	ctx := admin(t)
+	vaultID := getVault(t, s).GetResourceId()
+	const principal = "5a5a5a5a-0000-4000-8000-00000000000a"
+	for _, scope := range []string{
+		vaultID + "keys/db", // the vault "contoso-vaultkeys", path /db: was stored as this vault's /keys/db
+		vaultID + "2/secrets/db",
+		strings.Replace(vaultID, "contoso-vault", "fabrikam-vault", 1) + "/keys/db",
+		"/subscriptions/other/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso-vault/keys/db",
+		"keys/db", "secrets/db", " /keys/db",
+	} {
+		_, err := createAssignment(ctx, s, &v1.RoleAssignment{PrincipalId: principal, RoleDefinitionId: "Key Vault Crypto User", Scope: scope})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("scope %q: %v, want InvalidArgument", scope, err)
+		}
+	}
+	if n := len(getVault(t, s).GetProperties().GetRoleAssignments()); n != 0 {
+		t.Fatalf("%d assignments stored", n)
+	}
+	for i, tc := range []struct{ scope, want string }{
+		{vaultID + "/keys/db", "/keys/db"}, {strings.ToUpper(vaultID), "/"}, {"/", "/"}, {"", "/"},
+	} {
+		scope, want := tc.scope, tc.want
+		resp, err := createAssignment(ctx, s, &v1.RoleAssignment{PrincipalId: fmt.Sprintf("5a5a5a5a-0000-4000-8000-%012d", i),
+			RoleDefinitionId: "Key Vault Crypto User", Scope: scope})
+		if err != nil {
+			t.Fatalf("scope %q: %v", scope, err)
+		}
+		if got := resp.GetRoleAssignment().GetScope(); got != want {
+			t.Errorf("scope %q stored as %q, want %q", scope, got, want)
+		}
+	}
+	if _, err := call(ctx, s, "ListRoleAssignments", &v1.ListRoleAssignmentsRequest{Scope: "keys/db"}, s.ListRoleAssignments); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("list with a scope without its /: %v", err)
+	}
+}
+
+// TestWriteIdentifiersAreGUIDs: objectId, applicationId, principalId and an
+// assignment id given by the caller are GUIDs, as in Key Vault.
+func TestWriteIdentifiersAreGUIDs(t *testing.T) {
+	s, _ := testServer(t)
+	ctx := admin(t)
+	perms := &v1.Permissions{Secrets: []string{"get"}}
+	for name, ap := range map[string]*v1.AccessPolicy{
+		"object_id":      {ObjectId: "alice", Permissions: perms},
+		"object_id ":     {ObjectId: testOID + " ", Permissions: perms},
+		"application_id": {ObjectId: testOID, ApplicationId: "my-app", Permissions: perms},
+	} {
+		if _, err := updatePolicies(ctx, s, kindAdd, "*", ap); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), strings.TrimSpace(name)) {
+			t.Errorf("%s not a GUID: %v", name, err)
+		}
+	}
+	for name, ra := range map[string]*v1.RoleAssignment{
+		"principal_id": {PrincipalId: "p1", RoleDefinitionId: "Key Vault Secrets User"},
+		"id":           {Id: "ra-1", PrincipalId: testOID, RoleDefinitionId: "Key Vault Secrets User"},
+	} {
+		if _, err := createAssignment(ctx, s, ra); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "role_assignment."+name) {
+			t.Errorf("%s not a GUID: %v", name, err)
+		}
+	}
+	v := getVault(t, s)
+	if len(v.GetProperties().GetAccessPolicies()) != 1 || len(v.GetProperties().GetRoleAssignments()) != 0 {
+		t.Fatalf("something was stored: %v", v.GetProperties())
+	}
+}
+
+// TestIPRulesCanonical: IP rule values are stored as config reads them:
+// whitespace and newlines around a value, IPv4-mapped and upper-case IPv6
+// spellings are canonicalised; what config refuses is refused.
+func TestIPRulesCanonical(t *testing.T) {
+	s, _ := testServer(t)
+	ctx := admin(t)
+	patch := func(values ...string) (*v1.UpdateVaultPropertiesResponse, error) {
+		var rules []*v1.IpRule
+		for _, v := range values {
+			rules = append(rules, &v1.IpRule{Value: v})
+		}
+		return call(ctx, s, "UpdateVaultProperties", &v1.UpdateVaultPropertiesRequest{Etag: "*",
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"network_acls.ip_rules"}},
+			Properties: &v1.VaultProperties{NetworkAcls: &v1.NetworkAcls{IpRules: rules}}}, s.UpdateVaultProperties)
+	}
+	resp, err := patch(" 192.0.2.1 ", "198.51.100.0/24\n", "::ffff:203.0.113.7", "2001:DB8::/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range resp.GetVault().GetProperties().GetNetworkAcls().GetIpRules() {
+		got = append(got, r.GetValue())
+	}
+	if want := []string{"192.0.2.1", "198.51.100.0/24", "203.0.113.7", "2001:db8::/32"}; !slices.Equal(got, want) {
+		t.Fatalf("stored %q, want %q", got, want)
+	}
+	snap, err := s.store.Get(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range snap.State.NetworkAcls.IPRules {
+		if strings.TrimSpace(r.Value) != r.Value {
+			t.Fatalf("the store holds %q", r.Value)
+		}
+	}
+	for _, bad := range []string{"192.0.2.1\n198.51.100.1", "192.0.2.300", "192.0.2.1/24", ""} {
+		if _, err := patch(bad); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%q: %v, want InvalidArgument", bad, err)
+		}
 	}
 }

@@ -183,16 +183,16 @@ func TestAdminCLI(t *testing.T) {
 	}
 
 	// Role assignments.
-	out = cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", "ra-1")
-	if !strings.Contains(out, `"id": "ra-1"`) {
+	out = cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", "ae11ae11-0000-4000-8000-000000000001")
+	if !strings.Contains(out, `"id": "ae11ae11-0000-4000-8000-000000000001"`) {
 		t.Fatalf("create:\n%s", out)
 	}
-	cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", "ra-1")
-	if out = cli("role", "assignment", "list", "--assignee", oid); strings.Count(out, `"id": "ra-1"`) != 1 {
+	cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", "ae11ae11-0000-4000-8000-000000000001")
+	if out = cli("role", "assignment", "list", "--assignee", oid); strings.Count(out, `"id": "ae11ae11-0000-4000-8000-000000000001"`) != 1 {
 		t.Fatalf("list:\n%s", out)
 	}
-	cli("role", "assignment", "delete", "--id", "ra-1")
-	if out = cli("role", "assignment", "list"); strings.Contains(out, "ra-1") {
+	cli("role", "assignment", "delete", "--id", "ae11ae11-0000-4000-8000-000000000001")
+	if out = cli("role", "assignment", "list"); strings.Contains(out, "ae11ae11-0000-4000-8000-000000000001") {
 		t.Fatalf("delete left it:\n%s", out)
 	}
 
