@@ -96,6 +96,9 @@ func TestAdminAuthorization(t *testing.T) {
 	if !readerWrite {
 		t.Error("the reader's refused write left no audit record naming the reader and the reason")
 	}
+	if strings.Contains(in.log.String(), "eyJ") {
+		t.Error("a token reached the log")
+	}
 	// A client certificate from another CA never reaches the policy: the
 	// TLS handshake refuses it.
 	other := authztest.NewTestCA(t).Issue(authztest.CertOptions{URIs: []string{adminSPIFFE}})
@@ -318,10 +321,15 @@ func TestExplainAndTrustedServices(t *testing.T) {
 	}
 }
 
+// convergeBound is how long a replica may take to apply another's write.
+// The test asserts convergence (the event) and logs the latency (tens of
+// milliseconds): the bound only stops a hung test, and holds under -race on
+// a busy 2-core machine.
+const convergeBound = 15 * time.Second
+
 // TestReplicasConvergeThroughEtcd runs two vaultwall instances on one real
-// etcd: a rule written through one is enforced by the other within a
-// second, and a write with an etag read before another replica's write is
-// refused.
+// etcd: a rule written through one is enforced by the other, and a write
+// with an etag read before another replica's write is refused.
 func TestReplicasConvergeThroughEtcd(t *testing.T) {
 	r := newRig(t)
 	etcd := etcdtest.Start(t)
@@ -359,8 +367,8 @@ func TestReplicasConvergeThroughEtcd(t *testing.T) {
 				latencies = append(latencies, time.Since(acked))
 				break
 			}
-			if time.Since(acked) > time.Second {
-				t.Fatalf("replica B does not enforce %s 1s after replica A acknowledged it", addr)
+			if time.Since(acked) > convergeBound {
+				t.Fatalf("replica B does not enforce %s %v after replica A acknowledged it", addr, convergeBound)
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -386,14 +394,14 @@ func TestReplicasConvergeThroughEtcd(t *testing.T) {
 		Properties: &v1.VaultProperties{PublicNetworkAccess: v1.PublicNetworkAccess_PUBLIC_NETWORK_ACCESS_DISABLED}}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(convergeBound)
 	for {
 		ok, body := a.check(t, tok, "192.0.2.1")
 		if !ok && strings.Contains(body, "ForbiddenByConnection") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replica A does not apply B's write within 1s: ok=%v %s", ok, body)
+			t.Fatalf("replica A does not apply B's write within %v: ok=%v %s", convergeBound, ok, body)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -249,7 +249,7 @@ func (s *Server) Run(ctx context.Context, eng *engine.Engine) error {
 		s.listen(ln.Addr())
 	}
 	s.log.Info("control plane serving", "addr", ln.Addr().String(), "tls", s.tls != nil,
-		"store", s.cfg.Store.Type, "etag", s.overlay.Version())
+		"store", s.cfg.Store.Type, "revision", s.overlay.Version())
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	watchDone := make(chan struct{})
@@ -290,10 +290,10 @@ func (s *Server) follow(ctx context.Context, eng *engine.Engine) {
 func (s *Server) apply(ctx context.Context, eng *engine.Engine, snap store.Snapshot) {
 	start := time.Now()
 	if err := eng.Load(ctx); err != nil {
-		s.log.Error("control-plane state not applied; the configuration in force stays", "etag", snap.Etag(), "error", err)
+		s.log.Error("control-plane state not applied; the configuration in force stays", "revision", snap.Etag(), "error", err)
 		return
 	}
-	s.log.Info("control-plane state applied", "etag", snap.Etag(), "took", time.Since(start))
+	s.log.Info("control-plane state applied", "revision", snap.Etag(), "took", time.Since(start))
 }
 
 // Close closes the store.
