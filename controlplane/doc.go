@@ -24,9 +24,18 @@
 //     answers, and every replica follows the store's Watch and reloads;
 //   - its own authorization, never the firewall (Key Vault's firewall never
 //     applies to its control plane): a JWT from the configured issuers for
-//     a management audience (controlPlane.audiences), or a verified client
-//     certificate matching controlPlane.adminPrincipals, then the
-//     control-plane Rego policy (rego.ControlPolicy);
+//     a management audience (controlPlane.audiences), or a client
+//     certificate the handshake verified (never one merely received)
+//     matching controlPlane.adminPrincipals through the trusted-service
+//     matcher (peer.Principals: raw SANs, one URI SAN, each pattern kind
+//     against its own name type), then the control-plane Rego policy
+//     (rego.ControlPolicy);
+//   - Key Vault's rules for what a write may name: GUID object,
+//     application, principal and assignment ids; the vault's tenant in
+//     access-policy entries (part of an entry's identity); role-assignment
+//     scopes inside this vault; IP rule values stored as config reads them;
+//     access-policy requests within limits.maxAccessPolicies, merged in
+//     linear time;
 //   - the audit trail of every change attempt and of every call refused
 //     before its handler ran, once each (Auditor; SlogAuditor by default).
 //
