@@ -5,10 +5,11 @@ import (
 	"strings"
 )
 
-// index maps principal patterns to a binding number. It is the one
-// matcher of certificate principals: trusted services (Matcher) and the
-// control plane's admin principals (Principals) both match through it.
-type index struct {
+// principalIndex maps principal patterns to a binding number. It is the
+// one matcher of certificate principals: trusted services (Matcher) and the
+// control plane's admin principals (Principals) both match through it. It
+// is a handful of maps, passed by value.
+type principalIndex struct {
 	spiffeExact  map[string]int32 // SPIFFE ID
 	spiffePrefix map[string]int32 // base ID of spiffe://…/*
 	dns          map[string]int32 // lower-cased name
@@ -16,8 +17,8 @@ type index struct {
 	subjectKey   map[string]int32 // canonical DN key
 }
 
-func newIndex() index {
-	return index{
+func newIndex() principalIndex {
+	return principalIndex{
 		spiffeExact:  map[string]int32{},
 		spiffePrefix: map[string]int32{},
 		dns:          map[string]int32{},
@@ -26,7 +27,7 @@ func newIndex() index {
 	}
 }
 
-func (x *index) add(p Pattern, b int32) {
+func (x principalIndex) add(p Pattern, b int32) {
 	switch p.kind {
 	case KindSPIFFE:
 		x.spiffeExact[p.key] = b
@@ -50,7 +51,7 @@ func (x *index) add(p Pattern, b int32) {
 // ambiguous and not recognised either. name is the identity that matched,
 // or, when none did, the certificate's name as Envoy reports it (first URI
 // SAN, else first DNS SAN, else the subject DN).
-func (x *index) matchCert(cert *x509.Certificate) (b int32, name string) {
+func (x principalIndex) matchCert(cert *x509.Certificate) (b int32, name string) {
 	uris, names, ok := rawSANs(cert)
 	if !ok {
 		return -1, ""
@@ -109,7 +110,7 @@ func (x *index) matchCert(cert *x509.Certificate) (b int32, name string) {
 // principal's form says which index to search: SPIFFE IDs start with the
 // scheme, DNS names are host names, anything else may be a subject DN.
 // These forms are disjoint, so no principal can pose as another kind.
-func (x *index) fromPrincipal(p string) int32 {
+func (x principalIndex) fromPrincipal(p string) int32 {
 	switch {
 	case p == "":
 		return -1
@@ -135,7 +136,7 @@ func (x *index) fromPrincipal(p string) int32 {
 // matchSPIFFE looks id up exactly, then walks up its path for a prefix
 // binding. Exact keys are valid IDs, so equality is enough; below a prefix
 // the rest must be valid segments.
-func (x *index) matchSPIFFE(id string) int32 {
+func (x principalIndex) matchSPIFFE(id string) int32 {
 	if len(id) > maxSPIFFEIDLen {
 		return -1
 	}
@@ -162,7 +163,7 @@ func (x *index) matchSPIFFE(id string) int32 {
 }
 
 // matchDNS looks up a host name case-insensitively without allocating.
-func (x *index) matchDNS(name string) int32 {
+func (x principalIndex) matchDNS(name string) int32 {
 	if len(x.dns) == 0 || len(name) > maxDNSNameLen {
 		return -1
 	}
@@ -186,7 +187,7 @@ func (x *index) matchDNS(name string) int32 {
 // matched exactly as Matcher matches a trusted service's: the same code,
 // the same rules. It is immutable and safe for concurrent use.
 type Principals struct {
-	idx index
+	idx principalIndex
 	n   int
 }
 

@@ -22,7 +22,11 @@ type Matcher struct {
 
 	// Principal indexes, each to a binding. New refuses a principal that
 	// would reach two bindings, so one lookup decides.
-	index
+	spiffeExact  map[string]int32 // SPIFFE ID
+	spiffePrefix map[string]int32 // base ID of spiffe://…/*
+	dns          map[string]int32 // lower-cased name
+	subjectEnvoy map[string]int32 // DN as Envoy prints it (fast path)
+	subjectKey   map[string]int32 // canonical DN key
 
 	roots *x509.CertPool // nil: no caFile, Envoy's verification is trusted
 	cache *certCache
@@ -59,9 +63,13 @@ const DefaultCertCache = 1024
 // field and wrapping one of this package's sentinels.
 func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
 	m := &Matcher{
-		index: newIndex(),
-		seed:  maphash.MakeSeed(),
-		now:   time.Now,
+		spiffeExact:  map[string]int32{},
+		spiffePrefix: map[string]int32{},
+		dns:          map[string]int32{},
+		subjectEnvoy: map[string]int32{},
+		subjectKey:   map[string]int32{},
+		seed:         maphash.MakeSeed(),
+		now:          time.Now,
 	}
 	var errs []error
 	report := func(field string, sentinel error, format string, args ...any) {
@@ -137,7 +145,7 @@ func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
 			}
 			if !clash {
 				all = append(all, seen{p, field, b})
-				m.add(p, b)
+				m.index(p, b)
 			}
 		}
 	}
@@ -152,6 +160,8 @@ func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
 	}
 	return m, nil
 }
+
+func (m *Matcher) index(p Pattern, b int32) { m.names().add(p, b) }
 
 // overlap says how q collides with an already bound p: the same identity,
 // or SPIFFE IDs one of which covers the other. "" when they are disjoint.
@@ -245,4 +255,18 @@ func (bd *binding) appAllowed(caller *authz.Caller) bool {
 		}
 	}
 	return false
+}
+
+// fromPrincipal matches Envoy's source.principal, -1 when nothing does
+// (principalIndex.fromPrincipal).
+func (m *Matcher) fromPrincipal(p string) int32 { return m.names().fromPrincipal(p) }
+
+// matchCert matches a certificate's own names (principalIndex.matchCert).
+func (m *Matcher) matchCert(cert *x509.Certificate) (int32, string) { return m.names().matchCert(cert) }
+
+// names is the Matcher's principal indexes, as the matcher both planes
+// share.
+func (m *Matcher) names() principalIndex {
+	return principalIndex{spiffeExact: m.spiffeExact, spiffePrefix: m.spiffePrefix, dns: m.dns,
+		subjectEnvoy: m.subjectEnvoy, subjectKey: m.subjectKey}
 }
