@@ -360,14 +360,13 @@ func (c *Config) normalizeScope(s string) (string, error) {
 	rest, id := s, c.Vault.ResourceID
 	if len(rest) >= len(id) && strings.EqualFold(rest[:len(id)], id) && (len(rest) == len(id) || rest[len(id)] == '/') {
 		rest = rest[len(id):]
+	} else if rest != "" && !strings.HasPrefix(rest, "/") {
+		return "", fmt.Errorf("%q: a scope starts with \"/\" (or is the vault's ARM id)", s)
 	}
 	if rest == "" || rest == "/" {
 		return "", nil
 	}
-	if !strings.HasPrefix(rest, "/") {
-		return "", fmt.Errorf("%q: a scope starts with \"/\" (or is the vault's ARM id)", s)
-	}
-	parts := strings.Split(rest[1:], "/")
+	parts := strings.Split(strings.TrimPrefix(rest, "/"), "/")
 	if len(parts) == 2 && objectRE.MatchString(parts[1]) {
 		switch strings.ToLower(parts[0]) {
 		case "secrets", "keys", "certificates":
