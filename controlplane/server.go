@@ -95,12 +95,9 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		s.audit = SlogAuditor{Log: log}
 	}
 	var errs []error
-	admins, perrs := peer.NewPrincipals(cp.AdminPrincipals)
-	for _, err := range perrs {
-		var ie *peer.IndexedError
-		if errors.As(err, &ie) {
-			errs = append(errs, config.Errorf(fmt.Sprintf("controlPlane.adminPrincipals[%d]", ie.Index), config.ErrInvalidValue, "%v", ie.Err))
-		}
+	admins, err := peer.NewPrincipals("controlPlane.adminPrincipals", cp.AdminPrincipals)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	s.admins = admins
 	if cp.TLS.Enabled() {

@@ -2,7 +2,11 @@ package peer
 
 import (
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"strings"
+
+	"github.com/vaultwall/vaultwall/authz/config"
 )
 
 // principalIndex maps principal patterns to a binding number. It is the
@@ -188,34 +192,27 @@ func (x principalIndex) matchDNS(name string) int32 {
 // the same rules. It is immutable and safe for concurrent use.
 type Principals struct {
 	idx principalIndex
-	n   int
 }
 
-// NewPrincipals parses patterns (see ParsePattern); an error names the
-// index of each bad pattern and wraps ErrPrincipal.
-func NewPrincipals(patterns []string) (*Principals, []error) {
+// NewPrincipals parses patterns (see ParsePattern). It reports every bad
+// pattern at once, each a *config.FieldError naming field[i] and wrapping
+// ErrPrincipal.
+func NewPrincipals(field string, patterns []string) (*Principals, error) {
 	p := &Principals{idx: newIndex()}
 	var errs []error
 	for i, raw := range patterns {
-		pat, err := ParsePattern(raw)
+		pat, err := parsePattern(raw)
 		if err != nil {
-			errs = append(errs, &IndexedError{Index: i, Err: err})
+			errs = append(errs, config.Errorf(fmt.Sprintf("%s[%d]", field, i), ErrPrincipal, "%s: %v", quote(raw), err))
 			continue
 		}
 		p.idx.add(pat, 0)
-		p.n++
 	}
-	return p, errs
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
 }
-
-// IndexedError is a problem with the pattern at Index.
-type IndexedError struct {
-	Index int
-	Err   error
-}
-
-func (e *IndexedError) Error() string { return e.Err.Error() }
-func (e *IndexedError) Unwrap() error { return e.Err }
 
 // MatchCertificate reports whether the certificate names one of the
 // principals, and the name it is known by: the identity that matched, else
