@@ -95,8 +95,8 @@ func (a *authenticator) swap(n *token.Authenticator) {
 }
 
 // unary authenticates and authorizes every call before its handler runs.
-// A refused call is audited (outcome "denied") with the caller as far as it
-// is known and the reason.
+// A refused call is audited (outcome "denied", or "failed" when it could not
+// be decided) with the caller as far as it is known and the reason.
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	c := &Caller{}
 	actx, err := s.authorize(ctx, info.FullMethod, c)
@@ -105,7 +105,11 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 		if _, ok := methods[name]; !ok {
 			name = info.FullMethod
 		}
-		s.refused(ctx, name, c, "denied", err)
+		outcome := "denied"
+		if code := status.Code(err); code != codes.Unauthenticated && code != codes.PermissionDenied {
+			outcome = "failed" // the token could not be verified now, or the policy could not decide
+		}
+		s.refused(ctx, name, c, outcome, err)
 		return nil, err
 	}
 	return handler(actx, req)
