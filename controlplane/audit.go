@@ -6,18 +6,24 @@ import (
 	"log/slog"
 )
 
-// Change is one write through the control plane, as the audit trail keeps
-// it: who, what, and the state before and after.
+// Change is one attempt through the control plane, as the audit trail
+// keeps it: who, what, and the state before and after. Every write attempt
+// is one Change, and so is every call refused before its handler ran
+// (authentication, authorization, or a malformed write request).
 type Change struct {
 	// Method is the RPC, e.g. "UpdateAccessPolicies".
 	Method string
 	// Caller describes who called: "appid=…;oid=…;iss=…" for a token,
 	// "certificate <principal>" for an admin certificate.
 	Caller string
-	// Reason is why the control-plane policy allowed the call.
+	// Address is the caller's network address.
+	Address string
+	// Reason is the control-plane policy's reason for allowing (or, when
+	// Outcome is "denied", refusing) the call.
 	Reason string
 	// Outcome is "applied", "unchanged", "refused" (validation),
-	// "conflict" (stale etag) or "failed".
+	// "denied" (no or a bad credential, or the policy said no), "conflict"
+	// (stale etag) or "failed".
 	Outcome    string
 	EtagBefore string
 	EtagAfter  string
@@ -28,7 +34,7 @@ type Change struct {
 	Error string
 }
 
-// Auditor receives every change attempt. It must not block for long: the
+// Auditor receives every change attempt and every refused call. It must not block for long: the
 // RPC waits for it.
 type Auditor interface {
 	Change(ctx context.Context, c Change)
@@ -49,6 +55,7 @@ func (a SlogAuditor) Change(ctx context.Context, c Change) {
 		slog.String("audit", "controlplane"),
 		slog.String("method", c.Method),
 		slog.String("caller", c.Caller),
+		slog.String("address", c.Address),
 		slog.String("reason", c.Reason),
 		slog.String("outcome", c.Outcome),
 		slog.String("etagBefore", c.EtagBefore),

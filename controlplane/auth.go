@@ -44,7 +44,7 @@ type Caller struct {
 	// one); Admin says whether it matched controlPlane.adminPrincipals.
 	Principal string
 	Admin     bool
-	// Reason is the policy's reason for allowing.
+	// Reason is the policy's reason for its answer.
 	Reason string
 }
 
@@ -57,8 +57,10 @@ func (c *Caller) String() string {
 		return c.Token.String() + " (certificate " + c.Principal + ")"
 	case c.Token != nil:
 		return c.Token.String()
+	case c.Principal != "":
+		return "certificate " + c.Principal
 	}
-	return "certificate " + c.Principal
+	return "anonymous"
 }
 
 type callerKey struct{}
@@ -93,21 +95,51 @@ func (a *authenticator) swap(n *token.Authenticator) {
 }
 
 // unary authenticates and authorizes every call before its handler runs.
+// A refused call is audited (outcome "denied", or "failed" when it could not
+// be decided) with the caller as far as it is known and the reason.
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	ctx, err := s.authorize(ctx, info.FullMethod)
+	c := &Caller{}
+	actx, err := s.authorize(ctx, info.FullMethod, c)
 	if err != nil {
+		name := path.Base(info.FullMethod)
+		if _, ok := methods[name]; !ok {
+			name = info.FullMethod
+		}
+		outcome := "denied"
+		if code := status.Code(err); code != codes.Unauthenticated && code != codes.PermissionDenied {
+			outcome = "failed" // the token could not be verified now, or the policy could not decide
+		}
+		s.refused(ctx, name, c, outcome, err)
 		return nil, err
 	}
-	return handler(ctx, req)
+	return handler(actx, req)
 }
 
-func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Context, error) {
+// refused audits a call refused before its write ran, and logs it.
+func (s *Server) refused(ctx context.Context, method string, c *Caller, outcome string, err error) {
+	msg := status.Convert(err).Message()
+	ch := Change{Method: method, Caller: c.String(), Address: peerAddress(ctx), Reason: c.Reason, Outcome: outcome, Error: msg}
+	s.audit.Change(context.WithoutCancel(ctx), ch)
+	s.log.Warn("control-plane call refused", "method", ch.Method, "caller", ch.Caller, "address", ch.Address,
+		"code", status.Code(err).String(), "reason", ch.Reason, "error", msg)
+}
+
+// peerAddress is the caller's network address, "" when unknown.
+func peerAddress(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
+// authorize fills c with what it learns of the caller, so that a refusal
+// can name it.
+func (s *Server) authorize(ctx context.Context, fullMethod string, c *Caller) (context.Context, error) {
 	name := path.Base(fullMethod)
 	m, ok := methods[name]
 	if !ok || path.Dir(fullMethod) != "/vaultwall.v1.VaultAdminService" {
 		return ctx, status.Errorf(codes.PermissionDenied, "%s is not a control-plane method", fullMethod)
 	}
-	c := &Caller{}
 	if cert := clientCert(ctx); cert != nil {
 		c.Principal, c.Admin = s.matchAdmin(cert)
 	}
@@ -140,10 +172,10 @@ func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Cont
 		s.log.Error("control-plane policy could not decide; refusing", "method", name, "caller", c.String(), "error", err)
 		return ctx, status.Errorf(codes.Internal, "the control-plane policy could not decide: %v", err)
 	}
+	c.Reason = d.Reason
 	if !d.Allow {
 		return ctx, status.Errorf(codes.PermissionDenied, "%s refused: %s", name, d.Reason)
 	}
-	c.Reason = d.Reason
 	return context.WithValue(ctx, callerKey{}, c), nil
 }
 
@@ -162,24 +194,13 @@ func clientCert(ctx context.Context) *x509.Certificate {
 	return ti.State.VerifiedChains[0][0]
 }
 
-// matchAdmin names the certificate (as Envoy would: first URI SAN, else
-// first DNS SAN, else the subject) and reports whether any of its
-// identities matches an admin principal.
+// matchAdmin names the certificate and reports whether it matches an
+// admin principal. It is the trusted-service matcher of the data plane
+// (peer.Principals): raw SAN bytes, SPIFFE patterns against the one URI SAN
+// (a certificate with several is refused), DNS patterns against DNS SANs
+// only, subject patterns against the subject only.
 func (s *Server) matchAdmin(cert *x509.Certificate) (principal string, admin bool) {
-	var ids []string
-	for _, u := range cert.URIs {
-		ids = append(ids, u.String())
-	}
-	ids = append(ids, cert.DNSNames...)
-	ids = append(ids, cert.Subject.String())
-	for _, id := range ids {
-		for _, p := range s.admins {
-			if p.Match(id) {
-				return id, true
-			}
-		}
-	}
-	return ids[0], false
+	return s.admins.MatchCertificate(cert)
 }
 
 func policyInput(name string, m method, c *Caller) map[string]any {

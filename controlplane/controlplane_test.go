@@ -27,6 +27,12 @@ func fileStore(r *rig, name string) string {
 
 func codeOf(err error) codes.Code { return status.Code(err) }
 
+// A principal and an assignment id: GUIDs, as Key Vault requires.
+const (
+	principal1  = "5a5a5a5a-0000-4000-8000-00000000000a"
+	assignment1 = "ae11ae11-0000-4000-8000-000000000001"
+)
+
 func TestAdminAuthorization(t *testing.T) {
 	r := newRig(t)
 	in := r.start(t, "vault", r.config(fileStore(r, "state.json")))
@@ -51,6 +57,8 @@ func TestAdminAuthorization(t *testing.T) {
 		{"admin certificate", in.client(t, r, r.ca.Issue(authztest.CertOptions{URIs: []string{adminSPIFFE}})), "", true, codes.OK, ""},
 		{"other certificate", in.client(t, r, r.ca.Issue(authztest.CertOptions{URIs: []string{"spiffe://ops.example/intern"}})), "", false,
 			codes.PermissionDenied, "not an admin principal"},
+		{"a DNS SAN spelled as the admin SPIFFE ID", in.client(t, r, r.ca.Issue(authztest.CertOptions{DNSNames: []string{adminSPIFFE}})), "", true,
+			codes.PermissionDenied, "not an admin principal"},
 		{"other certificate with an admin token", in.client(t, r, r.ca.Issue(authztest.CertOptions{URIs: []string{"spiffe://ops.example/intern"}})),
 			admin, true, codes.OK, ""},
 	} {
@@ -74,6 +82,22 @@ func TestAdminAuthorization(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tc.detail)
 			}
 		})
+	}
+	// Every refusal is audited with the caller: the reader's write names
+	// the reader's oid and the policy's reason.
+	var readerWrite bool
+	for _, line := range strings.Split(in.log.String(), "\n") {
+		if strings.Contains(line, `"msg":"control-plane change"`) && strings.Contains(line, `"outcome":"denied"`) &&
+			strings.Contains(line, `"method":"UpdateAccessPolicies"`) && strings.Contains(line, "oid=99999999-9999-9999-9999-999999999999") &&
+			strings.Contains(line, "holds none of the roles") {
+			readerWrite = true
+		}
+	}
+	if !readerWrite {
+		t.Error("the reader's refused write left no audit record naming the reader and the reason")
+	}
+	if strings.Contains(in.log.String(), "eyJ") {
+		t.Error("a token reached the log")
 	}
 	// A client certificate from another CA never reaches the policy: the
 	// TLS handshake refuses it.
@@ -189,7 +213,7 @@ func TestWritesAppliedAtOnce(t *testing.T) {
 		// A role assignment naming no role passes the schema but not the
 		// RBAC data: refused with its field.
 		_, err := c.CreateRoleAssignment(ctx, &v1.CreateRoleAssignmentRequest{Etag: e1,
-			RoleAssignment: &v1.RoleAssignment{PrincipalId: "p", RoleDefinitionId: "No Such Role"}})
+			RoleAssignment: &v1.RoleAssignment{PrincipalId: principal1, RoleDefinitionId: "No Such Role"}})
 		if codeOf(err) != codes.InvalidArgument || !slices.ContainsFunc(violations(t, err), func(f string) bool {
 			return strings.HasPrefix(f, "properties.roleAssignments[0]")
 		}) {
@@ -224,7 +248,7 @@ func TestWritesAppliedAtOnce(t *testing.T) {
 	}
 
 	// Role assignments: create (idempotent), list, delete.
-	ra := &v1.RoleAssignment{Id: "ra-1", PrincipalId: "p1", RoleDefinitionId: "Key Vault Secrets User", Scope: "/secrets/db"}
+	ra := &v1.RoleAssignment{Id: assignment1, PrincipalId: principal1, RoleDefinitionId: "Key Vault Secrets User", Scope: "/secrets/db"}
 	cr, err := c.CreateRoleAssignment(ctx, &v1.CreateRoleAssignmentRequest{Etag: etag, RoleAssignment: ra})
 	if err != nil {
 		t.Fatal(err)
@@ -233,15 +257,15 @@ func TestWritesAppliedAtOnce(t *testing.T) {
 	if err != nil || again.GetEtag() != cr.GetEtag() {
 		t.Fatalf("creating the same assignment again: %v %v", again, err)
 	}
-	list, err := c.ListRoleAssignments(ctx, &v1.ListRoleAssignmentsRequest{PrincipalId: "P1"})
+	list, err := c.ListRoleAssignments(ctx, &v1.ListRoleAssignmentsRequest{PrincipalId: strings.ToUpper(principal1)})
 	if err != nil || len(list.GetRoleAssignments()) != 1 || list.GetRoleAssignments()[0].GetScope() != "/secrets/db" {
 		t.Fatalf("list: %v %v", list, err)
 	}
-	del, err := c.DeleteRoleAssignment(ctx, &v1.DeleteRoleAssignmentRequest{Id: "ra-1", Etag: list.GetEtag()})
+	del, err := c.DeleteRoleAssignment(ctx, &v1.DeleteRoleAssignmentRequest{Id: assignment1, Etag: list.GetEtag()})
 	if err != nil || !del.GetDeleted() {
 		t.Fatalf("delete: %v %v", del, err)
 	}
-	del2, err := c.DeleteRoleAssignment(ctx, &v1.DeleteRoleAssignmentRequest{Id: "ra-1", Etag: del.GetEtag()})
+	del2, err := c.DeleteRoleAssignment(ctx, &v1.DeleteRoleAssignmentRequest{Id: assignment1, Etag: del.GetEtag()})
 	if err != nil || del2.GetDeleted() || del2.GetEtag() != del.GetEtag() {
 		t.Fatalf("deleting again: %v %v", del2, err)
 	}

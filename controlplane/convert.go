@@ -36,7 +36,7 @@ func vaultOf(cfg *config.Config, snap store.Snapshot) *v1.Vault {
 	}
 	return &v1.Vault{
 		Name: cfg.Vault.Name, TenantId: cfg.Vault.TenantID, Location: cfg.Vault.Location,
-		ResourceId: cfg.Vault.ResourceID, Properties: props, Etag: snap.Etag(),
+		ResourceId: cfg.Vault.ResourceID, Properties: props, Etag: etagOf(cfg, snap),
 	}
 }
 

@@ -7,9 +7,12 @@
 //   - the service: PATCH of the network properties with a field mask, ARM's
 //     accessPolicies add / replace / remove, role assignments, the
 //     trusted-service catalog, Explain;
-//   - optimistic concurrency: every write names the etag (the store's
-//     revision) it was computed from; a stale one fails with ABORTED and
-//     an ErrorInfo (ETAG_MISMATCH, currentEtag);
+//   - optimistic concurrency: every write names the etag it was computed
+//     from — the store's revision and a digest of the effective properties,
+//     so that an edit of the configuration file counts as a change; a stale
+//     or malformed one fails with ABORTED and an ErrorInfo (ETAG_MISMATCH,
+//     requestEtag as sent, currentEtag); "*" is retried internally until
+//     the write is applied;
 //   - validation before acceptance: the stored state laid over the
 //     configuration file is validated as a whole (config.Parse) and built
 //     (engine's BuildFunc: every stage, the Rego policy included); a change
@@ -21,11 +24,20 @@
 //     answers, and every replica follows the store's Watch and reloads;
 //   - its own authorization, never the firewall (Key Vault's firewall never
 //     applies to its control plane): a JWT from the configured issuers for
-//     a management audience (controlPlane.audiences), or a verified client
-//     certificate matching controlPlane.adminPrincipals, then the
-//     control-plane Rego policy (rego.ControlPolicy);
-//   - the audit trail of every change attempt (Auditor; SlogAuditor by
-//     default).
+//     a management audience (controlPlane.audiences), or a client
+//     certificate the handshake verified (never one merely received)
+//     matching controlPlane.adminPrincipals through the trusted-service
+//     matcher (peer.Principals: raw SANs, one URI SAN, each pattern kind
+//     against its own name type), then the control-plane Rego policy
+//     (rego.ControlPolicy);
+//   - Key Vault's rules for what a write may name: GUID object,
+//     application, principal and assignment ids; the vault's tenant in
+//     access-policy entries (part of an entry's identity); role-assignment
+//     scopes inside this vault; IP rule values stored as config reads them;
+//     access-policy requests within limits.maxAccessPolicies, merged in
+//     linear time;
+//   - the audit trail of every change attempt and of every call refused
+//     before its handler ran, once each (Auditor; SlogAuditor by default).
 //
 // Imports: authz and its stage packages, engine, envoy, rego,
 // controlplane/store (and etcdstore), proto/vaultwall/v1, gRPC.

@@ -46,10 +46,19 @@ func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	var ee *etagError
 	var ce *store.ConflictError
 	var ie *invalidError
 	var pe *PatchError
 	switch {
+	case errors.As(err, &ee):
+		md := map[string]string{"requestEtag": ee.Sent}
+		msg := ee.Error()
+		if ee.Current != "" {
+			md["currentEtag"] = ee.Current
+			msg += " (current etag " + ee.Current + "); read it again and retry"
+		}
+		return withDetails(codes.Aborted, msg, &errdetails.ErrorInfo{Reason: ReasonEtagMismatch, Domain: ErrorDomain, Metadata: md})
 	case errors.As(err, &ce):
 		md := map[string]string{"requestEtag": store.Etag(ce.Want)}
 		msg := "the etag " + store.Etag(ce.Want) + " is stale: the vault changed since it was read"

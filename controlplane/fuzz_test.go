@@ -1,25 +1,124 @@
 package controlplane
 
 import (
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz"
 )
 
-// FuzzUpdateAccessPolicies: whatever the entries, add grants everything it
-// was given and keeps identities unique, remove never grants, and neither
-// touches identities it was not given.
-func FuzzUpdateAccessPolicies(f *testing.F) {
-	f.Add(uint8(1), "A", "", "get,list", "B", "app", "wrapKey")
-	f.Add(uint8(3), "a", "", "GET", "A", "", "")
-	f.Add(uint8(2), "x", "y", "all", "x", "Y", "purge,get")
-	f.Fuzz(func(t *testing.T, kind uint8, oid1, app1, perms1, oid2, app2, perms2 string) {
-		cur := []authz.AccessPolicy{
-			{TenantID: "t", ObjectID: "A", Permissions: authz.Permissions{Secrets: []string{"get", "list"}}},
-			{TenantID: "t", ObjectID: "B", ApplicationID: "app", Permissions: authz.Permissions{Keys: []string{"wrapKey"}}},
-			{TenantID: "t", ObjectID: "untouched", Permissions: authz.Permissions{Storage: []string{"get"}}},
+// model is the fuzz oracle's own reading of an access-policy list: the
+// identities in order, and per identity a set of lower-case permissions per
+// family. It is written from ARM's description of add / remove / replace,
+// not from the code under test.
+type model struct {
+	order []string
+	perms map[string]*[4]map[string]bool
+}
+
+func modelKey(p authz.AccessPolicy) string {
+	return strings.ToLower(p.TenantID) + "\x00" + strings.ToLower(p.ObjectID) + "\x00" + strings.ToLower(p.ApplicationID)
+}
+
+func modelSets(p authz.AccessPolicy) *[4]map[string]bool {
+	var s [4]map[string]bool
+	for f, list := range [4][]string{p.Permissions.Keys, p.Permissions.Secrets, p.Permissions.Certificates, p.Permissions.Storage} {
+		s[f] = map[string]bool{}
+		for _, perm := range list {
+			s[f][strings.ToLower(perm)] = true
 		}
+	}
+	return &s
+}
+
+func modelEmpty(s *[4]map[string]bool) bool {
+	return len(s[0])+len(s[1])+len(s[2])+len(s[3]) == 0
+}
+
+func newModel(list []authz.AccessPolicy) *model {
+	m := &model{perms: map[string]*[4]map[string]bool{}}
+	for _, p := range list {
+		k := modelKey(p)
+		m.order = append(m.order, k)
+		m.perms[k] = modelSets(p)
+	}
+	return m
+}
+
+func (m *model) add(e authz.AccessPolicy) {
+	k := modelKey(e)
+	cur, ok := m.perms[k]
+	if !ok {
+		m.order = append(m.order, k)
+		m.perms[k] = modelSets(e)
+		return
+	}
+	for f, set := range modelSets(e) {
+		for perm := range set {
+			cur[f][perm] = true
+		}
+	}
+}
+
+func (m *model) remove(e authz.AccessPolicy) {
+	k := modelKey(e)
+	cur, ok := m.perms[k]
+	if !ok {
+		return
+	}
+	give := modelSets(e)
+	if !modelEmpty(give) {
+		for f, set := range give {
+			for perm := range set {
+				delete(cur[f], perm)
+			}
+		}
+		if !modelEmpty(cur) {
+			return
+		}
+	}
+	delete(m.perms, k)
+	m.order = slices.DeleteFunc(m.order, func(x string) bool { return x == k })
+}
+
+func sameSets(a, b *[4]map[string]bool) bool {
+	for f := range a {
+		if len(a[f]) != len(b[f]) {
+			return false
+		}
+		for perm := range a[f] {
+			if !b[f][perm] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// FuzzUpdateAccessPolicies compares UpdateAccessPolicies with an oracle of
+// its own (model): the identities in order, each with exactly the
+// permissions ARM's add / remove / replace leave it, tenant included in the
+// identity; no duplicate permission in an entry; the list in force never
+// modified.
+func FuzzUpdateAccessPolicies(f *testing.F) {
+	f.Add(uint8(1), "t", "A", "", "get,list", "t", "B", "app", "wrapKey")
+	f.Add(uint8(3), "t", "a", "", "GET", "T", "A", "", "")
+	f.Add(uint8(2), "t", "x", "y", "all", "t", "x", "Y", "purge,get")
+	f.Add(uint8(1), "other-tenant", "A", "", "delete", "t", "A", "", "GET,Get,get")
+	f.Add(uint8(3), "other-tenant", "A", "", "", "t", "B", "APP", "wrapkey")
+	f.Add(uint8(3), "t", "B", "app", "get", "t", "B", "app", "wrapKey")
+	f.Add(uint8(1), "t", "untouched", "", "", "t", "new", "", "a,,b")
+	f.Fuzz(func(t *testing.T, kind uint8, t1, oid1, app1, perms1, t2, oid2, app2, perms2 string) {
+		inForce := func() []authz.AccessPolicy {
+			return []authz.AccessPolicy{
+				{TenantID: "t", ObjectID: "A", Permissions: authz.Permissions{Secrets: []string{"get", "list"}}},
+				{TenantID: "t", ObjectID: "B", ApplicationID: "app", Permissions: authz.Permissions{Keys: []string{"wrapKey"}}},
+				{TenantID: "t", ObjectID: "untouched", Permissions: authz.Permissions{Storage: []string{"get"}}},
+			}
+		}
+		cur := inForce()
 		split := func(s string) []string {
 			if s == "" {
 				return nil
@@ -27,10 +126,10 @@ func FuzzUpdateAccessPolicies(f *testing.F) {
 			return strings.Split(s, ",")
 		}
 		entries := []authz.AccessPolicy{
-			{ObjectID: oid1, ApplicationID: app1, Permissions: authz.Permissions{Secrets: split(perms1)}},
-			{ObjectID: oid2, ApplicationID: app2, Permissions: authz.Permissions{Secrets: split(perms2), Keys: split(perms2)}},
+			{TenantID: t1, ObjectID: oid1, ApplicationID: app1, Permissions: authz.Permissions{Secrets: split(perms1)}},
+			{TenantID: t2, ObjectID: oid2, ApplicationID: app2, Permissions: authz.Permissions{Secrets: split(perms2), Keys: split(perms2)}},
 		}
-		k := PolicyUpdate(kind%4 + 0)
+		k := PolicyUpdate(kind % 4)
 		out, err := UpdateAccessPolicies(cur, k, entries)
 		if k < PolicyAdd || k > PolicyRemove {
 			if err == nil {
@@ -41,54 +140,46 @@ func FuzzUpdateAccessPolicies(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		given := map[string]bool{}
-		for _, e := range entries {
-			given[policyKey(e)] = true
+		if !reflect.DeepEqual(cur, inForce()) {
+			t.Fatal("the list in force was modified")
 		}
-		held := map[string]authz.AccessPolicy{}
 		for _, p := range out {
-			held[policyKey(p)] = p
+			for _, list := range [][]string{p.Permissions.Keys, p.Permissions.Secrets, p.Permissions.Certificates, p.Permissions.Storage} {
+				seen := map[string]bool{}
+				for _, perm := range list {
+					if seen[strings.ToLower(perm)] {
+						t.Fatalf("duplicate permission %q in %+v", perm, p)
+					}
+					seen[strings.ToLower(perm)] = true
+				}
+			}
 		}
-		switch k {
-		case PolicyAdd:
-			if len(held) != len(out) {
-				t.Fatalf("add left duplicate identities: %+v", out)
-			}
-			for _, e := range entries {
-				p := held[policyKey(e)]
-				for _, perm := range e.Permissions.Secrets {
-					if !containsFold(p.Permissions.Secrets, perm) {
-						t.Fatalf("add lost %q: %+v", perm, out)
-					}
-				}
-			}
-		case PolicyRemove:
-			before := map[string]authz.AccessPolicy{}
-			for _, p := range cur {
-				before[policyKey(p)] = p
-			}
-			for key, p := range held {
-				b, ok := before[key]
-				if !ok {
-					t.Fatalf("remove created %+v", p)
-				}
-				for _, perm := range p.Permissions.Secrets {
-					if !containsFold(b.Permissions.Secrets, perm) {
-						t.Fatalf("remove granted %q", perm)
-					}
-				}
-				if given[key] && isEmpty(p.Permissions) {
-					t.Fatalf("remove kept an empty entry %+v", p)
-				}
-			}
-		case PolicyReplace:
+		if k == PolicyReplace {
 			if len(out) != len(entries) {
 				t.Fatalf("replace: %d entries for %d given", len(out), len(entries))
 			}
+			for i := range entries {
+				if modelKey(out[i]) != modelKey(entries[i]) || !sameSets(modelSets(out[i]), modelSets(entries[i])) {
+					t.Fatalf("replace: entry %d is %+v, want %+v", i, out[i], entries[i])
+				}
+			}
+			return
 		}
-		if k != PolicyReplace && !given[policyKey(cur[2])] {
-			if p, ok := held[policyKey(cur[2])]; !ok || len(p.Permissions.Storage) != 1 {
-				t.Fatalf("an identity nobody named changed: %+v", out)
+		want := newModel(cur)
+		for _, e := range entries {
+			if k == PolicyAdd {
+				want.add(e)
+			} else {
+				want.remove(e)
+			}
+		}
+		got := newModel(out)
+		if !slices.Equal(got.order, want.order) {
+			t.Fatalf("identities %q, want %q\nout: %+v", got.order, want.order, out)
+		}
+		for key, w := range want.perms {
+			if !sameSets(got.perms[key], w) {
+				t.Fatalf("%q holds %v, want %v", key, *got.perms[key], *w)
 			}
 		}
 	})

@@ -34,71 +34,140 @@ func (k PolicyUpdate) String() string {
 // the list in force and returns the new list; cur is not modified.
 //
 //   - add: each entry's permissions are merged into the entry with the same
-//     objectId and applicationId (compared case-insensitively), or the entry
-//     is appended.
+//     tenantId, objectId and applicationId (compared case-insensitively), or
+//     the entry is appended.
 //   - replace: the list becomes the entries given.
 //   - remove: each entry's permissions are taken away from the matching
-//     entry, and an entry left without any permission is dropped; an entry
-//     given without permissions drops the matching entry whole. Removing
-//     "get" from an entry holding "all" leaves "all": permissions are
-//     removed as written. An entry that matches nothing is ignored.
+//     entry (same tenantId, objectId and applicationId), and an entry left
+//     without any permission is dropped; an entry given without permissions
+//     drops the matching entry whole. Removing "get" from an entry holding
+//     "all" leaves "all": permissions are removed as written. An entry that
+//     matches nothing is ignored.
 //
 // Permissions compare case-insensitively and keep Key Vault's casing when
 // known; an unknown one is kept as written for validation to refuse with
-// its field path.
+// its field path. The work is linear in len(cur) plus the size of entries.
 func UpdateAccessPolicies(cur []authz.AccessPolicy, kind PolicyUpdate, entries []authz.AccessPolicy) ([]authz.AccessPolicy, error) {
-	out := make([]authz.AccessPolicy, 0, len(cur)+len(entries))
-	for _, p := range cur {
-		out = append(out, clonePolicy(p))
-	}
 	switch kind {
 	case PolicyReplace:
-		out = out[:0]
+		out := make([]authz.AccessPolicy, 0, len(entries))
 		for _, e := range entries {
 			out = append(out, normalizePolicy(e))
 		}
-	case PolicyAdd:
-		for _, e := range entries {
-			e = normalizePolicy(e)
-			if i := findPolicy(out, e); i >= 0 {
-				for _, f := range families(&out[i].Permissions, &e.Permissions) {
-					*f.dst = union(*f.dst, f.src)
-				}
-				continue
-			}
-			out = append(out, e)
-		}
-	case PolicyRemove:
-		for _, e := range entries {
-			e = normalizePolicy(e)
-			i := findPolicy(out, e)
-			if i < 0 {
-				continue
-			}
-			if isEmpty(e.Permissions) {
-				out = slices.Delete(out, i, i+1)
-				continue
-			}
-			for _, f := range families(&out[i].Permissions, &e.Permissions) {
-				*f.dst = subtract(*f.dst, f.src)
-			}
-			if isEmpty(out[i].Permissions) {
-				out = slices.Delete(out, i, i+1)
-			}
-		}
+		return out, nil
+	case PolicyAdd, PolicyRemove:
 	default:
 		return nil, fmt.Errorf("access policy update kind %d: want add, replace or remove", kind)
+	}
+	out := make([]authz.AccessPolicy, 0, len(cur)+len(entries))
+	at := make(map[string]int, len(cur)+len(entries))
+	for _, p := range cur {
+		if _, dup := at[policyKey(p)]; !dup {
+			at[policyKey(p)] = len(out)
+		}
+		out = append(out, clonePolicy(p))
+	}
+	held := map[int]*permSet{} // the permissions of out[i], built on first use
+	setOf := func(i int) *permSet {
+		if held[i] == nil {
+			held[i] = newPermSet(&out[i].Permissions)
+		}
+		return held[i]
+	}
+	dropped := map[int]bool{}
+	for _, e := range entries {
+		e = normalizePolicy(e)
+		k := policyKey(e)
+		i, ok := at[k]
+		switch {
+		case kind == PolicyAdd && !ok:
+			at[k] = len(out)
+			out = append(out, e)
+		case kind == PolicyAdd:
+			setOf(i).add(&out[i].Permissions, &e.Permissions)
+		case !ok:
+		case isEmpty(e.Permissions):
+			dropped[i] = true
+			delete(at, k)
+		default:
+			setOf(i).remove(&out[i].Permissions, &e.Permissions)
+			if isEmpty(out[i].Permissions) {
+				dropped[i] = true
+				delete(at, k)
+			}
+		}
+	}
+	if len(dropped) > 0 {
+		kept := out[:0]
+		for i, p := range out {
+			if !dropped[i] {
+				kept = append(kept, p)
+			}
+		}
+		out = kept
 	}
 	return out, nil
 }
 
+// policyKey is an access-policy entry's identity: tenant, object and
+// application, case-insensitively.
 func policyKey(p authz.AccessPolicy) string {
-	return strings.ToLower(p.ObjectID) + "|" + strings.ToLower(p.ApplicationID)
+	return strings.ToLower(p.TenantID) + "|" + strings.ToLower(p.ObjectID) + "|" + strings.ToLower(p.ApplicationID)
 }
 
-func findPolicy(list []authz.AccessPolicy, p authz.AccessPolicy) int {
-	k := policyKey(p)
-	return slices.IndexFunc(list, func(q authz.AccessPolicy) bool { return policyKey(q) == k })
+// permSet indexes one entry's permissions, per family, by their lower-case
+// form, so that merging n entries into it costs O(n).
+type permSet [4]map[string]bool
+
+func newPermSet(p *authz.Permissions) *permSet {
+	var s permSet
+	for f, list := range familyLists(p) {
+		s[f] = make(map[string]bool, len(*list))
+		for _, perm := range *list {
+			s[f][strings.ToLower(perm)] = true
+		}
+	}
+	return &s
+}
+
+// add appends to dst each permission of src it does not hold.
+func (s *permSet) add(dst, src *authz.Permissions) {
+	from := familyLists(src)
+	for f, list := range familyLists(dst) {
+		for _, perm := range *from[f] {
+			if k := strings.ToLower(perm); !s[f][k] {
+				s[f][k] = true
+				*list = append(*list, perm)
+			}
+		}
+	}
+}
+
+// remove takes src's permissions out of dst.
+func (s *permSet) remove(dst, src *authz.Permissions) {
+	from := familyLists(src)
+	for f, list := range familyLists(dst) {
+		if len(*from[f]) == 0 {
+			continue
+		}
+		gone := make(map[string]bool, len(*from[f]))
+		for _, perm := range *from[f] {
+			gone[strings.ToLower(perm)] = true
+		}
+		*list = slices.DeleteFunc(*list, func(perm string) bool {
+			k := strings.ToLower(perm)
+			if gone[k] {
+				delete(s[f], k)
+				return true
+			}
+			return false
+		})
+	}
+}
+
+// familyLists are p's four permission lists, in a fixed order.
+func familyLists(p *authz.Permissions) [4]*[]string {
+	return [4]*[]string{&p.Keys, &p.Secrets, &p.Certificates, &p.Storage}
 }
 
 func clonePolicy(p authz.AccessPolicy) authz.AccessPolicy {
@@ -121,11 +190,13 @@ func normalizePolicy(p authz.AccessPolicy) authz.AccessPolicy {
 		{authz.FamilyCertificates, &p.Permissions.Certificates}, {authz.FamilyStorage, &p.Permissions.Storage},
 	} {
 		var out []string
+		seen := make(map[string]bool, len(*f.list))
 		for _, perm := range *f.list {
 			if c, ok := authz.CanonicalPermission(f.fam, perm); ok {
 				perm = c
 			}
-			if !containsFold(out, perm) {
+			if k := strings.ToLower(perm); !seen[k] {
+				seen[k] = true
 				out = append(out, perm)
 			}
 		}
@@ -134,37 +205,8 @@ func normalizePolicy(p authz.AccessPolicy) authz.AccessPolicy {
 	return p
 }
 
-type familyPair struct {
-	dst *[]string
-	src []string
-}
-
-func families(dst, src *authz.Permissions) []familyPair {
-	return []familyPair{
-		{&dst.Keys, src.Keys}, {&dst.Secrets, src.Secrets},
-		{&dst.Certificates, src.Certificates}, {&dst.Storage, src.Storage},
-	}
-}
-
 func isEmpty(p authz.Permissions) bool {
 	return len(p.Keys)+len(p.Secrets)+len(p.Certificates)+len(p.Storage) == 0
-}
-
-func containsFold(list []string, s string) bool {
-	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
-}
-
-func union(a, b []string) []string {
-	for _, s := range b {
-		if !containsFold(a, s) {
-			a = append(a, s)
-		}
-	}
-	return a
-}
-
-func subtract(a, b []string) []string {
-	return slices.DeleteFunc(a, func(s string) bool { return containsFold(b, s) })
 }
 
 // NetworkPatch is an UpdateVaultProperties request in domain terms: the
@@ -264,6 +306,25 @@ func ApplyNetworkPatch(cur *config.Properties, p NetworkPatch) (pna string, acls
 		return "", nil, &PatchError{"update_mask", "network_acls replaces the whole rule set; do not also name its fields"}
 	}
 	return pna, acls, nil
+}
+
+// canonicalIPRules rewrites each IP rule value that config accepts in the
+// form config reads it (config.ParsePrefix: surrounding space trimmed,
+// IPv4-mapped addresses unmapped, an address without a length kept without
+// one), so the stored state holds no whitespace, newline or alias. A value
+// config refuses is left as sent, for validation to refuse with its field.
+func canonicalIPRules(rules []config.IPRule) {
+	for i := range rules {
+		p, err := config.ParsePrefix(rules[i].Value)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(rules[i].Value, "/") {
+			rules[i].Value = p.String()
+		} else {
+			rules[i].Value = p.Addr().String()
+		}
+	}
 }
 
 var allPaths = []string{PathPublicNetworkAccess, PathNetworkAcls, PathDefaultAction, PathBypass, PathIPRules, PathVirtualNetworkRules}

@@ -50,7 +50,8 @@ func (o *Overlay) Offer(snap store.Snapshot) bool {
 // Snapshot is the state held.
 func (o *Overlay) Snapshot() store.Snapshot { return *o.snap.Load() }
 
-// Version is the held state's etag.
+// Version is the held state's store revision (the API's etag adds a digest
+// of the effective properties).
 func (o *Overlay) Version() string { return o.snap.Load().Etag() }
 
 // Parse implements engine.Overlay.

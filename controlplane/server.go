@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"reflect"
@@ -65,7 +66,7 @@ type Server struct {
 	build   engine.BuildFunc
 	keys    *token.KeyStore
 	policy  *rego.ControlPolicy
-	admins  []peer.Pattern
+	admins  *peer.Principals
 	tls     *tls.Config
 	log     *slog.Logger
 	audit   Auditor
@@ -94,14 +95,11 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		s.audit = SlogAuditor{Log: log}
 	}
 	var errs []error
-	for i, p := range cp.AdminPrincipals {
-		pat, err := peer.ParsePattern(p)
-		if err != nil {
-			errs = append(errs, config.Errorf(fmt.Sprintf("controlPlane.adminPrincipals[%d]", i), config.ErrInvalidValue, "%v", err))
-			continue
-		}
-		s.admins = append(s.admins, pat)
+	admins, err := peer.NewPrincipals("controlPlane.adminPrincipals", cp.AdminPrincipals)
+	if err != nil {
+		errs = append(errs, err)
 	}
+	s.admins = admins
 	if cp.TLS.Enabled() {
 		tc, err := listenerTLS(cp.TLS)
 		if err != nil {
@@ -248,7 +246,7 @@ func (s *Server) Run(ctx context.Context, eng *engine.Engine) error {
 		s.listen(ln.Addr())
 	}
 	s.log.Info("control plane serving", "addr", ln.Addr().String(), "tls", s.tls != nil,
-		"store", s.cfg.Store.Type, "etag", s.overlay.Version())
+		"store", s.cfg.Store.Type, "revision", s.overlay.Version())
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	watchDone := make(chan struct{})
@@ -289,10 +287,10 @@ func (s *Server) follow(ctx context.Context, eng *engine.Engine) {
 func (s *Server) apply(ctx context.Context, eng *engine.Engine, snap store.Snapshot) {
 	start := time.Now()
 	if err := eng.Load(ctx); err != nil {
-		s.log.Error("control-plane state not applied; the configuration in force stays", "etag", snap.Etag(), "error", err)
+		s.log.Error("control-plane state not applied; the configuration in force stays", "revision", snap.Etag(), "error", err)
 		return
 	}
-	s.log.Info("control-plane state applied", "etag", snap.Etag(), "took", time.Since(start))
+	s.log.Info("control-plane state applied", "revision", snap.Etag(), "took", time.Since(start))
 }
 
 // Close closes the store.
@@ -325,62 +323,93 @@ func (s *Server) read(ctx context.Context) (loaded, error) {
 
 // write runs one change: read, check the etag, mutate, validate (merged
 // configuration and a full build), compare-and-swap, apply to the local
-// engine before answering, audit.
+// engine before answering, audit (once, whatever the number of attempts).
+// With etag "*" a compare-and-swap lost to another writer is retried from a
+// fresh read until the change is applied, refused, or ctx ends.
 func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *config.Config, next *store.State) error) (*config.Config, store.Snapshot, error) {
 	caller := CallerFrom(ctx)
-	ch := Change{Method: name, Caller: caller.String()}
+	ch := Change{Method: name, Caller: caller.String(), Address: peerAddress(ctx)}
 	if caller != nil {
 		ch.Reason = caller.Reason
 	}
 	defer func() { s.audit.Change(context.WithoutCancel(ctx), ch) }()
-	fail := func(outcome string, err error) (*config.Config, store.Snapshot, error) {
-		ch.Outcome, ch.Error = outcome, err.Error()
+	if etag == "" {
+		err := withDetailsEtagRequired()
+		ch.Outcome, ch.Error = "refused", err.Error()
 		return nil, store.Snapshot{}, err
 	}
-	if etag == "" {
-		return fail("refused", withDetailsEtagRequired())
+	if etag != "*" && !canonicalEtag(etag) {
+		err := &etagError{Sent: etag, Malformed: true}
+		if cur, rerr := s.read(ctx); rerr == nil {
+			err.Current = etagOf(cur.cfg, cur.snap)
+			ch.EtagBefore = err.Current
+		}
+		ch.Outcome, ch.Error = "conflict", err.Error()
+		return nil, store.Snapshot{}, err
 	}
+	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
+		cfg, snap, outcome, err := s.attempt(ctx, &ch, etag, mutate)
+		if err != nil && etag == "*" && errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
+			if !sleepJitter(ctx, backoff) {
+				err = ctx.Err()
+			} else {
+				continue
+			}
+		}
+		ch.Outcome = outcome
+		if err != nil {
+			ch.Error = err.Error()
+			return nil, store.Snapshot{}, err
+		}
+		return cfg, snap, nil
+	}
+}
+
+// attempt is one read-mutate-validate-swap of write.
+func (s *Server) attempt(ctx context.Context, ch *Change, etag string, mutate func(cur *config.Config, next *store.State) error) (*config.Config, store.Snapshot, string, error) {
 	cur, err := s.read(ctx)
 	if err != nil {
-		return fail("failed", err)
+		return nil, store.Snapshot{}, "failed", err
 	}
-	ch.EtagBefore = cur.snap.Etag()
-	if etag != "*" {
-		rev, err := store.ParseEtag(etag)
-		if err != nil || rev != cur.snap.Revision {
-			return fail("conflict", &store.ConflictError{Want: rev, Current: cur.snap.Revision})
-		}
+	ch.EtagBefore = etagOf(cur.cfg, cur.snap)
+	if etag != "*" && etag != ch.EtagBefore {
+		return nil, store.Snapshot{}, "conflict", &etagError{Sent: etag, Current: ch.EtagBefore}
 	}
 	next := cur.snap.State.Clone()
 	if err := mutate(cur.cfg, &next); err != nil {
-		return fail("refused", err)
+		return nil, store.Snapshot{}, "refused", err
 	}
 	before, after := diff(next, cur.cfg)
+	ch.Before, ch.After = nil, nil
 	if len(after) == 0 {
-		ch.Outcome, ch.EtagAfter = "unchanged", ch.EtagBefore
-		return cur.cfg, cur.snap, nil
+		ch.EtagAfter = ch.EtagBefore
+		return cur.cfg, cur.snap, "unchanged", nil
 	}
 	ch.Before, ch.After = before, after
 	cfg, err := Merge(s.path, cur.data, next)
 	if err != nil {
-		return fail("refused", &invalidError{err})
+		return nil, store.Snapshot{}, "refused", &invalidError{err}
 	}
 	if s.build != nil {
 		rt, err := s.build(ctx, cfg)
 		if err != nil {
-			return fail("refused", &invalidError{err})
+			return nil, store.Snapshot{}, "refused", &invalidError{err}
 		}
 		rt.Close()
 	}
 	rev, err := s.store.CompareAndSwap(ctx, cur.snap.Revision, next)
 	if errors.Is(err, store.ErrConflict) {
-		return fail("conflict", err)
+		e := &etagError{Sent: etag}
+		if now, rerr := s.read(ctx); rerr == nil {
+			e.Current = etagOf(now.cfg, now.snap)
+		}
+		return nil, store.Snapshot{}, "conflict", e
 	}
 	if err != nil {
-		return fail("failed", fmt.Errorf("%w: %w", errStore, err))
+		return nil, store.Snapshot{}, "failed", fmt.Errorf("%w: %w", errStore, err)
 	}
 	snap := store.Snapshot{State: next, Revision: rev}
-	ch.Outcome, ch.EtagAfter = "applied", snap.Etag()
+	ch.EtagAfter = etagOf(cfg, snap)
 	// Apply before answering. The store's watch may have offered the
 	// snapshot first and be loading it now: Load waits for that load (loads
 	// are serialised) and finds nothing left to do.
@@ -388,10 +417,34 @@ func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *
 	if eng := s.eng.Load(); eng != nil {
 		// The state is stored: apply it even if the caller goes away now.
 		if err := eng.Load(context.WithoutCancel(ctx)); err != nil {
-			s.log.Error("control-plane state stored but not applied; the configuration in force stays", "etag", snap.Etag(), "error", err)
+			s.log.Error("control-plane state stored but not applied; the configuration in force stays", "etag", ch.EtagAfter, "error", err)
 		}
 	}
-	return cfg, snap, nil
+	return cfg, snap, "applied", nil
+}
+
+// sleepJitter waits between half of d and d, false when ctx ends first.
+func sleepJitter(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d/2 + rand.N(d/2+1))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// refuse audits a write request refused before its write ran (outcome
+// "refused") and returns the error as a status.
+func (s *Server) refuse(ctx context.Context, method string, err error) error {
+	caller := CallerFrom(ctx)
+	if caller == nil {
+		caller = &Caller{}
+	}
+	st := toStatus(err)
+	s.refused(ctx, method, caller, "refused", st)
+	return st
 }
 
 func withDetailsEtagRequired() error {
@@ -449,6 +502,7 @@ func (s *Server) UpdateVaultProperties(ctx context.Context, req *v1.UpdateVaultP
 			next.PublicNetworkAccess = pna
 		}
 		if acls != nil {
+			canonicalIPRules(acls.IPRules)
 			next.NetworkAcls = acls
 		}
 		return nil
@@ -470,13 +524,17 @@ func (s *Server) UpdateAccessPolicies(ctx context.Context, req *v1.UpdateAccessP
 	case v1.AccessPolicyUpdateKind_ACCESS_POLICY_UPDATE_KIND_REMOVE:
 		kind = PolicyRemove
 	default:
-		return nil, toStatus(&PatchError{Field: "kind", Msg: "set ADD, REPLACE or REMOVE"})
+		return nil, s.refuse(ctx, "UpdateAccessPolicies", &PatchError{Field: "kind", Msg: "set ADD, REPLACE or REMOVE"})
 	}
 	cfg, snap, err := s.write(ctx, "UpdateAccessPolicies", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+		// The limit first: nothing below may cost more than the request's size.
+		if n, limit := len(req.GetAccessPolicies()), cur.Limits.MaxAccessPolicies; n > limit {
+			return &PatchError{Field: "access_policies", Msg: fmt.Sprintf("%d entries, the limit is %d (limits.maxAccessPolicies)", n, limit)}
+		}
 		entries := make([]accessPolicy, 0, len(req.GetAccessPolicies()))
 		for i, ap := range req.GetAccessPolicies() {
-			if ap.GetObjectId() == "" {
-				return &PatchError{Field: fmt.Sprintf("access_policies[%d].object_id", i), Msg: "required"}
+			if err := checkPolicyEntry(i, ap, cur.Vault.TenantID); err != nil {
+				return err
 			}
 			entries = append(entries, policyFromProto(ap, cur.Vault.TenantID))
 		}
@@ -493,22 +551,52 @@ func (s *Server) UpdateAccessPolicies(ctx context.Context, req *v1.UpdateAccessP
 	return &v1.UpdateAccessPoliciesResponse{Vault: vaultOf(cfg, snap)}, nil
 }
 
+// checkPolicyEntry refuses what Key Vault refuses in an access-policy
+// entry: an objectId or applicationId that is not a GUID, and a tenant
+// other than the vault's (an empty tenant means the vault's).
+func checkPolicyEntry(i int, ap *v1.AccessPolicy, tenant string) error {
+	field := func(name string) string { return fmt.Sprintf("access_policies[%d].%s", i, name) }
+	switch {
+	case ap.GetObjectId() == "":
+		return &PatchError{Field: field("object_id"), Msg: "required"}
+	case !config.IsGUID(ap.GetObjectId()):
+		return &PatchError{Field: field("object_id"), Msg: fmt.Sprintf("%q is not a GUID", ap.GetObjectId())}
+	case ap.GetApplicationId() != "" && !config.IsGUID(ap.GetApplicationId()):
+		return &PatchError{Field: field("application_id"), Msg: fmt.Sprintf("%q is not a GUID", ap.GetApplicationId())}
+	case ap.GetTenantId() != "" && !strings.EqualFold(ap.GetTenantId(), tenant):
+		return &PatchError{Field: field("tenant_id"), Msg: fmt.Sprintf("%q: every entry carries the vault's tenant %q", ap.GetTenantId(), tenant)}
+	}
+	return nil
+}
+
 // CreateRoleAssignment implements VaultAdminService.
 func (s *Server) CreateRoleAssignment(ctx context.Context, req *v1.CreateRoleAssignmentRequest) (*v1.CreateRoleAssignmentResponse, error) {
 	in := req.GetRoleAssignment()
 	ra := roleAssignment{ID: in.GetId(), PrincipalID: in.GetPrincipalId(), RoleDefinitionID: in.GetRoleDefinitionId(), Scope: in.GetScope()}
+	var bad *PatchError
 	switch {
 	case ra.PrincipalID == "":
-		return nil, toStatus(&PatchError{Field: "role_assignment.principal_id", Msg: "required"})
+		bad = &PatchError{Field: "role_assignment.principal_id", Msg: "required"}
+	case !config.IsGUID(ra.PrincipalID):
+		bad = &PatchError{Field: "role_assignment.principal_id", Msg: fmt.Sprintf("%q is not a GUID (an object id)", ra.PrincipalID)}
 	case ra.RoleDefinitionID == "":
-		return nil, toStatus(&PatchError{Field: "role_assignment.role_definition_id", Msg: "required"})
+		bad = &PatchError{Field: "role_assignment.role_definition_id", Msg: "required"}
+	case ra.ID != "" && !config.IsGUID(ra.ID):
+		bad = &PatchError{Field: "role_assignment.id", Msg: fmt.Sprintf("%q is not a GUID (leave it empty for a new one)", ra.ID)}
+	}
+	if bad != nil {
+		return nil, s.refuse(ctx, "CreateRoleAssignment", bad)
 	}
 	if ra.ID == "" {
 		ra.ID = uuid.NewString()
 	}
 	var created roleAssignment
 	cfg, snap, err := s.write(ctx, "CreateRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
-		ra.Scope = vaultScope(cur.Vault.ResourceID, ra.Scope)
+		scope, err := vaultScope(cur.Vault.ResourceID, ra.Scope)
+		if err != nil {
+			return &PatchError{Field: "role_assignment.scope", Msg: err.Error()}
+		}
+		ra.Scope = scope
 		list, existing, err := CreateRoleAssignment(cur.Properties.RoleAssignments, ra)
 		if err != nil {
 			return err
@@ -527,27 +615,37 @@ func (s *Server) CreateRoleAssignment(ctx context.Context, req *v1.CreateRoleAss
 			created = r
 		}
 	}
-	return &v1.CreateRoleAssignmentResponse{RoleAssignment: assignmentToProto(created), Etag: snap.Etag()}, nil
+	return &v1.CreateRoleAssignmentResponse{RoleAssignment: assignmentToProto(created), Etag: etagOf(cfg, snap)}, nil
 }
 
-// vaultScope strips the vault's own ARM id from a scope.
-func vaultScope(vaultID, scope string) string {
-	if len(scope) >= len(vaultID) && strings.EqualFold(scope[:len(vaultID)], vaultID) {
+// vaultScope strips the vault's own ARM id from a scope, as a whole path:
+// …/vaults/<name>/keys/k is this vault's /keys/k, …/vaults/<name>keys/k is
+// another vault's and refused, as is any other ARM id. A relative scope
+// starts with "/"; what may follow is config's to check.
+func vaultScope(vaultID, scope string) (string, error) {
+	switch {
+	case len(scope) >= len(vaultID) && strings.EqualFold(scope[:len(vaultID)], vaultID) &&
+		(len(scope) == len(vaultID) || scope[len(vaultID)] == '/'):
 		scope = scope[len(vaultID):]
+	case strings.HasPrefix(strings.ToLower(scope), "/subscriptions/"):
+		return "", fmt.Errorf("%q is not in this vault (%s)", scope, vaultID)
 	}
-	if scope == "/" {
-		return ""
+	switch {
+	case scope == "" || scope == "/":
+		return "", nil
+	case !strings.HasPrefix(scope, "/"):
+		return "", fmt.Errorf("%q: a scope starts with \"/\" (/, /secrets/<name>, /keys/<name>, /certificates/<name>) or is the vault's ARM id", scope)
 	}
-	return scope
+	return scope, nil
 }
 
 // DeleteRoleAssignment implements VaultAdminService.
 func (s *Server) DeleteRoleAssignment(ctx context.Context, req *v1.DeleteRoleAssignmentRequest) (*v1.DeleteRoleAssignmentResponse, error) {
 	if req.GetId() == "" {
-		return nil, toStatus(&PatchError{Field: "id", Msg: "required"})
+		return nil, s.refuse(ctx, "DeleteRoleAssignment", &PatchError{Field: "id", Msg: "required"})
 	}
 	deleted := false
-	_, snap, err := s.write(ctx, "DeleteRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+	cfg, snap, err := s.write(ctx, "DeleteRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
 		list, ok := DeleteRoleAssignment(cur.Properties.RoleAssignments, req.GetId())
 		if ok {
 			deleted = true
@@ -558,7 +656,7 @@ func (s *Server) DeleteRoleAssignment(ctx context.Context, req *v1.DeleteRoleAss
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &v1.DeleteRoleAssignmentResponse{Deleted: deleted, Etag: snap.Etag()}, nil
+	return &v1.DeleteRoleAssignmentResponse{Deleted: deleted, Etag: etagOf(cfg, snap)}, nil
 }
 
 // ListRoleAssignments implements VaultAdminService.
@@ -567,10 +665,12 @@ func (s *Server) ListRoleAssignments(ctx context.Context, req *v1.ListRoleAssign
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &v1.ListRoleAssignmentsResponse{Etag: cur.snap.Etag()}
+	out := &v1.ListRoleAssignmentsResponse{Etag: etagOf(cur.cfg, cur.snap)}
 	scope := ""
 	if req.GetScope() != "" {
-		scope = vaultScope(cur.cfg.Vault.ResourceID, req.GetScope())
+		if scope, err = vaultScope(cur.cfg.Vault.ResourceID, req.GetScope()); err != nil {
+			return nil, toStatus(&PatchError{Field: "scope", Msg: err.Error()})
+		}
 	}
 	for _, ra := range cur.cfg.Properties.RoleAssignments {
 		if req.GetPrincipalId() != "" && !strings.EqualFold(ra.PrincipalID, req.GetPrincipalId()) {

@@ -230,14 +230,23 @@ func compile(mods map[string]*ast.Module, printStatements bool) (*ast.Compiler, 
 
 // checkOperatorRules requires deny and grant to be plain set rules
 // ("deny contains msg if …"): a complete rule, a function, an object or a
-// package beneath them would change what "any deny" means. It runs before
-// compiling, so that the message names the operator's file rather than the
-// shipped rule that reads deny.
+// package beneath them would change what "any deny" means. A deny or grant
+// anywhere else below vaultwall.operator (package vaultwall.operator.hours,
+// or a head such as hours.deny) is never read by the shipped policy, so it
+// is refused rather than silently ignored. It runs before compiling, so
+// that the message names the operator's file rather than the shipped rule
+// that reads deny.
 func checkOperatorRules(mods map[string]*ast.Module) error {
 	var errs []error
 	for _, m := range mods {
 		for _, r := range m.Rules {
 			full := m.Package.Path.Extend(r.Head.Ref())
+			if name, ok := unreadRule(full); ok {
+				errs = append(errs, &FileError{File: r.Location.File, Line: r.Location.Row, Err: fmt.Errorf(
+					"%w: %s is never read: vaultwall reads only %s; declare it in package vaultwall.operator, or rename it",
+					ErrRuleShape, strings.TrimPrefix(full.String(), "data."), strings.TrimPrefix(operatorPath.Append(ast.StringTerm(name)).String(), "data."))})
+				continue
+			}
 			for _, ref := range []ast.Ref{denyRef, grantRef} {
 				if !full.HasPrefix(ref) {
 					continue
@@ -257,6 +266,22 @@ func checkOperatorRules(mods map[string]*ast.Module) error {
 		return joinErrors(errs)
 	}
 	return nil
+}
+
+// unreadRule reports whether the rule at full lies below vaultwall.operator
+// and is named deny or grant (in any segment past vaultwall.operator) without
+// being vaultwall.operator.deny or .grant (or below them, which the shape
+// check refuses): such a rule would be silently ignored.
+func unreadRule(full ast.Ref) (name string, ok bool) {
+	if !full.HasPrefix(operatorPath) || full.HasPrefix(denyRef) || full.HasPrefix(grantRef) {
+		return "", false
+	}
+	for _, t := range full[len(operatorPath):] {
+		if s, isStr := t.Value.(ast.String); isStr && (s == "deny" || s == "grant") {
+			return string(s), true
+		}
+	}
+	return "", false
 }
 
 // astErrors turns OPA's parse or compile errors into FileErrors naming

@@ -60,6 +60,12 @@ func TestNewRefusesBadOperatorFiles(t *testing.T) {
 		{"recursion through the decision", pkg + "deny contains \"x\" if data.vaultwall.authz.decision.allowed\n", rego.ErrCompile, 3, "rego_recursion_error"},
 		{"conflicting outputs", pkg + "mode := \"a\"\n\nmode := \"b\"\n\ndeny contains mode if input.operation.plane == \"data\"\n", rego.ErrSample, 5, "conflicting values"},
 		{"a package beneath deny", "package vaultwall.operator.deny\n\nreads := true\n", rego.ErrRuleShape, 3, "set rule"},
+		{"deny in a sub-package", "package vaultwall.operator.hours\n\ndeny contains \"x\" if input.operation.plane == \"data\"\n", rego.ErrRuleShape, 3,
+			"vaultwall.operator.hours.deny is never read"},
+		{"grant in a sub-package", "package vaultwall.operator.extra\n\ngrant contains \"x\" if input.operation.plane == \"data\"\n", rego.ErrRuleShape, 3,
+			"vaultwall.operator.extra.grant is never read"},
+		{"deny under a deeper head", pkg + "hours.deny contains \"x\" if input.operation.plane == \"data\"\n", rego.ErrRuleShape, 3,
+			"vaultwall.operator.hours.deny is never read"},
 		{"runtime error on every input", pkg + "deny contains \"x\" if 10 / count(input.caller.roles) > 1\n", rego.ErrSample, 3, "divide by zero"},
 		{"type error on every input", pkg + "deny contains \"x\" if to_number(input.operation.name) > 1\n", rego.ErrSample, 3, "to_number"},
 		{"too slow on every input", pkg + "deny contains \"x\" if {\n\tsome i in numbers.range(1, 4000)\n\tsome j in numbers.range(1, 4000)\n\ti * j < 0\n}\n", rego.ErrSample, 0, "exceeded its time budget"},
@@ -263,5 +269,18 @@ func TestClaimsThatAreNotJSON(t *testing.T) {
 	p := newPolicy(t, cfg, rego.WithDir("examples/purge-mfa"))
 	if v, err := p.Authorize(t.Context(), d); !errors.Is(err, rego.ErrEval) || v.Allowed {
 		t.Errorf("verdict %+v, err %v", v, err)
+	}
+}
+
+// TestSubPackageHelpersLoad: a sub-package of vaultwall.operator may hold
+// helpers the operator's deny reads; only a rule named deny or grant there
+// is refused.
+func TestSubPackageHelpersLoad(t *testing.T) {
+	dir := policyDir(t, map[string]string{
+		"lib/hours.rego": "package vaultwall.operator.hours\n\nclosed if input.operation.plane == \"never\"\n\ndeny_reasons contains \"closed\" if closed\n",
+		"ops.rego":       pkg + "import data.vaultwall.operator.hours\n\ndeny contains msg if some msg in hours.deny_reasons\n",
+	})
+	if _, err := rego.New(t.Context(), load(t, ""), rego.WithDir(dir)); err != nil {
+		t.Fatalf("helpers in a sub-package: %v", err)
 	}
 }

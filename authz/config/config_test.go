@@ -168,7 +168,10 @@ properties:
 			t.Errorf("scope %q → %q, want %q", scope, got, want)
 		}
 	}
-	for _, bad := range []string{"/secrets", "/storage/a", "/secrets/a/b", "/subscriptions/other"} {
+	for _, bad := range []string{"/secrets", "/storage/a", "/secrets/a/b", "/subscriptions/other", "keys/k1", "secrets/db",
+		// another vault whose name extends this one's: never this vault's /keys/db
+		"/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso-vaultkeys/db",
+		"/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso-vault2/secrets/db"} {
 		if _, err := config.Parse("v.yaml", []byte(strings.Replace(base, "SCOPE", bad, 1))); err == nil {
 			t.Errorf("scope %q accepted", bad)
 		}

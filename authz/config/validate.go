@@ -353,11 +353,15 @@ func lastSegment(s string) string {
 }
 
 // normalizeScope turns an assignment scope into "" (the vault) or
-// "/secrets|keys|certificates/<name>". The vault's own ARM id may prefix it.
+// "/secrets|keys|certificates/<name>". The vault's own ARM id may prefix it,
+// as a whole path (…/vaults/<name>/…, never …/vaults/<name>keys/…); a
+// relative scope starts with "/".
 func (c *Config) normalizeScope(s string) (string, error) {
-	rest := s
-	if len(rest) >= len(c.Vault.ResourceID) && strings.EqualFold(rest[:len(c.Vault.ResourceID)], c.Vault.ResourceID) {
-		rest = rest[len(c.Vault.ResourceID):]
+	rest, id := s, c.Vault.ResourceID
+	if len(rest) >= len(id) && strings.EqualFold(rest[:len(id)], id) && (len(rest) == len(id) || rest[len(id)] == '/') {
+		rest = rest[len(id):]
+	} else if rest != "" && !strings.HasPrefix(rest, "/") {
+		return "", fmt.Errorf("%q: a scope starts with \"/\" (or is the vault's ARM id)", s)
 	}
 	if rest == "" || rest == "/" {
 		return "", nil

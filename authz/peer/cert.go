@@ -55,7 +55,7 @@ func (m *Matcher) examine(pemText string, now time.Time) *certVerdict {
 	if err != nil {
 		return v
 	}
-	b := m.matchCert(cert)
+	b, _ := m.matchCert(cert)
 	if b < 0 {
 		return v
 	}
@@ -89,47 +89,6 @@ func (m *Matcher) examine(pemText string, now time.Time) *certVerdict {
 		}
 	}
 	return v
-}
-
-// matchCert matches each pattern kind against the certificate's own names:
-// SPIFFE patterns against its URI SAN (an X.509-SVID has exactly one),
-// DNS patterns against every DNS SAN, subject patterns against its subject.
-// A certificate that reaches two bindings is ambiguous and not recognised.
-func (m *Matcher) matchCert(cert *x509.Certificate) int32 {
-	uris, names, ok := rawSANs(cert)
-	if !ok {
-		return -1
-	}
-	found := int32(-1)
-	ambiguous := false
-	add := func(b int32) {
-		if b < 0 {
-			return
-		}
-		if found >= 0 && found != b {
-			ambiguous = true
-		}
-		found = b
-	}
-	if len(uris) == 1 && strings.HasPrefix(uris[0], spiffeScheme) {
-		add(m.matchSPIFFE(uris[0]))
-	}
-	for _, n := range names {
-		if validHostname(n) {
-			add(m.matchDNS(n))
-		}
-	}
-	if len(m.subjectKey) > 0 {
-		if rdns, ok := subjectDN(cert.RawSubject); ok {
-			if b, ok := m.subjectKey[dnKey(rdns)]; ok {
-				add(b)
-			}
-		}
-	}
-	if ambiguous {
-		return -1
-	}
-	return found
 }
 
 // rawSANs reads the URI and DNS names of the subjectAltName extension as

@@ -2,8 +2,10 @@
 // Vault's "Allow trusted Microsoft services", bypass: AzureServices) from
 // their mTLS client certificate, and says whether an operation lies inside
 // the scope of the service's scenario. It owns the built-in trusted-service
-// catalog (Catalog, WriteTable), principal patterns (ParsePattern) and the
-// Matcher that implements authz.TrustedServices.
+// catalog (Catalog, WriteTable), principal patterns (ParsePattern), the
+// Matcher that implements authz.TrustedServices, and Principals, the same
+// certificate matcher for a flat set of patterns (the control plane's admin
+// principals): both planes match certificates with one piece of code.
 //
 // # Principal patterns
 //
@@ -38,8 +40,10 @@
 // it names: SPIFFE patterns against the certificate's URI SAN (exactly one,
 // as in an X.509-SVID), DNS patterns against every DNS SAN, subject
 // patterns against the subject; the raw SAN bytes are used, never a URL
-// parser's normalisation. A certificate that reaches two bindings is not
-// recognised. With trustedServices.caFile the certificate is required and
+// parser's normalisation. A certificate with more than one URI SAN is not
+// an X.509-SVID and is never recognised (Envoy's principal, its first URI
+// SAN, would name another identity than the SVID reading), and a
+// certificate that reaches two bindings is not recognised either. With trustedServices.caFile the certificate is required and
 // must chain to that bundle (every certificate in it a trust anchor) with
 // the clientAuth extended key usage stated in the leaf. Without the
 // certificate, Envoy's source.principal (first URI SAN, else first DNS SAN,

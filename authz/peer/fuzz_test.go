@@ -207,6 +207,9 @@ func oracleCert(t *testing.T, data []byte, roots *x509.CertPool) *x509.Certifica
 
 func oracleCertName(c *x509.Certificate) string {
 	var names []string
+	if len(c.URIs) > 1 {
+		return "" // not an SVID: never recognised
+	}
 	if len(c.URIs) == 1 {
 		if n := oraclePrincipal(c.URIs[0].String()); n == "Backup" || n == "Storage" {
 			names = append(names, n)

@@ -161,19 +161,7 @@ func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
 	return m, nil
 }
 
-func (m *Matcher) index(p Pattern, b int32) {
-	switch p.kind {
-	case KindSPIFFE:
-		m.spiffeExact[p.key] = b
-	case KindSPIFFEPrefix:
-		m.spiffePrefix[p.key] = b
-	case KindDNS:
-		m.dns[p.key] = b
-	case KindSubject:
-		m.subjectEnvoy[p.envoy] = b
-		m.subjectKey[p.key] = b
-	}
-}
+func (m *Matcher) index(p Pattern, b int32) { m.names().add(p, b) }
 
 // overlap says how q collides with an already bound p: the same identity,
 // or SPIFFE IDs one of which covers the other. "" when they are disjoint.
@@ -269,78 +257,16 @@ func (bd *binding) appAllowed(caller *authz.Caller) bool {
 	return false
 }
 
-// fromPrincipal matches Envoy's source.principal, -1 when nothing does. A
-// principal's form says which index to search: SPIFFE IDs start with the
-// scheme, DNS names are host names, anything else may be a subject DN.
-// These forms are disjoint, so no principal can pose as another kind.
-func (m *Matcher) fromPrincipal(p string) int32 {
-	switch {
-	case p == "":
-		return -1
-	case strings.HasPrefix(p, spiffeScheme):
-		return m.matchSPIFFE(p)
-	case validHostname(p):
-		return m.matchDNS(p)
-	case len(m.subjectKey) > 0:
-		if b, ok := m.subjectEnvoy[p]; ok {
-			return b
-		}
-		rdns, err := parseDN(p)
-		if err != nil {
-			return -1
-		}
-		if b, ok := m.subjectKey[dnKey(rdns)]; ok {
-			return b
-		}
-	}
-	return -1
-}
+// fromPrincipal matches Envoy's source.principal, -1 when nothing does
+// (principalIndex.fromPrincipal).
+func (m *Matcher) fromPrincipal(p string) int32 { return m.names().fromPrincipal(p) }
 
-// matchSPIFFE looks id up exactly, then walks up its path for a prefix
-// binding. Exact keys are valid IDs, so equality is enough; below a prefix
-// the rest must be valid segments.
-func (m *Matcher) matchSPIFFE(id string) int32 {
-	if len(id) > maxSPIFFEIDLen {
-		return -1
-	}
-	if b, ok := m.spiffeExact[id]; ok {
-		return b
-	}
-	if len(m.spiffePrefix) == 0 {
-		return -1
-	}
-	for i := len(id); i > len(spiffeScheme); {
-		j := strings.LastIndexByte(id[:i], '/')
-		if j < len(spiffeScheme) {
-			break
-		}
-		if b, ok := m.spiffePrefix[id[:j]]; ok {
-			if validPath(id[j+1:]) {
-				return b
-			}
-			return -1
-		}
-		i = j
-	}
-	return -1
-}
+// matchCert matches a certificate's own names (principalIndex.matchCert).
+func (m *Matcher) matchCert(cert *x509.Certificate) (int32, string) { return m.names().matchCert(cert) }
 
-// matchDNS looks up a host name case-insensitively without allocating.
-func (m *Matcher) matchDNS(name string) int32 {
-	if len(m.dns) == 0 || len(name) > maxDNSNameLen {
-		return -1
-	}
-	var buf [maxDNSNameLen]byte
-	lower := buf[:len(name)]
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lower[i] = c
-	}
-	if b, ok := m.dns[string(lower)]; ok {
-		return b
-	}
-	return -1
+// names is the Matcher's principal indexes, as the matcher both planes
+// share.
+func (m *Matcher) names() principalIndex {
+	return principalIndex{spiffeExact: m.spiffeExact, spiffePrefix: m.spiffePrefix, dns: m.dns,
+		subjectEnvoy: m.subjectEnvoy, subjectKey: m.subjectKey}
 }

@@ -302,6 +302,8 @@ func TestRecognizeCertificateSANs(t *testing.T) {
 		{"fragment", uri("spiffe://trusted.example/azure-backup#a"), ""},
 		{"other trust domain", uri("spiffe://evil.example/azure-backup"), ""},
 		{"two URI SANs is not an SVID", uri("spiffe://trusted.example/azure-backup", "spiffe://trusted.example/x"), ""},
+		{"two URI SANs refuse the whole certificate", authztest.CertOptions{URIs: []string{"spiffe://mesh.example/a", "spiffe://mesh.example/b"},
+			DNSNames: []string{"appservice.trusted.example"}}, ""},
 		{"DNS SAN behind a URI SAN", authztest.CertOptions{URIs: []string{"spiffe://mesh.example/ns/app/sa/web"},
 			DNSNames: []string{"web.example", "AppService.Trusted.Example"}}, "AppService"},
 		{"DNS trailing dot", authztest.CertOptions{DNSNames: []string{"appservice.trusted.example."}}, ""},

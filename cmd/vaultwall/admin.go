@@ -461,10 +461,10 @@ func (c *adminConn) roleCmd() *cobra.Command {
 			})
 		},
 	}
-	create.Flags().StringVar(&assignee, "assignee", "", "the principal's object id")
+	create.Flags().StringVar(&assignee, "assignee", "", "the principal's object id (a GUID)")
 	create.Flags().StringVar(&roleName, "role", "", "role name or id, e.g. \"Key Vault Secrets User\"")
 	create.Flags().StringVar(&scope, "scope", "/", "/ (the vault) or /secrets/NAME, /keys/NAME, /certificates/NAME")
-	create.Flags().StringVar(&id, "id", "", "assignment id (default: a new GUID)")
+	create.Flags().StringVar(&id, "id", "", "assignment id, a GUID (default: a new one)")
 	var delID string
 	del := &cobra.Command{
 		Use: "delete --id ID", Short: "delete a role assignment (no-op when absent)", Args: cobra.NoArgs,

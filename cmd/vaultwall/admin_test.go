@@ -132,7 +132,7 @@ func TestAdminCLI(t *testing.T) {
 	app := is.MintValid()
 
 	out := cli("show")
-	if !strings.Contains(out, `"name": "contoso-vault"`) || !strings.Contains(out, `"etag": "0"`) {
+	if !strings.Contains(out, `"name": "contoso-vault"`) || !strings.Contains(out, `"etag": "0-`) {
 		t.Fatalf("show:\n%s", out)
 	}
 
@@ -141,13 +141,13 @@ func TestAdminCLI(t *testing.T) {
 		t.Fatal("192.0.2.1 passes before the rule")
 	}
 	out = cli("network-rule", "add", "--ip-address", "192.0.2.1")
-	if !strings.Contains(out, "  - 192.0.2.1\n") || !strings.Contains(out, "etag: 1") {
+	if !strings.Contains(out, "  - 192.0.2.1\n") || !strings.Contains(out, "etag: 1-") {
 		t.Fatalf("network-rule add:\n%s", out)
 	}
 	if !dataPlaneAllows(t, checks, app, "192.0.2.1") {
 		t.Fatal("the rule added with the CLI is not enforced")
 	}
-	if out = cli("network-rule", "add", "--ip-address", "192.0.2.1/32"); !strings.Contains(out, "etag: 1") {
+	if out = cli("network-rule", "add", "--ip-address", "192.0.2.1/32"); !strings.Contains(out, "etag: 1-") {
 		t.Fatalf("adding a present rule wrote:\n%s", out)
 	}
 	if out = cli("network-rule", "list"); !strings.Contains(out, "defaultAction: DENY") || !strings.Contains(out, "  - 203.0.113.0/24\n") {
@@ -183,16 +183,16 @@ func TestAdminCLI(t *testing.T) {
 	}
 
 	// Role assignments.
-	out = cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", "ra-1")
-	if !strings.Contains(out, `"id": "ra-1"`) {
+	out = cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", "ae11ae11-0000-4000-8000-000000000001")
+	if !strings.Contains(out, `"id": "ae11ae11-0000-4000-8000-000000000001"`) {
 		t.Fatalf("create:\n%s", out)
 	}
-	cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", "ra-1")
-	if out = cli("role", "assignment", "list", "--assignee", oid); strings.Count(out, `"id": "ra-1"`) != 1 {
+	cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", "ae11ae11-0000-4000-8000-000000000001")
+	if out = cli("role", "assignment", "list", "--assignee", oid); strings.Count(out, `"id": "ae11ae11-0000-4000-8000-000000000001"`) != 1 {
 		t.Fatalf("list:\n%s", out)
 	}
-	cli("role", "assignment", "delete", "--id", "ra-1")
-	if out = cli("role", "assignment", "list"); strings.Contains(out, "ra-1") {
+	cli("role", "assignment", "delete", "--id", "ae11ae11-0000-4000-8000-000000000001")
+	if out = cli("role", "assignment", "list"); strings.Contains(out, "ae11ae11-0000-4000-8000-000000000001") {
 		t.Fatalf("delete left it:\n%s", out)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/controlplane/store"
@@ -117,4 +118,45 @@ func mustRev(t *testing.T, s *etcdstore.Store, c *clientv3.Client) int64 {
 		t.Fatalf("%v %v", resp, err)
 	}
 	return resp.Kvs[0].ModRevision
+}
+
+// TestOpen: Open dials the configured endpoints and owns its client: the
+// store reads and writes through it, and Close closes it. New borrows a
+// client and leaves it open. A configuration without endpoints is refused.
+func TestOpen(t *testing.T) {
+	srv := etcdtest.Start(t)
+	s, err := etcdstore.Open(clientv3.Config{Endpoints: []string{srv.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}, "/open/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Key() != "/open/state" {
+		t.Fatalf("key %q", s.Key())
+	}
+	rev, err := s.CompareAndSwap(t.Context(), 0, state("x"))
+	if err != nil || rev == 0 {
+		t.Fatalf("write through an opened store: %d %v", rev, err)
+	}
+	// The state is in etcd, under the prefix, for any other client.
+	other := etcdstore.New(srv.Client(t), "/open/", nil)
+	got, err := other.Get(t.Context())
+	if err != nil || got.Revision != rev || (*got.State.AccessPolicies)[0].ObjectID != "x" {
+		t.Fatalf("read back: %+v %v", got, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(t.Context()); err == nil {
+		t.Fatal("the opened store still reads after Close: its client was not closed")
+	}
+	// New borrows: Close leaves the client to its owner.
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Get(t.Context()); err != nil {
+		t.Fatalf("a borrowed client was closed: %v", err)
+	}
+
+	if _, err := etcdstore.Open(clientv3.Config{Logger: zap.NewNop()}, "/open/", nil); err == nil {
+		t.Fatal("Open without endpoints succeeded")
+	}
 }

@@ -252,7 +252,7 @@ type Vault struct {
 	Location   string                 `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
 	ResourceId string                 `protobuf:"bytes,4,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
 	Properties *VaultProperties       `protobuf:"bytes,5,opt,name=properties,proto3" json:"properties,omitempty"`
-	// etag identifies the stored state; send it with the next write.
+	// etag names the vault as read (store revision and effective properties); send it with the next write.
 	Etag          string `protobuf:"bytes,6,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
