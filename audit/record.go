@@ -169,9 +169,9 @@ func FromDecision(d *authz.Decision, elapsed time.Duration) *Record {
 		Category:          Category,
 		ResultType:        ResultSuccess,
 		ResultSignature:   authz.StatusText(status),
-		ResultDescription: desc,
+		ResultDescription: authz.SanitizeMessage(desc, authz.MaxEchoMessage),
 		DurationMs:        strconv.FormatInt(elapsed.Milliseconds(), 10),
-		CorrelationID:     req.Header("x-ms-client-request-id"),
+		CorrelationID:     authz.Sanitize(req.Header("x-ms-client-request-id"), authz.MaxEchoValue),
 	}
 	if d.Vault != nil {
 		r.ResourceID = strings.ToUpper(d.Vault.ResourceID)
@@ -201,7 +201,7 @@ func FromDecision(d *authz.Decision, elapsed time.Duration) *Record {
 
 func properties(d *authz.Decision, req *authz.Request, status int) Properties {
 	p := Properties{
-		ClientInfo:     req.Header("user-agent"),
+		ClientInfo:     authz.Sanitize(req.Header("user-agent"), authz.MaxEchoValue),
 		RequestURI:     requestURI(req),
 		HTTPStatusCode: status,
 		ID:             objectURI(req, &d.Operation),

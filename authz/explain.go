@@ -14,8 +14,17 @@ type Step struct {
 	Detail  string
 }
 
-// Explain lists what each stage concluded.
+// Explain lists what each stage concluded. Details are sanitised (one line,
+// UTF-8, bounded): they quote the path, the caller's claims and messages.
 func (d *Decision) Explain() []Step {
+	steps := d.explain()
+	for i := range steps {
+		steps[i].Detail = Sanitize(steps[i].Detail, MaxEchoMessage)
+	}
+	return steps
+}
+
+func (d *Decision) explain() []Step {
 	steps := make([]Step, 0, 4)
 	reached := func(s Stage) bool { return d.Stage >= s || (d.Allowed && s <= StageAuthorize) }
 	outcome := func(s Stage) string {
