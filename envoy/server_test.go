@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -22,9 +23,11 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vaultwall/vaultwall/authz"
@@ -387,5 +390,71 @@ func TestRawClientRequestIDStaysARefusal(t *testing.T) {
 				t.Errorf("x-ms-client-request-id echoed as %.120q (%d bytes): want UTF-8, no control character, at most %d bytes", got, len(got), authz.MaxEchoValue)
 			}
 		})
+	}
+}
+
+// rawCodec sends bytes as they are, so a test can put on the wire what a
+// Go client would refuse to marshal (Envoy's C++ client does send it).
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+type countingObserver struct{ n atomic.Int64 }
+
+func (o *countingObserver) Observe(*authz.Decision, time.Duration) { o.n.Add(1) }
+
+// TestGRPCRejectsBeforeCheck pins down the two requests grpc-go itself
+// answers with an RPC error before Check runs (so vaultwall cannot turn
+// them into a refusal, and only failure_mode_allow: false keeps them out):
+// a string field that is not UTF-8 — with Envoy's default, a header value
+// in attributes.request.http.headers — is INTERNAL, and a message over
+// server.maxRecvMsgBytes is RESOURCE_EXHAUSTED. The same header as raw
+// bytes in header_map (encode_raw_headers) reaches Check and is refused.
+func TestGRPCRejectsBeforeCheck(t *testing.T) {
+	obs := &countingObserver{}
+	s := NewServer(nil, obs)
+	s.SetPipeline(stubPipeline())
+	cc := serve(t, s, config.Server{MaxRecvMsgBytes: 64 << 10})
+	const method = "/envoy.service.auth.v3.Authorization/Check"
+	send := func(cr *authv3.CheckRequest, placeholder, wire string) error {
+		b, err := proto.Marshal(cr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(placeholder) != len(wire) || bytes.Count(b, []byte(placeholder)) != 1 {
+			t.Fatalf("placeholder %q must occur once and keep its length", placeholder)
+		}
+		b = bytes.Replace(b, []byte(placeholder), []byte(wire), 1)
+		var out []byte
+		return cc.Invoke(t.Context(), method, &b, &out, grpc.ForceCodec(rawCodec{}))
+	}
+
+	cr := checkRequest("127.0.0.1", "/secrets/a", "", map[string]string{"x-ms-client-request-id": "PLACEHOLDER"})
+	err := send(cr, "PLACEHOLDER", "id-\xff\xfe-bytes")
+	t.Logf("headers value not UTF-8: %v", err)
+	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("headers value not UTF-8: err = %v, want INTERNAL (grpc-go: invalid UTF-8)", err)
+	}
+	big := checkRequest("127.0.0.1", "/secrets/a", "", map[string]string{"x-big": strings.Repeat("a", 128<<10)})
+	_, err = authv3.NewAuthorizationClient(cc).Check(t.Context(), big)
+	t.Logf("oversized: %v", err)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("oversized request: err = %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if n := obs.n.Load(); n != 0 {
+		t.Fatalf("Check ran %d times for requests grpc-go should have refused", n)
+	}
+
+	raw := rawHeaderRequest("127.0.0.1", "/secrets/a", "", map[string][]byte{"x-ms-client-request-id": []byte("PLACEHOLDER")})
+	if err := send(raw, "PLACEHOLDER", "id-\xff\xfe-bytes"); err != nil {
+		t.Errorf("raw header bytes: err = %v, want the 401 refusal", err)
+	}
+	if n := obs.n.Load(); n != 1 {
+		t.Errorf("Check ran %d times for the raw-bytes request, want 1", n)
 	}
 }
