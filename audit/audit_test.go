@@ -433,3 +433,18 @@ func TestReadReportsMalformedLines(t *testing.T) {
 		t.Fatalf("ids=%v errs=%v err=%v", ids, errs, err)
 	}
 }
+
+// A record names the object canonically (lower case, what every rule
+// compared) in properties.id; requestUri keeps the client's spelling.
+func TestRecordNamesTheObjectCanonically(t *testing.T) {
+	req := &authz.Request{Method: "GET", Path: "/SECRETS/PROD-ROOT?api-version=7.5", Host: "v.vault.azure.net", Scheme: "https"}
+	d := &authz.Decision{ID: "id", Time: time.Unix(1, 0), Vault: &authz.Vault{}, Request: req, Allowed: true,
+		Operation: authz.Operation{Name: "SecretGet", Resource: "secrets", Permission: "get", Object: "prod-root", ObjectRaw: "PROD-ROOT", Scope: "/secrets/prod-root"}}
+	r := audit.FromDecision(d, time.Millisecond)
+	if r.Properties.ID != "https://v.vault.azure.net/secrets/prod-root" {
+		t.Errorf("properties.id = %q, want the canonical object URI", r.Properties.ID)
+	}
+	if r.Properties.RequestURI != "https://v.vault.azure.net/SECRETS/PROD-ROOT?api-version=7.5" {
+		t.Errorf("requestUri = %q, want the request as sent", r.Properties.RequestURI)
+	}
+}

@@ -318,7 +318,9 @@ func requestURI(req *authz.Request) string {
 
 // objectURI is Key Vault's properties.id: the vault URL and the object's
 // collection, name and version ("https://v.vault.azure.net/secrets/db/<v>"),
-// or the collection for collection operations.
+// or the collection for collection operations. Collection and name are the
+// canonical lower case every rule compared (requestUri keeps the client's
+// spelling).
 func objectURI(req *authz.Request, op *authz.Operation) string {
 	if req.Host == "" || op.Name == "" || op.Resource == "" {
 		return ""
@@ -328,7 +330,7 @@ func objectURI(req *authz.Request, op *authz.Operation) string {
 	if seg == "" {
 		return ""
 	}
-	u := "https://" + req.Host + "/" + seg
+	u := "https://" + req.Host + "/" + strings.ToLower(seg)
 	if op.Object != "" {
 		u += "/" + op.Object
 		if op.Version != "" {

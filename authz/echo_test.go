@@ -57,3 +57,22 @@ func FuzzSanitize(f *testing.F) {
 		}
 	})
 }
+
+// Explain names the object canonically — what rules compared — and says
+// how the client spelt it when that differs; details are sanitised.
+func TestExplainNamesTheObjectCanonically(t *testing.T) {
+	d := &Decision{Allowed: true, Stage: StageAuthorize, Request: &Request{Path: "/secrets/PROD-ROOT"},
+		Operation: Operation{Name: "SecretGet", Method: "GET", Resource: "secrets", Permission: "get", Object: "prod-root", ObjectRaw: "PROD-ROOT"},
+		Caller:    &Caller{ObjectID: "oid\x00\xff", TenantID: "t"}}
+	steps := d.Explain()
+	if got := steps[0].Detail; !strings.Contains(got, "object prod-root (sent as PROD-ROOT)") {
+		t.Errorf("classify detail %q: want the canonical name and the spelling sent", got)
+	}
+	d.Operation.ObjectRaw = "prod-root"
+	if got := d.Explain()[0].Detail; strings.Contains(got, "sent as") {
+		t.Errorf("classify detail %q: names the spelling although it is canonical", got)
+	}
+	if got := steps[1].Detail; Sanitize(got, MaxEchoMessage) != got || !strings.Contains(got, "oid\uFFFD\uFFFD") {
+		t.Errorf("authenticate detail %q: want it sanitised", got)
+	}
+}

@@ -47,6 +47,10 @@ func (d *Decision) explain() []Step {
 			if op.Version != "" {
 				cls += "/" + op.Version
 			}
+			if op.ObjectRaw != "" && op.ObjectRaw != op.Object {
+				// Rules see the canonical name; say what the client sent.
+				cls += " (sent as " + op.ObjectRaw + ")"
+			}
 		}
 		if op.APIVersion != "" {
 			cls += ", api-version " + op.APIVersion
