@@ -77,6 +77,9 @@ type Extension struct {
 	// Rules that decided.
 	NetworkRule    string `json:"networkRule,omitempty"`
 	TrustedInScope *bool  `json:"trustedServiceInScope,omitempty"`
+	// TrustedProblem says why a client certificate naming a trusted
+	// service was not recognised as it (no clientAuth EKU, no chain).
+	TrustedProblem string `json:"trustedServiceProblem,omitempty"`
 	PolicyModel    string `json:"policyModel,omitempty"`
 	PolicyRule     string `json:"policyRule,omitempty"`
 	PolicyReason   string `json:"policyReason,omitempty"`
@@ -242,6 +245,7 @@ func extension(d *authz.Decision, req *authz.Request, elapsed time.Duration) Ext
 		PolicyRule:     d.Authz.Rule,
 		PolicyReason:   d.Authz.Reason,
 		AddressProblem: d.Network.Problem,
+		TrustedProblem: authz.Sanitize(d.Network.TrustedProblem, authz.MaxEchoMessage),
 		DurationUs:     elapsed.Microseconds(),
 		Request:        requestRecord(req),
 	}

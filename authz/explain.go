@@ -93,6 +93,9 @@ func (d *Decision) explain() []Step {
 			}
 			fw += ", trusted service " + n.TrustedService + " (" + scope + ")"
 		}
+		if n.TrustedProblem != "" {
+			fw += ", not a trusted service: " + n.TrustedProblem
+		}
 		if n.Evaluated {
 			fw += "; rule " + n.Rule
 			if n.AuthType != AddrUnknown {

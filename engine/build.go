@@ -37,7 +37,7 @@ func (b *Builder) Build(ctx context.Context, cfg *config.Config) (*Runtime, erro
 	var errs []error
 	fw, err := network.New(cfg)
 	errs = append(errs, err)
-	trusted, err := peer.New(cfg.TrustedServices)
+	trusted, err := peer.New(cfg.TrustedServices, peer.WithLogger(b.Log))
 	errs = append(errs, err)
 	vault := cfg.AuthzVault()
 	var authn *token.Authenticator

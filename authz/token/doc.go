@@ -9,7 +9,9 @@
 //     jwksFile; background refresh; an unknown-kid refetch that is
 //     single-flight and rate-limited (refresh.minInterval between any two
 //     fetches), which the request waits for up to refresh.timeout; and the
-//     last good keys kept through an issuer's outage;
+//     last good keys kept through an issuer's outage (a failed refresh logs
+//     WARN "the last good keys stay in use"; a failed first load, with no
+//     keys to keep, logs ERROR "issuer keys not loaded");
 //   - token checks: at most MaxTokenBytes, one Bearer credential, a compact
 //     JWS in unpadded base64url (RFC 7515 §2: no '=', '+' or '/', which
 //     jwx would otherwise decode), exp, nbf and iat JSON numbers when
