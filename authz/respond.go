@@ -21,6 +21,10 @@ const (
 	HeaderTrustedService = "x-vaultwall-trusted-service"
 )
 
+// HeaderRBACAssignmentID is Key Vault's response header naming the role
+// assignment that granted an RBAC-authorized request.
+const HeaderRBACAssignmentID = "x-ms-keyvault-rbac-assignment-id"
+
 // Header is one HTTP header.
 type Header struct{ Name, Value string }
 
@@ -98,7 +102,10 @@ func (d *Decision) response() Response {
 	if d.Allowed {
 		r := Response{Allowed: true, Metadata: md}
 		if netInfo != "" {
-			r.Headers = []Header{{"x-ms-keyvault-network-info", netInfo}}
+			r.Headers = append(r.Headers, Header{"x-ms-keyvault-network-info", netInfo})
+		}
+		if id := d.Authz.AssignmentID; id != "" && d.Vault != nil && d.Vault.RBAC {
+			r.Headers = append(r.Headers, Header{HeaderRBACAssignmentID, id})
 		}
 		r.Upstream = d.upstreamHeaders(md.ClientIP)
 		r.UpstreamRemove = d.forgedHeaders(r.Upstream)

@@ -77,3 +77,33 @@ func FuzzErrorBody(f *testing.F) {
 		}
 	})
 }
+
+// An RBAC allow tells the client which assignment granted it, as Key Vault
+// does (x-ms-keyvault-rbac-assignment-id), sanitised; an access-policy
+// allow and a refusal do not.
+func TestRBACAssignmentIDHeader(t *testing.T) {
+	header := func(r Response) (string, bool) {
+		for _, h := range r.Headers {
+			if h.Name == HeaderRBACAssignmentID {
+				return h.Value, true
+			}
+		}
+		return "", false
+	}
+	rbac := &Decision{ID: "d", Allowed: true, Vault: &Vault{RBAC: true}, Authz: AuthzVerdict{Allowed: true, Model: ModelRBAC, AssignmentID: "ra-one-secret"}}
+	if v, ok := header(rbac.Response()); !ok || v != "ra-one-secret" {
+		t.Errorf("RBAC allow: %s = %q, %v; want ra-one-secret", HeaderRBACAssignmentID, v, ok)
+	}
+	rbac.Authz.AssignmentID = "ra\r\n\xff"
+	if v, _ := header(rbac.Response()); v != "ra\uFFFD\uFFFD\uFFFD" {
+		t.Errorf("assignment id echoed as %q, want it sanitised", v)
+	}
+	ap := &Decision{ID: "d", Allowed: true, Vault: &Vault{}, Authz: AuthzVerdict{Allowed: true, Model: ModelAccessPolicy, Rule: "accessPolicies[0]"}}
+	if _, ok := header(ap.Response()); ok {
+		t.Error("an access-policy allow names an RBAC assignment")
+	}
+	denied := &Decision{ID: "d", Vault: &Vault{RBAC: true}, Denial: &Denial{Status: 403, Code: "Forbidden", Inner: CodeForbiddenByRbac}}
+	if _, ok := header(denied.Response()); ok {
+		t.Error("a refusal names an RBAC assignment")
+	}
+}
