@@ -86,8 +86,10 @@ func TestRecordEchoesAreSanitised(t *testing.T) {
 	}}
 	d := &authz.Decision{ID: "id", Time: time.Unix(1, 0), Vault: &authz.Vault{}, Request: req,
 		Denial: &authz.Denial{Status: 403, Code: "Forbidden", Message: "line\r\nnext\x07\xfe" + strings.Repeat("m", 2*authz.MaxEchoMessage)}}
+	d.Authz = authz.AuthzVerdict{Rule: "data.vaultwall.operator.deny[\x1b[2J]", Reason: "denied for \xff\x00"}
 	r := audit.FromDecision(d, time.Millisecond)
-	for name, v := range map[string]string{"correlationId": r.CorrelationID, "clientInfo": r.Properties.ClientInfo} {
+	for name, v := range map[string]string{"correlationId": r.CorrelationID, "clientInfo": r.Properties.ClientInfo,
+		"policyRule": r.Vaultwall.PolicyRule, "policyReason": r.Vaultwall.PolicyReason} {
 		if v == "" || !utf8Valid(v) || strings.ContainsFunc(v, func(c rune) bool { return c < 0x20 || c == 0x7f }) || len(v) > authz.MaxEchoValue {
 			t.Errorf("%s = %.80q (%d bytes): want UTF-8, no control character, at most %d bytes", name, v, len(v), authz.MaxEchoValue)
 		}

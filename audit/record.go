@@ -240,11 +240,13 @@ func extension(d *authz.Decision, req *authz.Request, elapsed time.Duration) Ext
 		Stage:          d.Stage.String(),
 		Allowed:        d.Allowed,
 		Operation:      d.Operation.Name,
-		NetworkRule:    d.Network.Rule,
+		// Rules and reasons may quote the request (an operator rule can
+		// name anything it read): sanitised like every echoed value.
+		NetworkRule:    authz.Sanitize(d.Network.Rule, authz.MaxEchoValue),
 		PolicyModel:    d.Authz.Model,
-		PolicyRule:     d.Authz.Rule,
-		PolicyReason:   d.Authz.Reason,
-		AddressProblem: d.Network.Problem,
+		PolicyRule:     authz.Sanitize(d.Authz.Rule, authz.MaxEchoValue),
+		PolicyReason:   authz.Sanitize(d.Authz.Reason, authz.MaxEchoMessage),
+		AddressProblem: authz.Sanitize(d.Network.Problem, authz.MaxEchoMessage),
 		TrustedProblem: authz.Sanitize(d.Network.TrustedProblem, authz.MaxEchoMessage),
 		DurationUs:     elapsed.Microseconds(),
 		Request:        requestRecord(req),
