@@ -236,10 +236,10 @@ func properties(d *authz.Decision, req *authz.Request, status int) Properties {
 
 func extension(d *authz.Decision, req *authz.Request, elapsed time.Duration) Extension {
 	x := Extension{
-		DecisionID:     d.ID,
-		Stage:          d.Stage.String(),
-		Allowed:        d.Allowed,
-		Operation:      d.Operation.Name,
+		DecisionID: d.ID,
+		Stage:      d.Stage.String(),
+		Allowed:    d.Allowed,
+		Operation:  d.Operation.Name,
 		// Rules and reasons may quote the request (an operator rule can
 		// name anything it read): sanitised like every echoed value.
 		NetworkRule:    authz.Sanitize(d.Network.Rule, authz.MaxEchoValue),
