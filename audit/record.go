@@ -235,13 +235,13 @@ func properties(d *authz.Decision, req *authz.Request, status int) Properties {
 }
 
 func extension(d *authz.Decision, req *authz.Request, elapsed time.Duration) Extension {
+	// Rules and reasons may quote the request (an operator rule can name
+	// anything it read): sanitised like every echoed value.
 	x := Extension{
-		DecisionID: d.ID,
-		Stage:      d.Stage.String(),
-		Allowed:    d.Allowed,
-		Operation:  d.Operation.Name,
-		// Rules and reasons may quote the request (an operator rule can
-		// name anything it read): sanitised like every echoed value.
+		DecisionID:     d.ID,
+		Stage:          d.Stage.String(),
+		Allowed:        d.Allowed,
+		Operation:      d.Operation.Name,
 		NetworkRule:    authz.Sanitize(d.Network.Rule, authz.MaxEchoValue),
 		PolicyModel:    d.Authz.Model,
 		PolicyRule:     authz.Sanitize(d.Authz.Rule, authz.MaxEchoValue),
