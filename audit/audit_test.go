@@ -344,7 +344,15 @@ func TestFileSinkRotates(t *testing.T) {
 	if c.Written.Load() != 2000 {
 		t.Fatalf("written = %d (dropped %d)", c.Written.Load(), c.Dropped.Load())
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "logs", "audit*.json"))
+	// lumberjack removes backups past maxBackups in its own goroutine,
+	// after the rotation: give it a moment.
+	var files []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		files, _ = filepath.Glob(filepath.Join(dir, "logs", "audit*.json"))
+		if len(files) == 3 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(files) != 3 {
 		t.Fatalf("files = %v, want the current one and 2 backups", files)
 	}
