@@ -21,7 +21,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## start vaultwall on the example config (CONFIG=examples/vault.yaml)
+run: ## start vaultwall on the example config, on loopback only (CONFIG=examples/vault.yaml)
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/vaultwall serve --config $(CONFIG)
 
 .PHONY: build

@@ -344,7 +344,15 @@ func TestFileSinkRotates(t *testing.T) {
 	if c.Written.Load() != 2000 {
 		t.Fatalf("written = %d (dropped %d)", c.Written.Load(), c.Dropped.Load())
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "logs", "audit*.json"))
+	// lumberjack removes backups past maxBackups in its own goroutine,
+	// after the rotation: give it a moment.
+	var files []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		files, _ = filepath.Glob(filepath.Join(dir, "logs", "audit*.json"))
+		if len(files) == 3 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(files) != 3 {
 		t.Fatalf("files = %v, want the current one and 2 backups", files)
 	}
@@ -431,5 +439,20 @@ func TestReadReportsMalformedLines(t *testing.T) {
 	})
 	if err != nil || !reflect.DeepEqual(ids, []string{"a", "b"}) || len(errs) != 1 || !strings.HasPrefix(errs[0], "line 2:") {
 		t.Fatalf("ids=%v errs=%v err=%v", ids, errs, err)
+	}
+}
+
+// A record names the object canonically (lower case, what every rule
+// compared) in properties.id; requestUri keeps the client's spelling.
+func TestRecordNamesTheObjectCanonically(t *testing.T) {
+	req := &authz.Request{Method: "GET", Path: "/SECRETS/PROD-ROOT?api-version=7.5", Host: "v.vault.azure.net", Scheme: "https"}
+	d := &authz.Decision{ID: "id", Time: time.Unix(1, 0), Vault: &authz.Vault{}, Request: req, Allowed: true,
+		Operation: authz.Operation{Name: "SecretGet", Resource: "secrets", Permission: "get", Object: "prod-root", ObjectRaw: "PROD-ROOT", Scope: "/secrets/prod-root"}}
+	r := audit.FromDecision(d, time.Millisecond)
+	if r.Properties.ID != "https://v.vault.azure.net/secrets/prod-root" {
+		t.Errorf("properties.id = %q, want the canonical object URI", r.Properties.ID)
+	}
+	if r.Properties.RequestURI != "https://v.vault.azure.net/SECRETS/PROD-ROOT?api-version=7.5" {
+		t.Errorf("requestUri = %q, want the request as sent", r.Properties.RequestURI)
 	}
 }

@@ -14,6 +14,10 @@
 //     queue drops the record and counts it: a check never waits for, or
 //     fails because of, the audit log.
 //
+// correlationId, clientInfo and resultDescription echo the client and go
+// through authz.Sanitize; the request block keeps raw values for replay
+// (encoding/json escapes control characters and invalid UTF-8).
+//
 // What a record never holds: the bearer token (the verified claims are
 // recorded instead, under identity.claim), the authorization, cookie and
 // any other request header outside RecordedHeaders, and secret values

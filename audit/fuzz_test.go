@@ -73,3 +73,32 @@ func FuzzRecordRoundTrip(f *testing.F) {
 }
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
+
+// The values a record echoes from the client — correlationId
+// (x-ms-client-request-id), clientInfo (user-agent) and resultDescription
+// (a message that may quote the path or the caller) — are sanitised: UTF-8,
+// no control character, bounded. The request block keeps the raw values
+// for replay; JSON escapes them.
+func TestRecordEchoesAreSanitised(t *testing.T) {
+	req := &authz.Request{Method: "GET", Path: "/secrets/a", Headers: map[string]string{
+		"x-ms-client-request-id": "id\xff\r\n" + strings.Repeat("a", 2*authz.MaxEchoValue),
+		"user-agent":             "agent\x00\x1b[31m\xc3",
+	}}
+	d := &authz.Decision{ID: "id", Time: time.Unix(1, 0), Vault: &authz.Vault{}, Request: req,
+		Denial: &authz.Denial{Status: 403, Code: "Forbidden", Message: "line\r\nnext\x07\xfe" + strings.Repeat("m", 2*authz.MaxEchoMessage)}}
+	d.Authz = authz.AuthzVerdict{Rule: "data.vaultwall.operator.deny[\x1b[2J]", Reason: "denied for \xff\x00"}
+	r := audit.FromDecision(d, time.Millisecond)
+	for name, v := range map[string]string{"correlationId": r.CorrelationID, "clientInfo": r.Properties.ClientInfo,
+		"policyRule": r.Vaultwall.PolicyRule, "policyReason": r.Vaultwall.PolicyReason} {
+		if v == "" || !utf8Valid(v) || strings.ContainsFunc(v, func(c rune) bool { return c < 0x20 || c == 0x7f }) || len(v) > authz.MaxEchoValue {
+			t.Errorf("%s = %.80q (%d bytes): want UTF-8, no control character, at most %d bytes", name, v, len(v), authz.MaxEchoValue)
+		}
+	}
+	desc := r.ResultDescription
+	if !strings.HasPrefix(desc, "line\r\nnext\uFFFD\uFFFD") || len(desc) > authz.MaxEchoMessage {
+		t.Errorf("resultDescription = %.80q (%d bytes): want CR LF kept, the rest sanitised, at most %d bytes", desc, len(desc), authz.MaxEchoMessage)
+	}
+	if got := r.Vaultwall.Request.Headers["x-ms-client-request-id"]; got != req.Headers["x-ms-client-request-id"] {
+		t.Errorf("the request block lost the raw value replay needs: %.40q", got)
+	}
+}

@@ -77,6 +77,9 @@ type Extension struct {
 	// Rules that decided.
 	NetworkRule    string `json:"networkRule,omitempty"`
 	TrustedInScope *bool  `json:"trustedServiceInScope,omitempty"`
+	// TrustedProblem says why a client certificate naming a trusted
+	// service was not recognised as it (no clientAuth EKU, no chain).
+	TrustedProblem string `json:"trustedServiceProblem,omitempty"`
 	PolicyModel    string `json:"policyModel,omitempty"`
 	PolicyRule     string `json:"policyRule,omitempty"`
 	PolicyReason   string `json:"policyReason,omitempty"`
@@ -169,9 +172,9 @@ func FromDecision(d *authz.Decision, elapsed time.Duration) *Record {
 		Category:          Category,
 		ResultType:        ResultSuccess,
 		ResultSignature:   authz.StatusText(status),
-		ResultDescription: desc,
+		ResultDescription: authz.SanitizeMessage(desc, authz.MaxEchoMessage),
 		DurationMs:        strconv.FormatInt(elapsed.Milliseconds(), 10),
-		CorrelationID:     req.Header("x-ms-client-request-id"),
+		CorrelationID:     authz.Sanitize(req.Header("x-ms-client-request-id"), authz.MaxEchoValue),
 	}
 	if d.Vault != nil {
 		r.ResourceID = strings.ToUpper(d.Vault.ResourceID)
@@ -201,7 +204,7 @@ func FromDecision(d *authz.Decision, elapsed time.Duration) *Record {
 
 func properties(d *authz.Decision, req *authz.Request, status int) Properties {
 	p := Properties{
-		ClientInfo:     req.Header("user-agent"),
+		ClientInfo:     authz.Sanitize(req.Header("user-agent"), authz.MaxEchoValue),
 		RequestURI:     requestURI(req),
 		HTTPStatusCode: status,
 		ID:             objectURI(req, &d.Operation),
@@ -232,16 +235,19 @@ func properties(d *authz.Decision, req *authz.Request, status int) Properties {
 }
 
 func extension(d *authz.Decision, req *authz.Request, elapsed time.Duration) Extension {
+	// Rules and reasons may quote the request (an operator rule can name
+	// anything it read): sanitised like every echoed value.
 	x := Extension{
 		DecisionID:     d.ID,
 		Stage:          d.Stage.String(),
 		Allowed:        d.Allowed,
 		Operation:      d.Operation.Name,
-		NetworkRule:    d.Network.Rule,
+		NetworkRule:    authz.Sanitize(d.Network.Rule, authz.MaxEchoValue),
 		PolicyModel:    d.Authz.Model,
-		PolicyRule:     d.Authz.Rule,
-		PolicyReason:   d.Authz.Reason,
-		AddressProblem: d.Network.Problem,
+		PolicyRule:     authz.Sanitize(d.Authz.Rule, authz.MaxEchoValue),
+		PolicyReason:   authz.Sanitize(d.Authz.Reason, authz.MaxEchoMessage),
+		AddressProblem: authz.Sanitize(d.Network.Problem, authz.MaxEchoMessage),
+		TrustedProblem: authz.Sanitize(d.Network.TrustedProblem, authz.MaxEchoMessage),
 		DurationUs:     elapsed.Microseconds(),
 		Request:        requestRecord(req),
 	}
@@ -318,7 +324,9 @@ func requestURI(req *authz.Request) string {
 
 // objectURI is Key Vault's properties.id: the vault URL and the object's
 // collection, name and version ("https://v.vault.azure.net/secrets/db/<v>"),
-// or the collection for collection operations.
+// or the collection for collection operations. Collection and name are the
+// canonical lower case every rule compared (requestUri keeps the client's
+// spelling).
 func objectURI(req *authz.Request, op *authz.Operation) string {
 	if req.Host == "" || op.Name == "" || op.Resource == "" {
 		return ""
@@ -328,7 +336,7 @@ func objectURI(req *authz.Request, op *authz.Operation) string {
 	if seg == "" {
 		return ""
 	}
-	u := "https://" + req.Host + "/" + seg
+	u := "https://" + req.Host + "/" + strings.ToLower(seg)
 	if op.Object != "" {
 		u += "/" + op.Object
 		if op.Version != "" {

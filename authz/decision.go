@@ -124,6 +124,9 @@ type NetworkVerdict struct {
 	// operation lies inside that service's scope.
 	TrustedService string
 	TrustedInScope bool
+	// TrustedProblem says why a client certificate that names a trusted
+	// service was not recognised as it, "" otherwise.
+	TrustedProblem string
 	// Code is the refusal's inner code: "ForbiddenByFirewall" or
 	// "ForbiddenByConnection".
 	Code string

@@ -8,6 +8,10 @@
 // themselves live in sub-packages (route, token, peer, network) or elsewhere
 // (rego) and plug in through the small interfaces declared here.
 //
+// It also owns what may be echoed: Sanitize (echo.go) is the one function
+// through which client-controlled values reach a response, an explanation or
+// an audit record — valid UTF-8, no control characters, bounded.
+//
 // Imports: the standard library only. Never protobuf, gRPC or OPA: adapters
 // translate at the edge.
 package authz

@@ -14,8 +14,17 @@ type Step struct {
 	Detail  string
 }
 
-// Explain lists what each stage concluded.
+// Explain lists what each stage concluded. Details are sanitised (one line,
+// UTF-8, bounded): they quote the path, the caller's claims and messages.
 func (d *Decision) Explain() []Step {
+	steps := d.explain()
+	for i := range steps {
+		steps[i].Detail = Sanitize(steps[i].Detail, MaxEchoMessage)
+	}
+	return steps
+}
+
+func (d *Decision) explain() []Step {
 	steps := make([]Step, 0, 4)
 	reached := func(s Stage) bool { return d.Stage >= s || (d.Allowed && s <= StageAuthorize) }
 	outcome := func(s Stage) string {
@@ -37,6 +46,10 @@ func (d *Decision) Explain() []Step {
 			cls += ", object " + op.Object
 			if op.Version != "" {
 				cls += "/" + op.Version
+			}
+			if op.ObjectRaw != "" && op.ObjectRaw != op.Object {
+				// Rules see the canonical name; say what the client sent.
+				cls += " (sent as " + op.ObjectRaw + ")"
 			}
 		}
 		if op.APIVersion != "" {
@@ -79,6 +92,9 @@ func (d *Decision) Explain() []Step {
 				scope = "out of scope"
 			}
 			fw += ", trusted service " + n.TrustedService + " (" + scope + ")"
+		}
+		if n.TrustedProblem != "" {
+			fw += ", not a trusted service: " + n.TrustedProblem
 		}
 		if n.Evaluated {
 			fw += "; rule " + n.Rule

@@ -33,12 +33,17 @@ type Operation struct {
 	// Name is the AuditEvent operationName, e.g. "SecretGet".
 	Name string
 	// Object is the object's name (secret, key, certificate, issuer, storage
-	// account) or "" for collection operations. Version is the object
-	// version, "" when none or empty.
-	Object  string
-	Version string
+	// account) in lower case, or "" for collection operations: Key Vault's
+	// names are case-insensitive, so /secrets/PROD-ROOT is the secret
+	// prod-root, and every rule compares this canonical form. ObjectRaw is
+	// the name as the client spelt it. Version is the object version, ""
+	// when none or empty.
+	Object    string
+	ObjectRaw string
+	Version   string
 	// Scope is the RBAC resource suffix below the vault for object-scoped
-	// role assignments ("/secrets/<name>"), "" for vault-level operations.
+	// role assignments ("/secrets/<name>", lower case like Object), "" for
+	// vault-level operations.
 	Scope string
 	// Method is the effective HTTP method (after X-HTTP-METHOD).
 	Method string

@@ -29,6 +29,14 @@ type TrustedServices interface {
 	Recognize(req *Request, caller *Caller, op *Operation) (name string, inScope bool)
 }
 
+// TrustedProblems is implemented by TrustedServices that can say why a
+// client certificate naming a trusted service was not recognised as it (no
+// clientAuth extended key usage, no chain to the CA), for explain, logs and
+// audit. "" when there is nothing to say.
+type TrustedProblems interface {
+	Unrecognized(req *Request) string
+}
+
 // Firewall is the vault's network ACL. Connect places the request (client
 // address, subnet, private endpoint) and runs before authentication, so
 // every answer can carry it; Evaluate applies the rules in Key Vault's order.
@@ -149,6 +157,9 @@ func (p *Pipeline) decide(ctx context.Context, d *Decision) {
 		}
 		if p.Trusted != nil {
 			d.Network.TrustedService, d.Network.TrustedInScope = p.Trusted.Recognize(req, caller, &d.Operation)
+			if tp, ok := p.Trusted.(TrustedProblems); ok && d.Network.TrustedService == "" {
+				d.Network.TrustedProblem = tp.Unrecognized(req)
+			}
 		}
 		d.Network = p.Firewall.Evaluate(d)
 		d.Network.Evaluated = true

@@ -21,6 +21,10 @@ const (
 	HeaderTrustedService = "x-vaultwall-trusted-service"
 )
 
+// HeaderRBACAssignmentID is Key Vault's response header naming the role
+// assignment that granted an RBAC-authorized request.
+const HeaderRBACAssignmentID = "x-ms-keyvault-rbac-assignment-id"
+
 // Header is one HTTP header.
 type Header struct{ Name, Value string }
 
@@ -57,8 +61,30 @@ type Metadata struct {
 	Endpoint    string // private endpoint id
 }
 
-// Response turns the decision into what the proxy must do.
+// Response turns the decision into what the proxy must do. Every value in
+// it — header values, metadata, the body's message — has been through
+// Sanitize: the client controls some of them (x-ms-client-request-id, its
+// token's claims, the path), and a CheckResponse string that is not UTF-8
+// would not marshal, turning a refusal into an RPC error.
 func (d *Decision) Response() Response {
+	r := d.response()
+	sanitizeHeaders(r.Headers)
+	sanitizeHeaders(r.Upstream)
+	m := &r.Metadata
+	for _, f := range [...]*string{&m.DecisionID, &m.Stage, &m.Operation, &m.Code, &m.NetworkRule,
+		&m.PolicyRule, &m.ClientIP, &m.Trusted, &m.Endpoint} {
+		*f = Sanitize(*f, MaxEchoValue)
+	}
+	return r
+}
+
+func sanitizeHeaders(hs []Header) {
+	for i := range hs {
+		hs[i].Value = Sanitize(hs[i].Value, MaxEchoValue)
+	}
+}
+
+func (d *Decision) response() Response {
 	md := Metadata{
 		DecisionID:  d.ID,
 		Allowed:     d.Allowed,
@@ -76,7 +102,10 @@ func (d *Decision) Response() Response {
 	if d.Allowed {
 		r := Response{Allowed: true, Metadata: md}
 		if netInfo != "" {
-			r.Headers = []Header{{"x-ms-keyvault-network-info", netInfo}}
+			r.Headers = append(r.Headers, Header{"x-ms-keyvault-network-info", netInfo})
+		}
+		if id := d.Authz.AssignmentID; id != "" && d.Vault != nil && d.Vault.RBAC {
+			r.Headers = append(r.Headers, Header{HeaderRBACAssignmentID, id})
 		}
 		r.Upstream = d.upstreamHeaders(md.ClientIP)
 		r.UpstreamRemove = d.forgedHeaders(r.Upstream)
@@ -117,8 +146,15 @@ func (d *Decision) Response() Response {
 
 // ErrorBody is Key Vault's JSON error envelope for a denial:
 // {"error":{"code":…,"message":…[,"innererror":{"code":…}]}}, strings
-// escaped exactly as encoding/json does without HTML escaping.
+// escaped exactly as encoding/json does without HTML escaping. The message
+// is sanitised (SanitizeMessage, MaxEchoMessage) and the codes too, so the
+// body is UTF-8 and bounded whatever the denial holds.
 func ErrorBody(den *Denial) string {
+	return errorBody(&Denial{Code: Sanitize(den.Code, MaxEchoValue), Inner: Sanitize(den.Inner, MaxEchoValue),
+		Message: SanitizeMessage(den.Message, MaxEchoMessage)})
+}
+
+func errorBody(den *Denial) string {
 	var b strings.Builder
 	b.Grow(len(`{"error":{"code":"","message":"","innererror":{"code":""}}}`) + len(den.Code) + len(den.Message) + len(den.Inner) + 16)
 	b.WriteString(`{"error":{"code":`)

@@ -55,7 +55,7 @@ func (b *Builder) Build(ctx context.Context, cfg *config.Config) (_ *Runtime, er
 	var errs []error
 	fw, err := network.New(cfg)
 	errs = append(errs, err)
-	trusted, err := peer.New(cfg.TrustedServices)
+	trusted, err := peer.New(cfg.TrustedServices, peer.WithLogger(b.Log))
 	errs = append(errs, err)
 	vault := cfg.AuthzVault()
 	if b.Keys == nil {

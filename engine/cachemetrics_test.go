@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -60,5 +61,34 @@ vaultwall_policy_cache_enabled 1
 	}
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// Every decision-cache series is documented in docs/operations.md, by its
+// name or a brace family (`vaultwall_policy_cache_{hits,misses}_total`).
+func TestCacheMetricsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for i, part := range strings.Split(string(doc), "`") {
+		if i%2 == 0 {
+			continue // outside backticks
+		}
+		pre, rest, ok := strings.Cut(part, "{")
+		if !ok {
+			documented[part] = true
+			continue
+		}
+		alts, post, _ := strings.Cut(rest, "}")
+		for _, a := range strings.Split(alts, ",") {
+			documented[pre+a+post] = true
+		}
+	}
+	for _, m := range cacheMetrics {
+		if !documented[m.name] {
+			t.Errorf("%s is not in docs/operations.md", m.name)
+		}
 	}
 }

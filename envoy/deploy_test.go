@@ -117,3 +117,78 @@ func TestDeployBroken(t *testing.T) {
 		})
 	}
 }
+
+// TestShippedConfigsFailClosed walks every YAML file shipped under envoy/
+// (the front proxies, the Istio manifests and mesh overlays, and any file
+// added later) and requires each ext_authz filter to say
+// failure_mode_allow: false and each Istio envoyExtAuthzGrpc provider to say
+// failOpen: false, explicitly. vaultwall answers every request that reaches
+// it with an allow or a refusal, but grpc-go refuses some requests before
+// vaultwall sees them (a headers value that is not UTF-8, a message over
+// maxRecvMsgBytes) and answers with an RPC error: failing open would let
+// exactly those through.
+func TestShippedConfigsFailClosed(t *testing.T) {
+	var files []string
+	err := filepath.WalkDir(".", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != "." && (p == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filters, providers := 0, 0
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range strings.Split(string(raw), "\n---") {
+			var v any
+			if err := yaml.Unmarshal([]byte(doc), &v); err != nil {
+				t.Fatalf("%s (document %d): %v", file, i, err)
+			}
+			walkYAML(v, func(m map[string]any, key string) {
+				switch typ, _ := m["@type"].(string); {
+				case strings.HasSuffix(typ, ".filters.http.ext_authz.v3.ExtAuthz"):
+					filters++
+					if b, ok := m["failure_mode_allow"].(bool); !ok || b {
+						t.Errorf("%s: an ext_authz filter has failure_mode_allow %v; want an explicit false", file, m["failure_mode_allow"])
+					}
+				case key == "envoyExtAuthzGrpc":
+					providers++
+					if b, ok := m["failOpen"].(bool); !ok || b {
+						t.Errorf("%s: an envoyExtAuthzGrpc provider has failOpen %v; want an explicit false", file, m["failOpen"])
+					}
+				}
+			}, "")
+		}
+	}
+	// envoy.yaml and envoy-behind-l7.yaml; istiooperator.yaml and
+	// istiod-values.yaml. Fewer means the walk missed a file.
+	if filters < 2 || providers < 2 {
+		t.Errorf("found %d ext_authz filters and %d Istio providers in %v; want at least 2 of each", filters, providers, files)
+	}
+}
+
+// walkYAML calls fn on every mapping in v, with the key it is the value of.
+func walkYAML(v any, fn func(m map[string]any, key string), key string) {
+	switch x := v.(type) {
+	case map[string]any:
+		fn(x, key)
+		for k, c := range x {
+			walkYAML(c, fn, k)
+		}
+	case []any:
+		for _, c := range x {
+			walkYAML(c, fn, key)
+		}
+	}
+}

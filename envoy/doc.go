@@ -9,7 +9,14 @@
 //
 // A refusal is always an OK RPC whose CheckResponse.status is non-zero,
 // never a gRPC error: Envoy treats RPC errors as "could not ask" and, when
-// failure_mode_allow is on, lets the request through.
+// failure_mode_allow is on, lets the request through. Every value the
+// response echoes has been through authz.Sanitize, so it always marshals.
+// That holds for requests that reach Check: grpc-go answers a CheckRequest
+// whose string fields are not UTF-8 (a header value in
+// attributes.request.http.headers) with INTERNAL and one over
+// server.maxRecvMsgBytes with RESOURCE_EXHAUSTED before Check runs, which is
+// why every shipped Envoy and Istio configuration fails closed. Header
+// values sent as bytes (header_map, encode_raw_headers) reach Check.
 //
 // The directory also holds the configuration users deploy — envoy.yaml,
 // envoy-behind-l7.yaml and the Istio manifests in istio/ — whose tests load

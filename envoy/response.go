@@ -68,11 +68,12 @@ func ResponseFrom(r authz.Response) *authv3.CheckResponse {
 	return &a.resp
 }
 
-// An allowed response sets at most 7 upstream headers and 1 response
-// header; a refusal at most 12 headers. A block holds that many header
-// options inline; a response with more allocates them apart.
+// An allowed response sets at most 7 upstream headers and 2 response
+// headers (x-ms-keyvault-network-info, x-ms-keyvault-rbac-assignment-id); a
+// refusal at most 12 headers. A block holds that many header options
+// inline; a response with more allocates them apart.
 const (
-	allowedHeaders = 8
+	allowedHeaders = 9
 	deniedHeaders  = 12
 )
 

@@ -13,16 +13,22 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
@@ -328,5 +334,127 @@ func TestObserverPanicDoesNotChangeTheAnswer(t *testing.T) {
 	}
 	if resp := check(t, client, checkRequest("192.0.2.1", "/secrets/a", "Bearer ok", nil)); resp.GetDeniedResponse().GetStatus().GetCode() != 403 {
 		t.Errorf("firewall-denied request answered %v", resp)
+	}
+}
+
+// rawHeaderRequest is what Envoy sends with encode_raw_headers: every
+// header in header_map, its value as raw bytes.
+func rawHeaderRequest(peer, path, authorization string, raw map[string][]byte) *authv3.CheckRequest {
+	hm := &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
+		{Key: ":path", RawValue: []byte(path)}, {Key: ":method", RawValue: []byte("GET")},
+	}}
+	if authorization != "" {
+		hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: "authorization", RawValue: []byte(authorization)})
+	}
+	for k, v := range raw {
+		hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: k, RawValue: v})
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:  &authv3.AttributeContext_Peer{Address: sockAddr(peer, 4000)},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: path, HeaderMap: hm}},
+	}}
+}
+
+// TestRawClientRequestIDStaysARefusal: an x-ms-client-request-id that is
+// not UTF-8 (encode_raw_headers delivers raw bytes) is echoed sanitised, so
+// the 401 and the 403 still marshal and reach Envoy as refusals, never as
+// an RPC error that failure_mode_allow would turn into an allow.
+func TestRawClientRequestIDStaysARefusal(t *testing.T) {
+	s := NewServer(nil, nil)
+	s.SetPipeline(stubPipeline())
+	client := authv3.NewAuthorizationClient(serve(t, s, config.Server{}))
+	long := bytes.Repeat([]byte("a"), 3*authz.MaxEchoValue)
+	for _, c := range []struct {
+		name, peer, authorization string
+		id                        []byte
+		status                    int32
+	}{
+		{"401 with invalid UTF-8", "127.0.0.1", "", []byte("\xff\xfe-id\xc3"), 401},
+		{"403 with invalid UTF-8", "192.0.2.1", "Bearer ok", []byte("id-\x80\x81"), 403},
+		{"401 with control characters", "127.0.0.1", "", []byte("id\r\nx-injected: 1\x00"), 401},
+		{"401 with an oversized id", "127.0.0.1", "", long, 401},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cr := rawHeaderRequest(c.peer, "/secrets/a", c.authorization, map[string][]byte{"x-ms-client-request-id": c.id})
+			direct, _ := s.Check(t.Context(), cr)
+			if _, err := proto.Marshal(direct); err != nil {
+				t.Fatalf("the refusal does not marshal (Envoy would see an RPC error): %v", err)
+			}
+			resp := check(t, client, cr)
+			den := resp.GetDeniedResponse()
+			if resp.GetStatus().GetCode() == int32(code.Code_OK) || den.GetStatus().GetCode() != typev3.StatusCode(c.status) {
+				t.Fatalf("resp = %v, want a %d refusal", resp, c.status)
+			}
+			got := deniedHeader(den, "x-ms-client-request-id")
+			if got == "" || !utf8.ValidString(got) || strings.ContainsAny(got, "\r\n\x00") || len(got) > authz.MaxEchoValue {
+				t.Errorf("x-ms-client-request-id echoed as %.120q (%d bytes): want UTF-8, no control character, at most %d bytes", got, len(got), authz.MaxEchoValue)
+			}
+		})
+	}
+}
+
+// rawCodec sends bytes as they are, so a test can put on the wire what a
+// Go client would refuse to marshal (Envoy's C++ client does send it).
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+type countingObserver struct{ n atomic.Int64 }
+
+func (o *countingObserver) Observe(*authz.Decision, time.Duration) { o.n.Add(1) }
+
+// TestGRPCRejectsBeforeCheck pins down the two requests grpc-go itself
+// answers with an RPC error before Check runs (so vaultwall cannot turn
+// them into a refusal, and only failure_mode_allow: false keeps them out):
+// a string field that is not UTF-8 — with Envoy's default, a header value
+// in attributes.request.http.headers — is INTERNAL, and a message over
+// server.maxRecvMsgBytes is RESOURCE_EXHAUSTED. The same header as raw
+// bytes in header_map (encode_raw_headers) reaches Check and is refused.
+func TestGRPCRejectsBeforeCheck(t *testing.T) {
+	obs := &countingObserver{}
+	s := NewServer(nil, obs)
+	s.SetPipeline(stubPipeline())
+	cc := serve(t, s, config.Server{MaxRecvMsgBytes: 64 << 10})
+	const method = "/envoy.service.auth.v3.Authorization/Check"
+	send := func(cr *authv3.CheckRequest, placeholder, wire string) error {
+		b, err := proto.Marshal(cr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(placeholder) != len(wire) || bytes.Count(b, []byte(placeholder)) != 1 {
+			t.Fatalf("placeholder %q must occur once and keep its length", placeholder)
+		}
+		b = bytes.Replace(b, []byte(placeholder), []byte(wire), 1)
+		var out []byte
+		return cc.Invoke(t.Context(), method, &b, &out, grpc.ForceCodec(rawCodec{}))
+	}
+
+	cr := checkRequest("127.0.0.1", "/secrets/a", "", map[string]string{"x-ms-client-request-id": "PLACEHOLDER"})
+	err := send(cr, "PLACEHOLDER", "id-\xff\xfe-bytes")
+	t.Logf("headers value not UTF-8: %v", err)
+	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("headers value not UTF-8: err = %v, want INTERNAL (grpc-go: invalid UTF-8)", err)
+	}
+	big := checkRequest("127.0.0.1", "/secrets/a", "", map[string]string{"x-big": strings.Repeat("a", 128<<10)})
+	_, err = authv3.NewAuthorizationClient(cc).Check(t.Context(), big)
+	t.Logf("oversized: %v", err)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("oversized request: err = %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if n := obs.n.Load(); n != 0 {
+		t.Fatalf("Check ran %d times for requests grpc-go should have refused", n)
+	}
+
+	raw := rawHeaderRequest("127.0.0.1", "/secrets/a", "", map[string][]byte{"x-ms-client-request-id": []byte("PLACEHOLDER")})
+	if err := send(raw, "PLACEHOLDER", "id-\xff\xfe-bytes"); err != nil {
+		t.Errorf("raw header bytes: err = %v, want the 401 refusal", err)
+	}
+	if n := obs.n.Load(); n != 1 {
+		t.Errorf("Check ran %d times for the raw-bytes request, want 1", n)
 	}
 }

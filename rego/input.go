@@ -111,7 +111,11 @@ var schema = []inputSection{
 		field("permission", s(func(d *authz.Decision) string { return d.Operation.Permission })),
 		field("data_action", s(func(d *authz.Decision) string { return d.Operation.DataAction })),
 		field("name", s(func(d *authz.Decision) string { return d.Operation.Name })),
+		// object and scope are canonical (lower case): Key Vault's names are
+		// case-insensitive, so a rule written for "prod-root" also holds for
+		// /secrets/PROD-ROOT. object_raw is the name as the client spelt it.
 		field("object", s(func(d *authz.Decision) string { return d.Operation.Object })),
+		field("object_raw", s(func(d *authz.Decision) string { return d.Operation.ObjectRaw })),
 		field("version", s(func(d *authz.Decision) string { return d.Operation.Version })),
 		field("scope", s(func(d *authz.Decision) string { return d.Operation.Scope })),
 		field("method", s(func(d *authz.Decision) string { return d.Operation.Method })),

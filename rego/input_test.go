@@ -24,7 +24,7 @@ func readmeDecision() *authz.Decision {
 			"tid": tenant, "upn": "alice@contoso.example", "ver": "1.0"}}
 	return &authz.Decision{ID: "6f9619ff-8b86-d011-b42d-00cf4fc964ff", Time: time.Date(2026, 1, 5, 9, 30, 0, 0, time.UTC), Vault: v, Caller: c,
 		Operation: authz.Operation{Plane: authz.PlaneData, Resource: "secrets", Permission: "get", Name: "SecretGet",
-			DataAction: "Microsoft.KeyVault/vaults/secrets/getSecret/action", Object: "db-password", Version: "",
+			DataAction: "Microsoft.KeyVault/vaults/secrets/getSecret/action", Object: "db-password", ObjectRaw: "db-password", Version: "",
 			Scope: "/secrets/db-password", Method: "GET", APIVersion: "7.5"},
 		Request: &authz.Request{ID: "13482946214931221457", Peer: netip.MustParseAddrPort("10.1.2.7:50312"), Principal: "spiffe://cluster.local/ns/apps/sa/web",
 			TLS: true, SNI: "contoso.vault.azure.net", Method: "GET", Path: "/secrets/db-password?api-version=7.5", Host: "contoso.vault.azure.net",

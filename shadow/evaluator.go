@@ -212,7 +212,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, d *authz.Decision) *authz.Deci
 		"enforced", before.String(), "candidate", after.String(), "candidateStage", after.Stage.String(),
 		"candidateGeneration", cand.Generation}
 	if d.Caller != nil {
-		attrs = append(attrs, "caller", d.Caller.String())
+		attrs = append(attrs, "caller", authz.Sanitize(d.Caller.String(), authz.MaxEchoValue))
 	}
 	if a := d.Network.ClientAddr; a.IsValid() {
 		attrs = append(attrs, "client", a.String())
@@ -274,9 +274,11 @@ func (e *Evaluator) Status() Status {
 		Engine: e.eng.Status(), Evaluated: e.stats.Evaluated.Load(), Dropped: e.stats.Dropped.Load()}
 }
 
+// firstLine is the first line of s, sanitised for the log: it quotes
+// messages that may echo the client.
 func firstLine(s string) string {
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		return s[:i]
+		s = s[:i]
 	}
-	return s
+	return authz.Sanitize(s, authz.MaxEchoValue)
 }

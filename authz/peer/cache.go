@@ -14,6 +14,9 @@ type certVerdict struct {
 	pem string // compared on every hit: the hash only finds the slot
 
 	binding int32 // -1: not recognised
+	// problem says why a certificate that names a trusted service was not
+	// recognised ("" when it was, or when it names none).
+	problem string
 	// from and until bound the verdict: the validity of the certificate
 	// and, with a caFile, of its chain.
 	from, until time.Time

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vaultwall/vaultwall/authz"
 )
 
 const (
@@ -20,6 +22,27 @@ const (
 )
 
 var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
+
+// refuse records why a certificate that names binding b is not recognised,
+// and logs it: once per certificate, since the verdict is cached.
+func (m *Matcher) refuse(v *certVerdict, b int32, why string) {
+	v.problem = "the certificate names trusted service " + m.bindings[b].name + ", but " + why
+	m.log.Warn("trusted-service certificate refused", "trustedService", m.bindings[b].name, "reason", why)
+}
+
+// Unrecognized says why the request's client certificate, which names a
+// trusted service, was not recognised as it; "" when it was, names none, or
+// there is no certificate. It implements authz.TrustedProblems.
+func (m *Matcher) Unrecognized(req *authz.Request) string {
+	if req == nil || req.CertificatePEM == "" || m.roots == nil || len(req.CertificatePEM) > maxCertPEM {
+		return ""
+	}
+	v := m.cache.get(maphash.String(m.seed, req.CertificatePEM), req.CertificatePEM)
+	if v == nil {
+		return ""
+	}
+	return v.problem
+}
 
 // fromCertificate resolves a client certificate to a binding, -1 when it
 // is not recognised. Repeat certificates cost a hash, a map lookup and a
@@ -68,6 +91,7 @@ func (m *Matcher) examine(pemText string, now time.Time) *certVerdict {
 	// Go treats a leaf without the EKU extension as fit for any use; a
 	// trusted service must say clientAuth.
 	if !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		m.refuse(v, b, "its client certificate lacks the clientAuth extended key usage")
 		return v
 	}
 	chains, err := cert.Verify(x509.VerifyOptions{
@@ -77,6 +101,11 @@ func (m *Matcher) examine(pemText string, now time.Time) *certVerdict {
 	})
 	if err != nil || len(chains) == 0 {
 		v.recheck = now.Add(recheckAfter)
+		why := "no chain"
+		if err != nil {
+			why = err.Error()
+		}
+		m.refuse(v, b, "its client certificate does not verify against trustedServices.caFile: "+why)
 		return v
 	}
 	v.binding, v.from, v.until = b, cert.NotBefore, cert.NotAfter

@@ -55,7 +55,12 @@
 // is compared on a hit), bounded with CLOCK eviction; validity is checked
 // against the clock on every request. A certificate that does not parse,
 // verify or match, or is expired, is not recognised: Recognize never errs
-// and never panics.
+// and never panics. When a certificate names a trusted service but lacks
+// the clientAuth extended key usage or does not chain to the caFile,
+// Unrecognized (authz.TrustedProblems) says so — the pipeline records it
+// as NetworkVerdict.TrustedProblem, shown by explain and the audit record's
+// vaultwall.trustedServiceProblem — and the Matcher logs it at WARN once
+// per certificate (WithLogger).
 //
 // # Scope
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type Matcher struct {
 	cache *certCache
 	seed  maphash.Seed
 	now   func() time.Time
+	log   *slog.Logger
 }
 
 type binding struct {
@@ -48,6 +50,16 @@ type Option func(*Matcher)
 // WithClock sets the clock that certificate validity is checked against
 // (default time.Now).
 func WithClock(now func() time.Time) Option { return func(m *Matcher) { m.now = now } }
+
+// WithLogger logs certificates that name a trusted service but are refused
+// (no clientAuth extended key usage, no chain to trustedServices.caFile).
+func WithLogger(log *slog.Logger) Option {
+	return func(m *Matcher) {
+		if log != nil {
+			m.log = log
+		}
+	}
+}
 
 // WithCertCache bounds the number of certificates whose verdicts are kept
 // (default 1024; at least 1).
@@ -70,6 +82,7 @@ func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
 		subjectKey:   map[string]int32{},
 		seed:         maphash.MakeSeed(),
 		now:          time.Now,
+		log:          slog.New(slog.DiscardHandler),
 	}
 	var errs []error
 	report := func(field string, sentinel error, format string, args ...any) {
@@ -211,6 +224,8 @@ func loadRoots(path string) (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
+
+var _ authz.TrustedProblems = (*Matcher)(nil)
 
 // Recognize reports which trusted service presented the request, by its
 // client certificate, and whether op lies in that service's scope.

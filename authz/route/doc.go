@@ -9,7 +9,10 @@
 // # Matching
 //
 //   - Literal segments are matched case-insensitively (wrapkey, wrapKey,
-//     WRAPKEY); object names are kept as sent.
+//     WRAPKEY). Object names are case-insensitive in Key Vault
+//     (/secrets/PROD-ROOT is the secret prod-root): Object and Scope are
+//     lower case, the one spelling every rule compares; ObjectRaw keeps the
+//     name as sent.
 //   - Literals beat placeholders. When the literal's subtree has no route for
 //     the method, the placeholder reading is tried: PUT /secrets/restore sets
 //     a secret named "restore".

@@ -397,13 +397,18 @@ func (r *Router) Classify(req *authz.Request) (authz.Operation, *authz.Denial) {
 	op := c.op
 	op.APIVersion = t.apiVersion
 	if c.obj >= 0 {
-		op.Object = segs[c.obj]
+		// Key Vault's object names are case-insensitive: /secrets/PROD-ROOT
+		// is the secret prod-root. Object and Scope are canonical (lower
+		// case), so that no rule can be sidestepped by a name's case;
+		// ObjectRaw keeps the client's spelling.
+		op.ObjectRaw = segs[c.obj]
+		op.Object = strings.ToLower(op.ObjectRaw) // no allocation when already lower case
 	}
 	if c.ver >= 0 {
 		op.Version = segs[c.ver]
 	}
 	if c.family != "" {
-		if segs[0] == c.family {
+		if segs[0] == c.family && op.Object == op.ObjectRaw {
 			// "/secrets/<name>" is a prefix of the path: no allocation.
 			op.Scope = t.path[:2+len(segs[0])+len(segs[1])]
 		} else {

@@ -104,9 +104,11 @@ func TestRoutingRules(t *testing.T) {
 	}
 }
 
+// op is the expected Operation; object is the name as sent, so Object and
+// Scope are its canonical lower case.
 func op(resource, perm, name, object, version, scope, method string) authz.Operation {
-	return authz.Operation{Resource: resource, Permission: perm, Name: name, Object: object,
-		Version: version, Scope: scope, Method: method}
+	return authz.Operation{Resource: resource, Permission: perm, Name: name, Object: strings.ToLower(object), ObjectRaw: object,
+		Version: version, Scope: strings.ToLower(scope), Method: method}
 }
 
 func withAPI(o authz.Operation, v string) authz.Operation { o.APIVersion = v; return o }
@@ -283,5 +285,34 @@ func TestClassifyDoesNotAllocate(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { _, _ = r.Classify(req) }); n != 0 {
 			t.Errorf("%s %s: %v allocations per Classify", req.Method, req.Path, n)
 		}
+	}
+}
+
+// TestObjectNamesAreCanonical: Key Vault's object names are
+// case-insensitive (/secrets/PROD-ROOT is the secret prod-root), so every
+// spelling classifies to one lower-case Object and Scope — what rules
+// compare — and ObjectRaw keeps the spelling sent.
+func TestObjectNamesAreCanonical(t *testing.T) {
+	r := route.New()
+	for _, c := range []struct{ method, path, raw, object, scope string }{
+		{"GET", "/secrets/prod-root", "prod-root", "prod-root", "/secrets/prod-root"},
+		{"GET", "/secrets/PROD-ROOT", "PROD-ROOT", "prod-root", "/secrets/prod-root"},
+		{"GET", "/SECRETS/Prod-Root", "Prod-Root", "prod-root", "/secrets/prod-root"},
+		{"POST", "/keys/Signing-Key//wrapkey", "Signing-Key", "signing-key", "/keys/signing-key"},
+		{"GET", "/Certificates/WEB/policy", "WEB", "web", "/certificates/web"},
+		{"GET", "/certificates/issuers/DigiCert", "DigiCert", "digicert", ""},
+		{"DELETE", "/deletedsecrets/OLD", "OLD", "old", ""},
+	} {
+		got, den := classify(t, r, c.method, c.path, nil)
+		if den != nil {
+			t.Errorf("%s %s refused: %s", c.method, c.path, den.Message)
+			continue
+		}
+		if got.Object != c.object || got.Scope != c.scope || got.ObjectRaw != c.raw {
+			t.Errorf("%s %s: object %q scope %q raw %q; want %q %q %q", c.method, c.path, got.Object, got.Scope, got.ObjectRaw, c.object, c.scope, c.raw)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = classify(t, r, "GET", "/secrets/prod-root", nil) }); n != 0 {
+		t.Errorf("classifying a lower-case name allocates %v times, want 0", n)
 	}
 }

@@ -126,7 +126,7 @@ func (c rowCase) operation(apiVersion string) authz.Operation {
 	return authz.Operation{
 		Plane: authz.PlaneData, Resource: c.resource, Permission: c.perm,
 		DataAction: "Microsoft.KeyVault/vaults/" + c.action, Name: c.name,
-		Object: c.object, Version: c.version, Scope: c.scope,
+		Object: c.object, ObjectRaw: c.object, Version: c.version, Scope: c.scope,
 		Method: c.method, APIVersion: apiVersion,
 	}
 }

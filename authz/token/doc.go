@@ -9,16 +9,20 @@
 //     jwksFile; background refresh; an unknown-kid refetch that is
 //     single-flight and rate-limited (refresh.minInterval between any two
 //     fetches), which the request waits for up to refresh.timeout; and the
-//     last good keys kept through an issuer's outage;
+//     last good keys kept through an issuer's outage (a failed refresh logs
+//     WARN "the last good keys stay in use"; a failed first load, with no
+//     keys to keep, logs ERROR "issuer keys not loaded");
 //   - token checks: at most MaxTokenBytes, one Bearer credential, a compact
-//     JWS, an algorithm from the allow-list (RS256/384/512, PS256/384/512,
+//     JWS in unpadded base64url (RFC 7515 §2: no '=', '+' or '/', which
+//     jwx would otherwise decode), exp, nbf and iat JSON numbers when
+//     present (RFC 7519 NumericDate; jwx would read a string), an algorithm from the allow-list (RS256/384/512, PS256/384/512,
 //     ES256/384, narrowed per issuer; never none, never HMAC; a key's own
 //     alg must agree), a kid, the issuer picked by the token's unverified
 //     iss and the signature checked against that issuer's keys only, then
 //     exp (required) and nbf with the clock skew, aud among the issuer's
-//     audiences, tid equal to the vault's tenant (iat and typ are not
-//     checked: exp and nbf bound a token's life, and Key Vault documents
-//     nothing more);
+//     audiences, tid equal to the vault's tenant (iat's value and typ are
+//     not checked: exp and nbf bound a token's life, and Key Vault
+//     documents nothing more);
 //   - the claims → Caller mapping (keyvault-spec §4);
 //   - the verified-token cache: token → sealed Caller, placed by a keyed
 //     64-bit hash (hash/maphash) and served only when the stored token

@@ -259,10 +259,16 @@ func (s *source) fetch(why Trigger) (err error) {
 			ev.Keys = len(cur.byKID)
 		}
 		ev.Changed = changed
-		if err != nil {
+		switch {
+		case err != nil && ev.Keys > 0:
 			s.log.Warn("issuer keys not refreshed; the last good keys stay in use",
 				slog.String("issuer", s.issuer()), slog.String("trigger", why.String()), slog.Any("error", err))
-		} else if changed {
+		case err != nil:
+			// Never loaded: there are no last good keys, and every token of
+			// this issuer is refused (500) until a load succeeds.
+			s.log.Error("issuer keys not loaded; tokens of this issuer cannot be verified until they are",
+				slog.String("issuer", s.issuer()), slog.String("trigger", why.String()), slog.Any("error", err))
+		case changed:
 			s.log.Info("issuer keys loaded", slog.String("issuer", s.issuer()),
 				slog.String("trigger", why.String()), slog.Int("keys", len(ks.byKID)))
 		}

@@ -248,6 +248,11 @@ func (a *Authenticator) verify(ctx context.Context, raw string) outcome {
 	default:
 		return deny(denyMalformed("it is not a signed JWT (three base64url parts)"))
 	}
+	if strings.ContainsAny(raw, "=+/") {
+		// jwx would decode padded and standard-alphabet parts too; RFC 7515
+		// §2 allows neither, so a token has exactly one spelling.
+		return deny(denyMalformed("its parts are not unpadded base64url (RFC 7515): '=', '+' and '/' are not allowed"))
+	}
 	msg, err := jws.Parse([]byte(raw), jws.WithCompact())
 	if err != nil || len(msg.Signatures()) != 1 {
 		return deny(denyMalformed("it is not a signed JWT (three base64url parts)"))
@@ -274,6 +279,11 @@ func (a *Authenticator) verify(ctx context.Context, raw string) outcome {
 	tok := jwt.New()
 	if err := json.Unmarshal(msg.Payload(), tok); err != nil {
 		return deny(denyMalformed("its claims are not a valid JSON object"))
+	}
+	if c := nonNumericDate(msg.Payload()); c != "" {
+		// jwx reads "exp": "1700000000" as a date; RFC 7519 §2 says a
+		// NumericDate is a JSON number.
+		return deny(denyMalformed("its " + c + " claim is not a number (RFC 7519 NumericDate)"))
 	}
 	is := a.issuers[tok.Issuer()]
 	if is == nil {
@@ -347,4 +357,29 @@ func (a *Authenticator) key(ctx context.Context, is *issuer, kid string) (*verif
 		return nil, nil, outcome{err: is.src.unavailable()}
 	}
 	return nil, nil, outcome{deny: denyUnknownKID(kid, is.name)}
+}
+
+// dateClaims are the claims RFC 7519 defines as NumericDate.
+type dateClaims struct {
+	Exp json.RawMessage `json:"exp"`
+	Nbf json.RawMessage `json:"nbf"`
+	Iat json.RawMessage `json:"iat"`
+}
+
+// nonNumericDate names the first of exp, nbf and iat that is present but
+// not a JSON number ("" when all are numbers or absent).
+func nonNumericDate(payload []byte) string {
+	var d dateClaims
+	if json.Unmarshal(payload, &d) != nil {
+		return "exp"
+	}
+	for _, c := range [...]struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", d.Exp}, {"nbf", d.Nbf}, {"iat", d.Iat}} {
+		if c.raw != nil && (len(c.raw) == 0 || (c.raw[0] != '-' && (c.raw[0] < '0' || c.raw[0] > '9'))) {
+			return c.name
+		}
+	}
+	return ""
 }

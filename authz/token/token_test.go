@@ -2,8 +2,10 @@ package token_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +78,14 @@ func TestBadInputs(t *testing.T) {
 		{"claims not an object", "Bearer " + signedPayload(t, key, "[1,2]"), "its claims are not a valid JSON object"},
 		{"claims not JSON", "Bearer " + signedPayload(t, key, "hello"), "its claims are not a valid JSON object"},
 		{"exp not a number", "Bearer " + with(func(c map[string]any) { c["exp"] = map[string]any{} }), "its claims are not a valid JSON object"},
+		{"exp a string", "Bearer " + with(func(c map[string]any) { c["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10) }),
+			"Bearer token is malformed: its exp claim is not a number (RFC 7519 NumericDate)."},
+		{"exp null", "Bearer " + with(func(c map[string]any) { c["exp"] = json.RawMessage("null") }), "its claims are not a valid JSON object"},
+		{"nbf a string", "Bearer " + with(func(c map[string]any) { c["nbf"] = strconv.FormatInt(now.Add(-time.Hour).Unix(), 10) }), "its nbf claim is not a number"},
+		{"iat a string", "Bearer " + with(func(c map[string]any) { c["iat"] = strconv.FormatInt(now.Add(-time.Hour).Unix(), 10) }), "its iat claim is not a number"},
+		{"padded signature", "Bearer " + padded(valid), "Bearer token is malformed: its parts are not unpadded base64url (RFC 7515)"},
+		{"padded payload", "Bearer " + padPart(valid, 1), "its parts are not unpadded base64url"},
+		{"standard alphabet", "Bearer " + stdAlphabet(t, valid), "its parts are not unpadded base64url"},
 		{"wrong issuer", "Bearer " + with(func(c map[string]any) { c["iss"] = "https://sts.windows.net/" + authztest.DefaultTenantID + "/" }),
 			"AKV10032: Invalid issuer. Expected one of " + expected + ", found https://sts.windows.net/" + authztest.DefaultTenantID + "/."},
 		{"issuer with trailing slash dropped", "Bearer " + with(func(c map[string]any) { c["iss"] = strings.TrimSuffix(expected, "/") }), "AKV10032: Invalid issuer."},
@@ -284,4 +294,33 @@ type classifier struct{}
 
 func (classifier) Classify(*authz.Request) (authz.Operation, *authz.Denial) {
 	return authz.Operation{Plane: authz.PlaneControl, Name: "SecretSet"}, nil
+}
+
+// padded is tok with its signature padded to a multiple of 4 characters,
+// as standard base64 would write it: the same bytes, another spelling.
+func padded(tok string) string { return padPart(tok, 2) }
+
+// padPart pads part i (0 header, 1 claims, 2 signature) with '='; a part
+// whose length is a multiple of 4 gets a lone "=" (still the same bytes to a
+// lenient decoder that strips padding).
+func padPart(tok string, i int) string {
+	parts := strings.Split(tok, ".")
+	n := (4 - len(parts[i])%4) % 4
+	if n == 0 {
+		n = 4
+	}
+	parts[i] += strings.Repeat("=", n)
+	return strings.Join(parts, ".")
+}
+
+// stdAlphabet spells tok's signature in the standard base64 alphabet
+// ('+' and '/' for '-' and '_'); it fails the test when the signature holds
+// neither, so the case cannot silently stop testing anything.
+func stdAlphabet(t *testing.T, tok string) string {
+	i := strings.LastIndexByte(tok, '.')
+	sig := tok[i+1:]
+	if !strings.ContainsAny(sig, "-_") {
+		t.Fatal("the signature has no '-' or '_' to respell")
+	}
+	return tok[:i+1] + strings.NewReplacer("-", "+", "_", "/").Replace(sig)
 }

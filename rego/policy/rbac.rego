@@ -7,6 +7,9 @@
 #   "not_data_actions"}: the built-in roles and the configuration's custom ones.
 # Data actions are lower-case and relative to Microsoft.KeyVault/vaults/;
 # a scope is "" (the vault) or "/secrets|keys|certificates/<name>", lower-case.
+# input.operation.scope is lower case too (object names are case-insensitive
+# in Key Vault and vaultwall canonicalises them); lower() keeps hand-written
+# inputs honest.
 package vaultwall.authz.rbac
 
 prefix := "microsoft.keyvault/vaults/"
