@@ -657,10 +657,14 @@ func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 const api = "?api-version=7.5"
 
 // handshake opens one TLS connection to the front as a client at from
-// with cert, and reads the answer to a request: with TLS 1.3 a server
-// refuses a client certificate only after the client's side of the
-// handshake, so the refusal surfaces on that read, as a TLS alert.
-func (s *system) handshake(t *testing.T, from netip.Addr, cert *tls.Certificate) error {
+// with cert, at most TLS version maxVersion (0: TLS 1.3), and reads the
+// answer to a request. With TLS 1.2 a refused client certificate fails the
+// handshake itself, with the server's alert. With TLS 1.3 the server judges
+// the certificate only after the client's side of the handshake is done:
+// the refusal surfaces on the write or read after it — as a TLS alert, or
+// (a real Envoy closes the connection right after its alert, and the
+// client's request then meets a reset) as a broken pipe or reset.
+func (s *system) handshake(t *testing.T, from netip.Addr, cert *tls.Certificate, maxVersion uint16) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -675,7 +679,9 @@ func (s *system) handshake(t *testing.T, from netip.Addr, cert *tls.Certificate)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	tc := tls.Client(conn, c.TLSConfig())
+	cfg := c.TLSConfig()
+	cfg.MaxVersion = maxVersion
+	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return err
 	}

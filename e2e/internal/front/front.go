@@ -271,6 +271,22 @@ func Which() string {
 	return "envoy (" + bin + ", " + envoyVersion(bin) + ")"
 }
 
+// RealEnvoy is the Envoy binary for a test that needs a real one
+// (ENVOY_BIN, else envoy on PATH). Without one the test is skipped — or
+// fails when E2E_FRONT=envoy, where a missing Envoy is a broken set-up (CI
+// sets it), never a reason to pass. E2E_FRONT=standin skips it.
+func RealEnvoy(tb testing.TB) string {
+	tb.Helper()
+	bin, why, err := chooseFront()
+	switch {
+	case err != nil:
+		tb.Fatalf("front: %v", err)
+	case bin == "":
+		tb.Skipf("front: no real Envoy (%s)", why)
+	}
+	return bin
+}
+
 // envoyBinary finds a real Envoy and says why it did or did not.
 func envoyBinary() (bin, why string) {
 	if p := os.Getenv(EnvEnvoyBin); p != "" {

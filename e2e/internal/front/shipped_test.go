@@ -255,12 +255,10 @@ func TestStandInAuthzTLS(t *testing.T) {
 
 // TestEnvoyFront starts a real Envoy from each shipped file between a stub
 // authorizer and a recording upstream. It needs an Envoy binary (ENVOY_BIN
-// or envoy on PATH) and is skipped without one.
+// or envoy on PATH): skipped without one, failed without one when
+// E2E_FRONT=envoy (as in make test and CI).
 func TestEnvoyFront(t *testing.T) {
-	bin, why := envoyBinary()
-	if bin == "" {
-		t.Skipf("no Envoy binary (%s): the real-Envoy front is not exercised", why)
-	}
+	bin := RealEnvoy(t)
 	for _, file := range []string{EnvoyL4, EnvoyL7} {
 		t.Run(file, func(t *testing.T) {
 			ca, clientCA := pki.NewCA(t, "front CA"), pki.NewCA(t, "client CA")
