@@ -48,7 +48,8 @@ type Options struct {
 	// EnvoyConfig names the shipped front-proxy file under envoy/ that a
 	// real Envoy is started from ("envoy.yaml", "envoy-behind-l7.yaml");
 	// Shipped sets it. Empty: envoy.yaml with ProxyProtocol, else
-	// envoy-behind-l7.yaml. The stand-in ignores it.
+	// envoy-behind-l7.yaml. An absolute path names a test's variant of a
+	// shipped file (one knob changed, say). The stand-in ignores it.
 	EnvoyConfig string
 
 	// AuthzAddr is host:port of the ext_authz gRPC server: plaintext h2, or
@@ -127,6 +128,10 @@ type Options struct {
 	// on; Istio leaves the certificate out).
 	OmitPeerCertificate bool
 	OmitTLSSession      bool
+	// EncodeRawHeaders is encode_raw_headers: the headers travel as
+	// http.header_map (one entry per header field, raw bytes, unmerged,
+	// unsanitised) instead of the http.headers map.
+	EncodeRawHeaders bool
 }
 
 func (o Options) timeout() time.Duration {

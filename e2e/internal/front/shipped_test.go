@@ -124,7 +124,7 @@ func TestRenderEnvoy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p.name = file
+			p.name, p.path = file, file
 			shipped, _ := Shipped(file)
 			if got, err := p.options(); err != nil || !reflect.DeepEqual(got, shipped) {
 				t.Errorf("behaviour changed by rendering:\n%+v\nwant\n%+v (%v)", got, shipped, err)
