@@ -423,6 +423,8 @@ type result struct {
 	// x-ms-client-request-id), nil if it never got there.
 	upstream *fakevault.Request
 	desc     string
+	// clientRequestID is the x-ms-client-request-id the request carried.
+	clientRequestID string
 }
 
 // do sends r on a fresh connection (so its PROXY header and client
@@ -469,7 +471,7 @@ func (s *system) do(t *testing.T, r req) result {
 	if xff := r.header.Get("X-Forwarded-For"); xff != "" {
 		from += " (X-Forwarded-For: " + xff + ")"
 	}
-	res := result{desc: fmt.Sprintf("%s %s from %s", r.method, r.path, from)}
+	res := result{desc: fmt.Sprintf("%s %s from %s", r.method, r.path, from), clientRequestID: id}
 	resp, err := hc.Do(httpReq)
 	if err != nil {
 		res.err = err
@@ -615,6 +617,32 @@ func (r result) wantRefused(t *testing.T, status int, code, inner, message strin
 	if e.Error.Message != message {
 		t.Errorf("%s: message\n%q\nwant\n%q", r.desc, e.Error.Message, message)
 	}
+	// Byte for byte: the body the front's local reply carried is Key
+	// Vault's envelope as the Azure SDKs parse it — no trailing newline,
+	// no HTML escaping, exactly these keys in this order — and the
+	// client's request id comes back, as Key Vault echoes it.
+	if want := keyVaultBody(code, message, inner); r.body != want {
+		t.Errorf("%s: body\n%q\nwant byte for byte\n%q", r.desc, r.body, want)
+	}
+	if got, want := r.header.Get("X-Ms-Client-Request-Id"), r.clientRequestID; got != want {
+		t.Errorf("%s: x-ms-client-request-id %q, want the client's %q", r.desc, got, want)
+	}
+}
+
+// keyVaultBody is Key Vault's error envelope, as its service writes it.
+func keyVaultBody(code, message, inner string) string {
+	str := func(s string) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(s)
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	body := `{"error":{"code":` + str(code) + `,"message":` + str(message)
+	if inner != "" {
+		body += `,"innererror":{"code":` + str(inner) + `}`
+	}
+	return body + "}}"
 }
 
 // wantChallenge asserts the 401 every unauthenticated request gets.
