@@ -175,7 +175,10 @@ type system struct {
 
 // newSystem starts a group: envoyFile is the shipped front-proxy file
 // (front.EnvoyL4 or front.EnvoyL7), configure adjusts baseConfig.
-func newSystem(t *testing.T, name, envoyFile string, configure func(*config.Config)) *system {
+//
+// authzVia, when set, maps vaultwall's gRPC address to the one the front is
+// given (a relay the test controls, say).
+func newSystem(t *testing.T, name, envoyFile string, configure func(*config.Config), authzVia ...func(vaultwallAddr string) string) *system {
 	t.Helper()
 	s := &system{
 		name:      name,
@@ -220,6 +223,9 @@ func newSystem(t *testing.T, name, envoyFile string, configure func(*config.Conf
 	opts.ServerCert = &frontCert
 	opts.ClientCAs, opts.ClientCAPEM = s.serviceCA.Pool(), s.serviceCA.PEM()
 	opts.AuthzAddr = s.vw.grpc
+	for _, via := range authzVia {
+		opts.AuthzAddr = via(opts.AuthzAddr)
+	}
 	opts.AuthzTLS = &front.AuthzTLS{ServerName: vaultwallName, CAPEM: s.authzCA.PEM(), Certificate: s.authzCert}
 	opts.Upstream, opts.UpstreamCAs, opts.UpstreamCAPEM = s.vault.URL(), s.frontCA.Pool(), s.frontCA.PEM()
 	opts.Domains = []string{s.host}
@@ -242,6 +248,9 @@ type vaultwall struct {
 	grpc, http string
 	admin      string // the control plane's listener, when it is enabled
 	log        string // its stderr: JSON log lines, and race reports
+	// stop sends SIGTERM and waits for the exit, once; the test's cleanup
+	// calls it too, and checks the exit and the log.
+	stop func() error
 }
 
 // startVaultwall writes cfg, starts the binary on it and waits until
@@ -271,17 +280,24 @@ func startVaultwall(t *testing.T, cfg *config.Config) *vaultwall {
 	exited := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); logf.Close(); close(exited) }()
+	var stopOnce sync.Once
+	var stopErr error
+	vw.stop = func() error {
+		stopOnce.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+				stopErr = waitErr
+			case <-time.After(15 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+				stopErr = fmt.Errorf("no exit 15s after SIGTERM (killed: %v)", waitErr)
+			}
+		})
+		return stopErr
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		var err error
-		select {
-		case <-exited:
-			err = waitErr
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			err = fmt.Errorf("no exit 15s after SIGTERM (killed: %v)", waitErr)
-		}
+		err := vw.stop()
 		out, _ := os.ReadFile(vw.log)
 		if i := bytes.Index(out, []byte("WARNING: DATA RACE")); i >= 0 {
 			t.Errorf("vaultwall reported a data race:\n%s", out[i:])
