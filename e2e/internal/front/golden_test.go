@@ -46,7 +46,8 @@ type goldenScenario struct {
 	body   string
 }
 
-// The scenarios: each shape of request vaultwall decides on.
+// The scenarios through envoy.yaml (PROXY v2 fixes both addresses): each
+// shape of request vaultwall decides on.
 var goldenScenarios = []goldenScenario{
 	{
 		name:   "h2-get-bearer",
@@ -119,6 +120,27 @@ var goldenScenarios = []goldenScenario{
 	},
 }
 
+// The scenarios through envoy-behind-l7.yaml: the test's "load balancer"
+// connects from this host's non-loopback address (HostAddress) and appends
+// the client it saw to X-Forwarded-For, which Envoy trusts one hop of.
+var goldenL7Scenarios = []goldenScenario{
+	{
+		name:   "l7-h2-xff",
+		client: func(k *goldenKit) Client { return k.l7Client(false) },
+		method: "GET", path: "/secrets/db-password?api-version=7.5",
+		header: http.Header{
+			"Authorization":   {"Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln"},
+			"X-Forwarded-For": {"198.51.100.7, 203.0.113.10"}, // client-written, then the load balancer's entry
+			"X-Real-Ip":       {"198.51.100.7"},
+		},
+	},
+	{
+		name:   "l7-http1-no-xff",
+		client: func(k *goldenKit) Client { return k.l7Client(true) },
+		method: "GET", path: "/healthstatus",
+	},
+}
+
 // goldenKit is one front (real Envoy or stand-in, from envoy.yaml) between
 // a recording stub authorizer and an upstream, with a fixed client
 // certificate per run.
@@ -127,11 +149,12 @@ type goldenKit struct {
 	clientCert tls.Certificate
 	stub       *authzstub.Server
 	front      Front
+	host       netip.Addr // this host's non-loopback IPv4 address, for the L7 scenarios
 }
 
 func newGoldenKit(t *testing.T, file string, start func(Options) Front) *goldenKit {
 	t.Helper()
-	k := &goldenKit{ca: pki.NewCA(t, "front CA")}
+	k := &goldenKit{ca: pki.NewCA(t, "front CA"), host: HostAddress(netip.MustParseAddr("192.0.2.1"))}
 	clientCA := pki.NewCA(t, "client CA")
 	k.clientCert = clientCA.Issue(t, pki.Leaf{URIs: []string{"spiffe://trusted.example/azure-backup"}, Subject: subject("backup")})
 	k.stub = authzstub.Start(t, func(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
@@ -155,6 +178,10 @@ func newGoldenKit(t *testing.T, file string, start func(Options) Front) *goldenK
 	o.Domains = []string{vaultHost}
 	k.front = start(o)
 	return k
+}
+
+func (k *goldenKit) l7Client(http1 bool) Client {
+	return Client{RootCAs: k.ca.Pool(), LocalAddr: k.host, HTTP1: http1}
 }
 
 func (k *goldenKit) clientFrom(src, dst string) Client {
@@ -194,7 +221,11 @@ func (k *goldenKit) run(t *testing.T, sc goldenScenario) []byte {
 	if c.Certificate != nil {
 		certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate.Certificate[0]}))
 	}
-	out, err := normalise(reqs[before], certPEM)
+	var host netip.Addr
+	if c.Proxy == nil {
+		host = k.host
+	}
+	out, err := normalise(reqs[before], certPEM, host)
 	if err != nil {
 		t.Fatalf("%s: %v", sc.name, err)
 	}
@@ -208,15 +239,20 @@ const (
 	phUUID   = "<uuid>"
 	phCert   = "<the client's leaf certificate, PEM, URL-encoded>"
 	phNotPEM = "<NOT the client's certificate>"
+	phHost   = "<this host's address>"
+	phPort   = "<port>"
 )
 
 // normalise is a CheckRequest as indented JSON with sorted keys, with what
 // varies between runs replaced by placeholders: the stream id (checked to
 // be decimal), the request time, x-request-id (checked to be a UUID) and the
 // client certificate (checked to decode to certPEM, the PEM of the leaf the
-// client presented). Everything else — addresses and ports, which the
-// scenarios fix through the PROXY header, headers, metadata — is kept.
-func normalise(cr *authv3.CheckRequest, certPEM string) ([]byte, error) {
+// client presented). Without a PROXY header (host valid: the L7
+// scenarios), this host's address becomes a placeholder wherever it occurs,
+// and so do the source's and destination's ports (ephemeral, and the
+// listener's). Everything else — addresses and ports the PROXY header
+// fixes, headers, metadata — is kept.
+func normalise(cr *authv3.CheckRequest, certPEM string, host netip.Addr) ([]byte, error) {
 	j, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(cr)
 	if err != nil {
 		return nil, err
@@ -264,6 +300,16 @@ func normalise(cr *authv3.CheckRequest, certPEM string) ([]byte, error) {
 			}
 		}
 	}
+	if host.IsValid() {
+		for _, peer := range []string{"source", "destination"} {
+			p, _ := attrs[peer].(map[string]any)
+			a, _ := p["address"].(map[string]any)
+			if sa, ok := a["socket_address"].(map[string]any); ok {
+				sa["port_value"] = phPort
+			}
+		}
+		replaceStrings(doc, host.String(), phHost)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -272,6 +318,28 @@ func normalise(cr *authv3.CheckRequest, certPEM string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// replaceStrings replaces old with new in every string value of v.
+func replaceStrings(v any, old, new string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok {
+				x[k] = strings.ReplaceAll(s, old, new)
+			} else {
+				replaceStrings(e, old, new)
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if s, ok := e.(string); ok {
+				x[i] = strings.ReplaceAll(s, old, new)
+			} else {
+				replaceStrings(e, old, new)
+			}
+		}
+	}
 }
 
 // decodeMaybe decodes a raw_value (base64 in JSON) for the UUID check.
@@ -353,14 +421,16 @@ func goldenDiff(got, want []byte) (string, error) {
 	return b.String(), nil
 }
 
-// goldenSets are the goldens' two shapes: envoy.yaml as shipped (headers
-// in http.headers) and with encode_raw_headers on (http.header_map).
+// goldenSets: envoy.yaml as shipped (headers in http.headers), with
+// encode_raw_headers on (http.header_map), and envoy-behind-l7.yaml.
 var goldenSets = []struct {
-	dir  string
-	file func(t *testing.T) string
+	dir       string
+	file      func(t *testing.T) string
+	scenarios []goldenScenario
 }{
-	{goldenDir, func(*testing.T) string { return EnvoyL4 }},
-	{filepath.Join(goldenDir, "encode_raw_headers"), func(t *testing.T) string { return Variant(t, EnvoyL4, WithEncodeRawHeaders...) }},
+	{goldenDir, func(*testing.T) string { return EnvoyL4 }, goldenScenarios},
+	{filepath.Join(goldenDir, "encode_raw_headers"), func(t *testing.T) string { return Variant(t, EnvoyL4, WithEncodeRawHeaders...) }, goldenScenarios},
+	{filepath.Join(goldenDir, "behind-l7"), func(*testing.T) string { return EnvoyL7 }, goldenL7Scenarios},
 }
 
 // checkGoldens runs every scenario through the fronts start makes, for
@@ -375,7 +445,10 @@ func checkGoldens(t *testing.T, start func(*testing.T, Options) Front, write boo
 	for _, set := range goldenSets {
 		t.Run(filepath.Base(set.dir), func(t *testing.T) {
 			k := newGoldenKit(t, set.file(t), func(o Options) Front { return start(t, o) })
-			for _, sc := range goldenScenarios {
+			if set.scenarios[0].client(k).Proxy == nil && !k.host.IsValid() {
+				t.Skip("this host has no non-loopback IPv4 address to play the L7 load balancer from")
+			}
+			for _, sc := range set.scenarios {
 				t.Run(sc.name, func(t *testing.T) {
 					path := filepath.Join(set.dir, sc.name+".json")
 					got := k.run(t, sc)
