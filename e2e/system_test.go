@@ -414,6 +414,9 @@ type req struct {
 	as     *principal // bearer token of this principal
 	token  string     // or this raw token
 	header http.Header
+	// clientRequestID is the x-ms-client-request-id sent (by which the
+	// vault's record is found); default a fresh UUID.
+	clientRequestID string
 }
 
 // forged are identity headers a hostile client sends with every request:
@@ -478,7 +481,10 @@ func (s *system) do(t *testing.T, r req) result {
 	case r.token != "":
 		httpReq.Header.Set("Authorization", "Bearer "+r.token)
 	}
-	id := uuid.NewString()
+	id := r.clientRequestID
+	if id == "" {
+		id = uuid.NewString()
+	}
 	httpReq.Header.Set("X-Ms-Client-Request-Id", id)
 	from := "the connection's address"
 	if r.from.IsValid() {
