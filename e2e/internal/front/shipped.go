@@ -215,6 +215,22 @@ func (p *frontParts) options() (Options, error) {
 		errs = append(errs, errors.New("skip_xff_append is not reproduced by the stand-in"))
 	}
 	o.XFFTrustedHops = int(h.GetXffNumTrustedHops())
+	vhs := h.GetRouteConfig().GetVirtualHosts()
+	if len(vhs) != 1 {
+		errs = append(errs, fmt.Errorf("%d virtual hosts; the stand-in has one", len(vhs)))
+	}
+	for _, vh := range vhs {
+		for i, r := range vh.GetRoutes() {
+			rt := Route{Path: r.GetMatch().GetPath(), Prefix: r.GetMatch().GetPrefix(), Timeout: 15 * time.Second}
+			if t := r.GetRoute().GetTimeout(); t != nil {
+				rt.Timeout = t.AsDuration()
+			}
+			if rt.Path == "" && rt.Prefix == "" || r.GetRoute() == nil {
+				errs = append(errs, fmt.Errorf("route %d: only path or prefix matches routed to a cluster are reproduced", i))
+			}
+			o.Routes = append(o.Routes, rt)
+		}
+	}
 
 	a := p.authz
 	o.Timeout = a.GetGrpcService().GetTimeout().AsDuration()
@@ -261,6 +277,7 @@ type knobs struct {
 	OmitPeerCertificate, OmitTLSSession      bool
 	AllowedHeaders                           bool
 	EncodeRawHeaders                         bool
+	Routes                                   []Route
 }
 
 func (o Options) knobs() knobs {
@@ -278,6 +295,7 @@ func (o Options) knobs() knobs {
 		OmitTLSSession:            o.OmitTLSSession,
 		AllowedHeaders:            o.AllowedHeaders != nil,
 		EncodeRawHeaders:          o.EncodeRawHeaders,
+		Routes:                    o.routes(),
 	}
 	if o.ProxyProtocol {
 		k.TLVKeys = o.tlvKeys()
@@ -327,6 +345,9 @@ func knobDiff(got, want Options) []string {
 	}
 	if g.OmitTLSSession != w.OmitTLSSession {
 		add("omit TLS session", g.OmitTLSSession, w.OmitTLSSession)
+	}
+	if !slices.Equal(g.Routes, w.Routes) {
+		add("routes", g.Routes, w.Routes)
 	}
 	if g.EncodeRawHeaders != w.EncodeRawHeaders {
 		add("encode_raw_headers", g.EncodeRawHeaders, w.EncodeRawHeaders)

@@ -31,6 +31,7 @@ import (
 
 func TestShipped(t *testing.T) {
 	pp := []string{ProxyProtocolNamespace}
+	routes := []Route{{Path: "/healthstatus", Timeout: 5 * time.Second}, {Prefix: "/", Timeout: time.Minute}}
 	for _, tc := range []struct {
 		file string
 		want Options
@@ -38,11 +39,11 @@ func TestShipped(t *testing.T) {
 		{EnvoyL4, Options{
 			EnvoyConfig: EnvoyL4, ProxyProtocol: true, TLVKeys: map[byte]string{TLVAWS: KeyAWS, TLVAzure: KeyAzure},
 			XFFTrustedHops: 0, Timeout: 500 * time.Millisecond, StatusOnError: 503, ValidateMutations: true,
-			MetadataNamespaces: pp, TypedMetadataNamespaces: pp,
+			MetadataNamespaces: pp, TypedMetadataNamespaces: pp, Routes: routes,
 		}},
 		{EnvoyL7, Options{
 			EnvoyConfig: EnvoyL7, XFFTrustedHops: 1, Timeout: 500 * time.Millisecond, StatusOnError: 503, ValidateMutations: true,
-			MetadataNamespaces: []string{}, TypedMetadataNamespaces: []string{},
+			MetadataNamespaces: []string{}, TypedMetadataNamespaces: []string{}, Routes: routes,
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
