@@ -23,8 +23,9 @@
 //
 // The stand-in is kept honest by goldens: testdata/checkrequests holds the
 // CheckRequests a real Envoy sent in a set of scenarios (recorded by a stub
-// authorizer, normalised), and the package's tests compare the stand-in's
-// CheckRequests with them on every machine, and a real Envoy's where one is
+// authorizer, normalised), testdata/answers what clients and the upstream
+// got for each kind of ext_authz answer; the package's tests compare the
+// stand-in with them on every machine, and a real Envoy where one is
 // installed.
 //
 // Test infrastructure, not a product: it lives under e2e/internal so nothing
