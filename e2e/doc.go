@@ -8,18 +8,21 @@
 // (system_test.go) — and its subtests are Key Vault's documented scenarios:
 // the firewall (IPv4, IPv6, virtual networks, X-Forwarded-For), private
 // endpoints, trusted services, the 401 challenge, access policies and RBAC,
-// vaultwall's own endpoints and management API, and the unmodified Azure
-// SDK clients for Go and for Python (python/keyvault_sdk.py, run by
-// TestPythonSDK with the interpreter of `make py`). README.md lists what
-// each asserts.
+// vaultwall's own endpoints and management API, fail-closed answers when
+// vaultwall is slow, stopped or restarted, encode_raw_headers, and the
+// unmodified Azure SDK clients for Go and for Python (python/keyvault_sdk.py,
+// run by TestPythonSDK with the interpreter of `make py`). README.md lists
+// what each asserts.
 //
 // The infrastructure they start lives in e2e/internal, one package per
 // concern, so nothing outside the suite can import test machinery and each
 // piece is tested on its own:
 //
-//   - front: the front proxy — a real Envoy from a shipped envoy/*.yaml when one
-//     is available, else a faithful Go stand-in of Envoy's ext_authz
-//     filter — and the client side (PROXY v2 headers, TLS identities);
+//   - front: the front proxy — a real Envoy from a shipped envoy/*.yaml
+//     (make test installs Envoy 1.40; E2E_FRONT=envoy makes a missing one
+//     a failure), else a Go stand-in of Envoy's ext_authz filter checked
+//     against CheckRequests recorded from real Envoy — and the client side
+//     (PROXY v2 headers, TLS identities);
 //   - fakevault: an in-memory Key Vault data plane over HTTPS;
 //   - azure: Azure SDK for Go plumbing (token credential, routing of
 //     *.vault.azure.net to loopback);

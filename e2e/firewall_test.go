@@ -210,8 +210,14 @@ func TestFirewall(t *testing.T) {
 		rogue := pki.NewCA(t, "rogue CA")
 		for _, id := range []string{spiffeBackup, "spiffe://rogue.example/anything"} {
 			cert := rogue.Issue(t, pki.Leaf{URIs: []string{id}})
-			if err := s.handshake(t, addr("203.0.113.10"), &cert); err == nil || !strings.Contains(err.Error(), "tls: ") {
-				t.Errorf("certificate %s from another CA: %v; want the TLS handshake refused", id, err)
+			// TLS 1.2: the handshake fails with the front's alert.
+			if err := s.handshake(t, addr("203.0.113.10"), &cert, tls.VersionTLS12); err == nil || !strings.Contains(err.Error(), "tls: ") {
+				t.Errorf("certificate %s from another CA, TLS 1.2: %v; want the TLS handshake refused", id, err)
+			}
+			// TLS 1.3: the connection dies right after the handshake
+			// (alert, reset or broken pipe), before any answer.
+			if err := s.handshake(t, addr("203.0.113.10"), &cert, 0); err == nil {
+				t.Errorf("certificate %s from another CA, TLS 1.3: answered; want the connection refused", id)
 			}
 			r := s.do(t, req{path: get, from: addr("203.0.113.10"), cert: &cert, as: &backup})
 			if r.err == nil || r.upstream != nil {
@@ -220,8 +226,10 @@ func TestFirewall(t *testing.T) {
 		}
 		// The same handshake with the trusted CA's certificate, or none, works.
 		for _, c := range []*tls.Certificate{s.services["Backup"], nil} {
-			if err := s.handshake(t, addr("203.0.113.10"), c); err != nil {
-				t.Errorf("handshake with a trusted certificate or none: %v", err)
+			for _, v := range []uint16{tls.VersionTLS12, 0} {
+				if err := s.handshake(t, addr("203.0.113.10"), c, v); err != nil {
+					t.Errorf("handshake (max version %#x) with a trusted certificate or none: %v", v, err)
+				}
 			}
 		}
 		// The same client without the certificate is an ordinary caller.

@@ -175,7 +175,10 @@ type system struct {
 
 // newSystem starts a group: envoyFile is the shipped front-proxy file
 // (front.EnvoyL4 or front.EnvoyL7), configure adjusts baseConfig.
-func newSystem(t *testing.T, name, envoyFile string, configure func(*config.Config)) *system {
+//
+// authzVia, when set, maps vaultwall's gRPC address to the one the front is
+// given (a relay the test controls, say).
+func newSystem(t *testing.T, name, envoyFile string, configure func(*config.Config), authzVia ...func(vaultwallAddr string) string) *system {
 	t.Helper()
 	s := &system{
 		name:      name,
@@ -220,6 +223,9 @@ func newSystem(t *testing.T, name, envoyFile string, configure func(*config.Conf
 	opts.ServerCert = &frontCert
 	opts.ClientCAs, opts.ClientCAPEM = s.serviceCA.Pool(), s.serviceCA.PEM()
 	opts.AuthzAddr = s.vw.grpc
+	for _, via := range authzVia {
+		opts.AuthzAddr = via(opts.AuthzAddr)
+	}
 	opts.AuthzTLS = &front.AuthzTLS{ServerName: vaultwallName, CAPEM: s.authzCA.PEM(), Certificate: s.authzCert}
 	opts.Upstream, opts.UpstreamCAs, opts.UpstreamCAPEM = s.vault.URL(), s.frontCA.Pool(), s.frontCA.PEM()
 	opts.Domains = []string{s.host}
@@ -242,6 +248,9 @@ type vaultwall struct {
 	grpc, http string
 	admin      string // the control plane's listener, when it is enabled
 	log        string // its stderr: JSON log lines, and race reports
+	// stop sends SIGTERM and waits for the exit, once; the test's cleanup
+	// calls it too, and checks the exit and the log.
+	stop func() error
 }
 
 // startVaultwall writes cfg, starts the binary on it and waits until
@@ -271,17 +280,24 @@ func startVaultwall(t *testing.T, cfg *config.Config) *vaultwall {
 	exited := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); logf.Close(); close(exited) }()
+	var stopOnce sync.Once
+	var stopErr error
+	vw.stop = func() error {
+		stopOnce.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+				stopErr = waitErr
+			case <-time.After(15 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+				stopErr = fmt.Errorf("no exit 15s after SIGTERM (killed: %v)", waitErr)
+			}
+		})
+		return stopErr
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		var err error
-		select {
-		case <-exited:
-			err = waitErr
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			err = fmt.Errorf("no exit 15s after SIGTERM (killed: %v)", waitErr)
-		}
+		err := vw.stop()
 		out, _ := os.ReadFile(vw.log)
 		if i := bytes.Index(out, []byte("WARNING: DATA RACE")); i >= 0 {
 			t.Errorf("vaultwall reported a data race:\n%s", out[i:])
@@ -398,6 +414,9 @@ type req struct {
 	as     *principal // bearer token of this principal
 	token  string     // or this raw token
 	header http.Header
+	// clientRequestID is the x-ms-client-request-id sent (by which the
+	// vault's record is found); default a fresh UUID.
+	clientRequestID string
 }
 
 // forged are identity headers a hostile client sends with every request:
@@ -423,6 +442,8 @@ type result struct {
 	// x-ms-client-request-id), nil if it never got there.
 	upstream *fakevault.Request
 	desc     string
+	// clientRequestID is the x-ms-client-request-id the request carried.
+	clientRequestID string
 }
 
 // do sends r on a fresh connection (so its PROXY header and client
@@ -460,7 +481,10 @@ func (s *system) do(t *testing.T, r req) result {
 	case r.token != "":
 		httpReq.Header.Set("Authorization", "Bearer "+r.token)
 	}
-	id := uuid.NewString()
+	id := r.clientRequestID
+	if id == "" {
+		id = uuid.NewString()
+	}
 	httpReq.Header.Set("X-Ms-Client-Request-Id", id)
 	from := "the connection's address"
 	if r.from.IsValid() {
@@ -469,7 +493,7 @@ func (s *system) do(t *testing.T, r req) result {
 	if xff := r.header.Get("X-Forwarded-For"); xff != "" {
 		from += " (X-Forwarded-For: " + xff + ")"
 	}
-	res := result{desc: fmt.Sprintf("%s %s from %s", r.method, r.path, from)}
+	res := result{desc: fmt.Sprintf("%s %s from %s", r.method, r.path, from), clientRequestID: id}
 	resp, err := hc.Do(httpReq)
 	if err != nil {
 		res.err = err
@@ -615,6 +639,32 @@ func (r result) wantRefused(t *testing.T, status int, code, inner, message strin
 	if e.Error.Message != message {
 		t.Errorf("%s: message\n%q\nwant\n%q", r.desc, e.Error.Message, message)
 	}
+	// Byte for byte: the body the front's local reply carried is Key
+	// Vault's envelope as the Azure SDKs parse it — no trailing newline,
+	// no HTML escaping, exactly these keys in this order — and the
+	// client's request id comes back, as Key Vault echoes it.
+	if want := keyVaultBody(code, message, inner); r.body != want {
+		t.Errorf("%s: body\n%q\nwant byte for byte\n%q", r.desc, r.body, want)
+	}
+	if got, want := r.header.Get("X-Ms-Client-Request-Id"), r.clientRequestID; got != want {
+		t.Errorf("%s: x-ms-client-request-id %q, want the client's %q", r.desc, got, want)
+	}
+}
+
+// keyVaultBody is Key Vault's error envelope, as its service writes it.
+func keyVaultBody(code, message, inner string) string {
+	str := func(s string) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(s)
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	body := `{"error":{"code":` + str(code) + `,"message":` + str(message)
+	if inner != "" {
+		body += `,"innererror":{"code":` + str(inner) + `}`
+	}
+	return body + "}}"
 }
 
 // wantChallenge asserts the 401 every unauthenticated request gets.
@@ -657,10 +707,14 @@ func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 const api = "?api-version=7.5"
 
 // handshake opens one TLS connection to the front as a client at from
-// with cert, and reads the answer to a request: with TLS 1.3 a server
-// refuses a client certificate only after the client's side of the
-// handshake, so the refusal surfaces on that read, as a TLS alert.
-func (s *system) handshake(t *testing.T, from netip.Addr, cert *tls.Certificate) error {
+// with cert, at most TLS version maxVersion (0: TLS 1.3), and reads the
+// answer to a request. With TLS 1.2 a refused client certificate fails the
+// handshake itself, with the server's alert. With TLS 1.3 the server judges
+// the certificate only after the client's side of the handshake is done:
+// the refusal surfaces on the write or read after it — as a TLS alert, or
+// (a real Envoy closes the connection right after its alert, and the
+// client's request then meets a reset) as a broken pipe or reset.
+func (s *system) handshake(t *testing.T, from netip.Addr, cert *tls.Certificate, maxVersion uint16) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -675,7 +729,9 @@ func (s *system) handshake(t *testing.T, from netip.Addr, cert *tls.Certificate)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	tc := tls.Client(conn, c.TLSConfig())
+	cfg := c.TLSConfig()
+	cfg.MaxVersion = maxVersion
+	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return err
 	}

@@ -633,7 +633,7 @@ func checkExtAuthz(f *findings, path string, ea *extauthzv3.ExtAuthz, clusters m
 		f.add(path, "enable_dynamic_metadata_ingestion: false drops vaultwall's decision metadata from the access log")
 	}
 	if ea.GetEncodeRawHeaders() {
-		f.add(path, "encode_raw_headers: true moves headers out of attributes.request.http.headers, where vaultwall reads them")
+		f.add(path, "encode_raw_headers: true: the shipped files send the headers map, the shape Istio sends too (README.md: encode_raw_headers)")
 	}
 	if want.proxyProtocol {
 		if !slices.Contains(ea.GetMetadataContextNamespaces(), nsProxyProtocol) {

@@ -21,15 +21,10 @@ import (
 // TestEnvoyValidateMode runs Envoy itself on each front-proxy file
 // (`envoy --mode validate`), with the certificate files it names minted in a
 // temporary directory. It runs when ENVOY_BIN names an Envoy binary or
-// `envoy` is on PATH, and is skipped otherwise.
+// `envoy` is on PATH (make test installs one); see realEnvoy for when it is
+// skipped.
 func TestEnvoyValidateMode(t *testing.T) {
-	bin := os.Getenv("ENVOY_BIN")
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("envoy"); err != nil {
-			t.Skip("no Envoy binary: set ENVOY_BIN or put envoy on PATH to run envoy --mode validate")
-		}
-	}
+	bin := realEnvoy(t)
 	for _, front := range frontFiles {
 		t.Run(front.name, func(t *testing.T) {
 			data, err := os.ReadFile(front.name)
@@ -50,6 +45,29 @@ func TestEnvoyValidateMode(t *testing.T) {
 			t.Logf("%s", out)
 		})
 	}
+}
+
+// realEnvoy is the Envoy binary the tests run: ENVOY_BIN, else envoy on
+// PATH. Without one the test is skipped, unless E2E_FRONT=envoy (make test
+// and CI set it): then a missing Envoy fails the test, so a broken install
+// never passes as "skipped". E2E_FRONT=standin skips it. (The e2e suite's
+// front.RealEnvoy applies the same rule; e2e/internal cannot be imported
+// from here.)
+func realEnvoy(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("ENVOY_BIN")
+	if bin == "" {
+		bin, _ = exec.LookPath("envoy")
+	}
+	switch front := os.Getenv("E2E_FRONT"); {
+	case front == "standin":
+		t.Skip("E2E_FRONT=standin: no real Envoy")
+	case bin == "" && front == "envoy":
+		t.Fatal("E2E_FRONT=envoy but no Envoy binary: set ENVOY_BIN or put envoy on PATH (make py installs one)")
+	case bin == "":
+		t.Skip("no Envoy binary: set ENVOY_BIN or put envoy on PATH to run envoy --mode validate")
+	}
+	return bin
 }
 
 // TestMintTLSFiles checks the kit TestEnvoyValidateMode depends on, so that

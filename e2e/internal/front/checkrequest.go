@@ -64,7 +64,6 @@ func checkRequest(s *stream, o Options) *authv3.CheckRequest {
 				Host:     host,
 				Scheme:   scheme,
 				Protocol: s.protocol,
-				Headers:  checkHeaders(s.headers, o.AllowedHeaders),
 				// size: bytes received so far — 0 without with_request_body.
 			},
 		},
@@ -72,6 +71,11 @@ func checkRequest(s *stream, o Options) *authv3.CheckRequest {
 		MetadataContext:   metadataContext(s.tlvs, o),
 		// route_metadata_context is always set, empty without route metadata.
 		RouteMetadataContext: &corev3.Metadata{},
+	}
+	if o.EncodeRawHeaders {
+		attrs.Request.Http.HeaderMap = checkHeaderMap(s.headers, o.AllowedHeaders)
+	} else {
+		attrs.Request.Http.Headers = checkHeaders(s.headers, o.AllowedHeaders)
 	}
 	if s.tls && !o.OmitTLSSession {
 		attrs.TlsSession = &authv3.AttributeContext_TLSSession{Sni: s.sni}
@@ -93,6 +97,21 @@ func checkHeaders(h headerMap, allowed func(string) bool) map[string]string {
 			v = prev + "," + v
 		}
 		out[e.key] = v
+	}
+	return out
+}
+
+// checkHeaderMap is encode_raw_headers' header_map: one entry per header
+// field in the map's order, the raw bytes in raw_value (value empty),
+// nothing joined or sanitised; x-envoy-auth-partial-body dropped as for
+// headers.
+func checkHeaderMap(h headerMap, allowed func(string) bool) *corev3.HeaderMap {
+	out := &corev3.HeaderMap{}
+	for _, e := range h {
+		if e.key == "x-envoy-auth-partial-body" || allowed != nil && !allowed(e.key) {
+			continue
+		}
+		out.Headers = append(out.Headers, &corev3.HeaderValue{Key: e.key, RawValue: []byte(e.value)})
 	}
 	return out
 }

@@ -16,7 +16,17 @@
 // the ext_authz timeout, status_on_error, failure mode, mutation
 // validation, metadata namespaces) into Options; RenderEnvoy turns the same
 // file into a runnable bootstrap, changing only addresses, certificate
-// files and server names, and refuses options whose knobs differ.
+// files and server names, and refuses options whose knobs differ; Variant
+// writes a copy of a shipped file with one named change for both fronts to
+// run. RealEnvoy gives a test the Envoy binary, skipping without one except
+// under E2E_FRONT=envoy, where a missing Envoy fails the test.
+//
+// The stand-in is kept honest by goldens: testdata/checkrequests holds the
+// CheckRequests a real Envoy sent in a set of scenarios (recorded by a stub
+// authorizer, normalised), testdata/answers what clients and the upstream
+// got for each kind of ext_authz answer; the package's tests compare the
+// stand-in with them on every machine, and a real Envoy where one is
+// installed.
 //
 // Test infrastructure, not a product: it lives under e2e/internal so nothing
 // outside the suite can import it.

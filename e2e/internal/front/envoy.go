@@ -149,7 +149,7 @@ func RenderEnvoy(tb testing.TB, opts Options, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, strings.TrimSuffix(name, ".yaml")+".json")
+	path := filepath.Join(dir, strings.TrimSuffix(filepath.Base(name), ".yaml")+".json")
 	if err := os.WriteFile(path, j, 0o600); err != nil {
 		return "", err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +49,8 @@ type Options struct {
 	// EnvoyConfig names the shipped front-proxy file under envoy/ that a
 	// real Envoy is started from ("envoy.yaml", "envoy-behind-l7.yaml");
 	// Shipped sets it. Empty: envoy.yaml with ProxyProtocol, else
-	// envoy-behind-l7.yaml. The stand-in ignores it.
+	// envoy-behind-l7.yaml. An absolute path names a test's variant of a
+	// shipped file (one knob changed, say). The stand-in ignores it.
 	EnvoyConfig string
 
 	// AuthzAddr is host:port of the ext_authz gRPC server: plaintext h2, or
@@ -127,6 +129,44 @@ type Options struct {
 	// on; Istio leaves the certificate out).
 	OmitPeerCertificate bool
 	OmitTLSSession      bool
+	// Routes are the virtual host's routes, in order: the first whose Path
+	// is the request's path (without its query), or whose Prefix starts
+	// it, is taken, and the router tells the upstream that route's timeout
+	// in x-envoy-expected-rq-timeout-ms (none when it is 0: disabled). nil:
+	// one catch-all route with Envoy's default 15 s.
+	Routes []Route
+	// EncodeRawHeaders is encode_raw_headers: the headers travel as
+	// http.header_map (one entry per header field, raw bytes, unmerged,
+	// unsanitised) instead of the http.headers map.
+	EncodeRawHeaders bool
+}
+
+// Route is one route of the front's virtual host: a path or prefix match
+// and the route's timeout.
+type Route struct {
+	Path, Prefix string
+	Timeout      time.Duration
+}
+
+func (o Options) routes() []Route {
+	if o.Routes != nil {
+		return o.Routes
+	}
+	return []Route{{Prefix: "/", Timeout: 15 * time.Second}}
+}
+
+// routeTimeout is the timeout of the route a request path takes, and
+// whether one matched.
+func (o Options) routeTimeout(path string) (time.Duration, bool) {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	for _, r := range o.routes() {
+		if r.Path != "" && r.Path == path || r.Path == "" && strings.HasPrefix(path, r.Prefix) {
+			return r.Timeout, true
+		}
+	}
+	return 0, false
 }
 
 func (o Options) timeout() time.Duration {
@@ -269,6 +309,22 @@ func Which() string {
 		return "go stand-in (" + why + ")"
 	}
 	return "envoy (" + bin + ", " + envoyVersion(bin) + ")"
+}
+
+// RealEnvoy is the Envoy binary for a test that needs a real one
+// (ENVOY_BIN, else envoy on PATH). Without one the test is skipped — or
+// fails when E2E_FRONT=envoy, where a missing Envoy is a broken set-up (CI
+// sets it), never a reason to pass. E2E_FRONT=standin skips it.
+func RealEnvoy(tb testing.TB) string {
+	tb.Helper()
+	bin, why, err := chooseFront()
+	switch {
+	case err != nil:
+		tb.Fatalf("front: %v", err)
+	case bin == "":
+		tb.Skipf("front: no real Envoy (%s)", why)
+	}
+	return bin
 }
 
 // envoyBinary finds a real Envoy and says why it did or did not.

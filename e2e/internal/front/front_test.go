@@ -3,6 +3,7 @@ package front
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -72,4 +73,52 @@ func BenchmarkStandInAllow(b *testing.B) {
 func newRigAuthzOnly(t *testing.T) Options {
 	r := newRig(t, allowAll, nil)
 	return r.front.opts
+}
+
+// outcomeTB records how a helper ended a test: Fatal, Skip or neither.
+type outcomeTB struct {
+	testing.TB
+	fatal, skip bool
+}
+
+func (o *outcomeTB) Helper()               {}
+func (o *outcomeTB) Fatalf(string, ...any) { o.fatal = true; runtime.Goexit() }
+func (o *outcomeTB) Skipf(string, ...any)  { o.skip = true; runtime.Goexit() }
+func (o *outcomeTB) run(f func(testing.TB)) {
+	done := make(chan struct{})
+	go func() { defer close(done); f(o) }()
+	<-done
+}
+
+// TestRealEnvoy: without a binary, a test needing a real Envoy is skipped,
+// but fails under E2E_FRONT=envoy (make test, CI); E2E_FRONT=standin skips.
+func TestRealEnvoy(t *testing.T) {
+	fakeEnvoy := filepath.Join(t.TempDir(), "envoy")
+	if err := os.WriteFile(fakeEnvoy, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, envoyBin, env string
+		fatal, skip         bool
+	}{
+		{"none: skipped", "", "", false, true},
+		{"none with E2E_FRONT=envoy: failed", "", "envoy", true, false},
+		{"E2E_FRONT=standin: skipped", fakeEnvoy, "standin", false, true},
+		{"ENVOY_BIN: runs", fakeEnvoy, "envoy", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("PATH", t.TempDir())
+			t.Setenv(EnvEnvoyBin, tc.envoyBin)
+			t.Setenv(EnvFront, tc.env)
+			o := &outcomeTB{TB: t}
+			var bin string
+			o.run(func(tb testing.TB) { bin = RealEnvoy(tb) })
+			if o.fatal != tc.fatal || o.skip != tc.skip {
+				t.Errorf("fatal %v, skip %v; want %v, %v", o.fatal, o.skip, tc.fatal, tc.skip)
+			}
+			if !tc.fatal && !tc.skip && bin != fakeEnvoy {
+				t.Errorf("bin %q", bin)
+			}
+		})
+	}
 }

@@ -214,11 +214,21 @@ const (
 	actOverwriteIfExists
 )
 
-// actionOf resolves a HeaderValueOption. Request headers keep the
-// deprecated bool's old meaning (true appends ",v" to an existing value);
-// response and local-reply headers treat append: true as "add". invalid
+// actionOf resolves a HeaderValueOption. For request headers
+// (ok_response.headers) Envoy 1.40 reads only the deprecated append bool,
+// as its API documents for that message: true appends ",v" to an existing
+// value (or adds), unset or false sets — append_action is ignored (recorded
+// in testdata/answers/allow-mutations.json). Response and local-reply
+// headers honour append_action and treat append: true as "add". invalid
 // reports an append_action outside the enum.
 func actionOf(o *corev3.HeaderValueOption, response bool) (a action, invalid bool) {
+	_, badAction := corev3.HeaderValueOption_HeaderAppendAction_name[int32(o.GetAppendAction())]
+	if !response {
+		if o.GetAppend().GetValue() {
+			return actAppend, !badAction
+		}
+		return actSet, !badAction
+	}
 	if o.GetAppend() != nil {
 		switch {
 		case !o.GetAppend().GetValue():

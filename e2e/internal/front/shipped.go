@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"testing"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -62,7 +64,8 @@ func Shipped(name string) (Options, error) {
 // frontParts are the pieces of a shipped file the suite reads and patches,
 // with their Any payloads opened; pack writes the changes back.
 type frontParts struct {
-	name      string
+	name      string // the file's base name
+	path      string // as given to loadFront
 	bootstrap *bootstrapv3.Bootstrap
 	listener  *listenerv3.Listener
 
@@ -82,13 +85,18 @@ type frontParts struct {
 	vaultCluster *clusterv3.Cluster // the routes' cluster
 }
 
-// loadFront reads envoy/<name> from the module root as Envoy reads YAML.
+// loadFront reads envoy/<name> from the module root as Envoy reads YAML;
+// an absolute name is read as it is (a test's variant of a shipped file).
 func loadFront(name string) (*frontParts, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return nil, fmt.Errorf("front: module root: %w", err)
+	path := name
+	if !filepath.IsAbs(name) {
+		root, err := moduleRoot()
+		if err != nil {
+			return nil, fmt.Errorf("front: module root: %w", err)
+		}
+		path = filepath.Join(root, "envoy", name)
 	}
-	data, err := os.ReadFile(filepath.Join(root, "envoy", name))
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("front: %w", err)
 	}
@@ -104,7 +112,8 @@ func loadFront(name string) (*frontParts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("front: %s: %w", name, err)
 	}
-	p.name = name
+	p.name = filepath.Base(name)
+	p.path = name
 	return p, nil
 }
 
@@ -184,7 +193,7 @@ func openFront(b *bootstrapv3.Bootstrap) (*frontParts, error) {
 
 // options is the file's behaviour as stand-in Options.
 func (p *frontParts) options() (Options, error) {
-	o := Options{EnvoyConfig: p.name}
+	o := Options{EnvoyConfig: p.path}
 	var errs []error
 	if p.pp != nil {
 		o.ProxyProtocol = true
@@ -206,6 +215,22 @@ func (p *frontParts) options() (Options, error) {
 		errs = append(errs, errors.New("skip_xff_append is not reproduced by the stand-in"))
 	}
 	o.XFFTrustedHops = int(h.GetXffNumTrustedHops())
+	vhs := h.GetRouteConfig().GetVirtualHosts()
+	if len(vhs) != 1 {
+		errs = append(errs, fmt.Errorf("%d virtual hosts; the stand-in has one", len(vhs)))
+	}
+	for _, vh := range vhs {
+		for i, r := range vh.GetRoutes() {
+			rt := Route{Path: r.GetMatch().GetPath(), Prefix: r.GetMatch().GetPrefix(), Timeout: 15 * time.Second}
+			if t := r.GetRoute().GetTimeout(); t != nil {
+				rt.Timeout = t.AsDuration()
+			}
+			if rt.Path == "" && rt.Prefix == "" || r.GetRoute() == nil {
+				errs = append(errs, fmt.Errorf("route %d: only path or prefix matches routed to a cluster are reproduced", i))
+			}
+			o.Routes = append(o.Routes, rt)
+		}
+	}
 
 	a := p.authz
 	o.Timeout = a.GetGrpcService().GetTimeout().AsDuration()
@@ -231,9 +256,7 @@ func (p *frontParts) options() (Options, error) {
 	if a.GetWithRequestBody() != nil {
 		errs = append(errs, errors.New("with_request_body is not reproduced by the stand-in"))
 	}
-	if a.GetEncodeRawHeaders() {
-		errs = append(errs, errors.New("encode_raw_headers is not reproduced by the stand-in"))
-	}
+	o.EncodeRawHeaders = a.GetEncodeRawHeaders()
 	if err := errors.Join(errs...); err != nil {
 		return Options{}, fmt.Errorf("front: %s: %w", p.name, err)
 	}
@@ -253,6 +276,8 @@ type knobs struct {
 	TypedMetadataNamespaces                  []string
 	OmitPeerCertificate, OmitTLSSession      bool
 	AllowedHeaders                           bool
+	EncodeRawHeaders                         bool
+	Routes                                   []Route
 }
 
 func (o Options) knobs() knobs {
@@ -269,6 +294,8 @@ func (o Options) knobs() knobs {
 		OmitPeerCertificate:       o.OmitPeerCertificate,
 		OmitTLSSession:            o.OmitTLSSession,
 		AllowedHeaders:            o.AllowedHeaders != nil,
+		EncodeRawHeaders:          o.EncodeRawHeaders,
+		Routes:                    o.routes(),
 	}
 	if o.ProxyProtocol {
 		k.TLVKeys = o.tlvKeys()
@@ -319,6 +346,12 @@ func knobDiff(got, want Options) []string {
 	if g.OmitTLSSession != w.OmitTLSSession {
 		add("omit TLS session", g.OmitTLSSession, w.OmitTLSSession)
 	}
+	if !slices.Equal(g.Routes, w.Routes) {
+		add("routes", g.Routes, w.Routes)
+	}
+	if g.EncodeRawHeaders != w.EncodeRawHeaders {
+		add("encode_raw_headers", g.EncodeRawHeaders, w.EncodeRawHeaders)
+	}
 	if g.AllowedHeaders != w.AllowedHeaders {
 		add("allowed_headers set", g.AllowedHeaders, w.AllowedHeaders)
 	}
@@ -342,4 +375,43 @@ func repack(holder any, m proto.Message) error {
 		return fmt.Errorf("front: cannot repack into %T", holder)
 	}
 	return nil
+}
+
+// Variant writes into tb's temporary directory a copy of the shipped file
+// name with edits applied (pairs of old, new text; each old must occur
+// exactly once) and returns its absolute path, for Shipped and
+// Options.EnvoyConfig: a deliberate, named departure from the file — one
+// knob changed — that both fronts then run.
+func Variant(tb testing.TB, name string, edits ...string) string {
+	tb.Helper()
+	if len(edits)%2 != 0 {
+		tb.Fatal("front.Variant: edits come in pairs")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "envoy", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := string(b)
+	for i := 0; i < len(edits); i += 2 {
+		if n := strings.Count(s, edits[i]); n != 1 {
+			tb.Fatalf("front.Variant: %q occurs %d times in %s, want once", edits[i], n, name)
+		}
+		s = strings.Replace(s, edits[i], edits[i+1], 1)
+	}
+	path := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// WithEncodeRawHeaders is Variant's edit that turns the ext_authz filter's
+// encode_raw_headers on in either shipped file.
+var WithEncodeRawHeaders = []string{
+	"              include_tls_session: true\n",
+	"              include_tls_session: true\n              encode_raw_headers: true\n",
 }

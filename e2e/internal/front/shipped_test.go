@@ -31,6 +31,7 @@ import (
 
 func TestShipped(t *testing.T) {
 	pp := []string{ProxyProtocolNamespace}
+	routes := []Route{{Path: "/healthstatus", Timeout: 5 * time.Second}, {Prefix: "/", Timeout: time.Minute}}
 	for _, tc := range []struct {
 		file string
 		want Options
@@ -38,11 +39,11 @@ func TestShipped(t *testing.T) {
 		{EnvoyL4, Options{
 			EnvoyConfig: EnvoyL4, ProxyProtocol: true, TLVKeys: map[byte]string{TLVAWS: KeyAWS, TLVAzure: KeyAzure},
 			XFFTrustedHops: 0, Timeout: 500 * time.Millisecond, StatusOnError: 503, ValidateMutations: true,
-			MetadataNamespaces: pp, TypedMetadataNamespaces: pp,
+			MetadataNamespaces: pp, TypedMetadataNamespaces: pp, Routes: routes,
 		}},
 		{EnvoyL7, Options{
 			EnvoyConfig: EnvoyL7, XFFTrustedHops: 1, Timeout: 500 * time.Millisecond, StatusOnError: 503, ValidateMutations: true,
-			MetadataNamespaces: []string{}, TypedMetadataNamespaces: []string{},
+			MetadataNamespaces: []string{}, TypedMetadataNamespaces: []string{}, Routes: routes,
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -124,7 +125,7 @@ func TestRenderEnvoy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p.name = file
+			p.name, p.path = file, file
 			shipped, _ := Shipped(file)
 			if got, err := p.options(); err != nil || !reflect.DeepEqual(got, shipped) {
 				t.Errorf("behaviour changed by rendering:\n%+v\nwant\n%+v (%v)", got, shipped, err)
@@ -255,12 +256,10 @@ func TestStandInAuthzTLS(t *testing.T) {
 
 // TestEnvoyFront starts a real Envoy from each shipped file between a stub
 // authorizer and a recording upstream. It needs an Envoy binary (ENVOY_BIN
-// or envoy on PATH) and is skipped without one.
+// or envoy on PATH): skipped without one, failed without one when
+// E2E_FRONT=envoy (as in make test and CI).
 func TestEnvoyFront(t *testing.T) {
-	bin, why := envoyBinary()
-	if bin == "" {
-		t.Skipf("no Envoy binary (%s): the real-Envoy front is not exercised", why)
-	}
+	bin := RealEnvoy(t)
 	for _, file := range []string{EnvoyL4, EnvoyL7} {
 		t.Run(file, func(t *testing.T) {
 			ca, clientCA := pki.NewCA(t, "front CA"), pki.NewCA(t, "client CA")

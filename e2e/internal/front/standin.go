@@ -309,7 +309,7 @@ func tlvsOf(c net.Conn) map[byte][]byte {
 // reply records c and sends its local reply.
 func (s *StandIn) reply(w http.ResponseWriter, c *Check, body string, headers []*corev3.HeaderValueOption) {
 	s.record(c)
-	localReply(w, c.Status, body, headers)
+	localReply(w, c.Status, body, headers, c.Request.GetAttributes().GetRequest().GetHttp().GetProtocol() == "HTTP/2")
 }
 
 // forward records c and sends the request upstream with the filter's
@@ -350,6 +350,12 @@ func (s *StandIn) reverseProxy() *httputil.ReverseProxy {
 				}
 			}
 			out.URL.Scheme, out.URL.Host = up.Scheme, up.Host
+			// The router's own header: the route's timeout.
+			if path, ok := f.headers.get(":path"); ok {
+				if to, ok := s.opts.routeTimeout(path); ok && to > 0 {
+					out.Header.Set("X-Envoy-Expected-Rq-Timeout-Ms", strconv.FormatInt(to.Milliseconds(), 10))
+				}
+			}
 			s.mu.Lock()
 			f.check.Upstream = out.Header.Clone()
 			s.mu.Unlock()
@@ -371,7 +377,7 @@ func (s *StandIn) reverseProxy() *httputil.ReverseProxy {
 				status = http.StatusGatewayTimeout
 			}
 			s.setStatus(f.check, status)
-			localReply(w, status, "upstream connect error or disconnect/reset before headers. reset reason: connection failure", nil)
+			localReply(w, status, "upstream connect error or disconnect/reset before headers. reset reason: connection failure", nil, false)
 		},
 		ErrorLog: discardLog(),
 	}
@@ -380,7 +386,9 @@ func (s *StandIn) reverseProxy() *httputil.ReverseProxy {
 // localReply is Envoy's sendLocalReply: the headers the filter was given
 // (honouring their append actions), text/plain for a non-empty body
 // unless a content-type was set, and Envoy's server header.
-func localReply(w http.ResponseWriter, status int, body string, headers []*corev3.HeaderValueOption) {
+// An empty reply over HTTP/2 carries no content-length (Envoy ends the
+// stream with the headers), over HTTP/1.1 content-length: 0.
+func localReply(w http.ResponseWriter, status int, body string, headers []*corev3.HeaderValueOption, h2 bool) {
 	if status < 100 || status > 999 {
 		status = http.StatusForbidden
 	}
@@ -392,6 +400,9 @@ func localReply(w http.ResponseWriter, status int, body string, headers []*corev
 		h.Set("Content-Type", "text/plain")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if body == "" && h2 {
+		h["Content-Length"] = nil // a nil value stops net/http adding one
+	}
 	h.Set("Server", "envoy")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -142,5 +143,28 @@ func TestHeaderMapOps(t *testing.T) {
 	}
 	if !removable("x-vaultwall-caller") {
 		t.Error("an ordinary header is not removable")
+	}
+}
+
+func TestRouteTimeout(t *testing.T) {
+	o, err := Shipped(EnvoyL4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]time.Duration{
+		"/healthstatus":              5 * time.Second,
+		"/healthstatus?x=1":          5 * time.Second,
+		"/healthstatus/more":         time.Minute,
+		"/secrets/s?api-version=7.5": time.Minute,
+	} {
+		if got, ok := o.routeTimeout(path); !ok || got != want {
+			t.Errorf("routeTimeout(%q) = %v, %v; want %v", path, got, ok, want)
+		}
+	}
+	if got, ok := (Options{}).routeTimeout("/x"); !ok || got != 15*time.Second {
+		t.Errorf("default route: %v, %v; want Envoy's 15s", got, ok)
+	}
+	if _, ok := (Options{Routes: []Route{{Path: "/only"}}}).routeTimeout("/x"); ok {
+		t.Error("no route should match /x")
 	}
 }
