@@ -43,11 +43,11 @@ const (
 type Failure int
 
 const (
-	Up        Failure = iota // serve normally
-	Fail500                  // answer 500 Internal Server Error
-	FailClose                // close the connection without an answer
-	FailHang                 // answer nothing until the client gives up
-	FailGarbage              // answer 200 with a body that is not JSON
+	Up          Failure = iota // serve normally
+	Fail500                    // answer 500 Internal Server Error
+	FailClose                  // close the connection without an answer
+	FailHang                   // answer nothing until the client gives up
+	FailGarbage                // answer 200 with a body that is not JSON
 )
 
 // Issuer is an OIDC issuer served over HTTPS by an httptest TLS server, with

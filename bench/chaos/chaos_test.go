@@ -364,7 +364,7 @@ func hostile(r *rig, ctx context.Context) []string {
 		} else {
 			findings = append(findings, fmt.Sprintf("malformed: %v", err))
 		}
-		resp, err := client.Check(c, checkRequest(office, "GET", "", "", raw))
+		resp, err := client.Check(c, checkRequest(office, "GET", "/secrets/app-secret?api-version=7.5", "", raw))
 		switch v := verdictOf(resp); {
 		case err != nil:
 			findings = append(findings, fmt.Sprintf("raw-byte headers: RPC error %v", err))
