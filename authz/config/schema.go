@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -193,22 +194,58 @@ type Issuer struct {
 
 // Challenge shapes the WWW-Authenticate header of every 401.
 type Challenge struct {
-	// Authorization is the authority URL; "{tenantId}" is replaced by the
-	// vault's tenant, or the tenant is appended as the last path segment.
-	// Default: https://login.microsoftonline.com/{tenantId}.
+	// Authorization is the authority URL whose path is exactly the tenant,
+	// as Azure SDKs read it (the JavaScript and Python SDKs take the whole
+	// path as the tenant). Accepted forms: "https://host/{tenantId}"
+	// (replaced by the vault's tenant), a bare authority "https://host"
+	// (the tenant is appended), or "https://host/<the vault's tenant>"
+	// (kept as is). Any other path is refused, so the tenant is never
+	// doubled. Default: https://login.microsoftonline.com/{tenantId}.
 	Authorization string `json:"authorization,omitempty"`
 	// Resource is the token audience clients should ask for
 	// (default https://vault.azure.net).
 	Resource string `json:"resource,omitempty"`
 }
 
-// Header renders the challenge for a tenant.
+// Authority resolves the authorization URL for a tenant: the URL whose path
+// is exactly "/<tenantID>", or an error saying why the configured value
+// cannot give one.
+func (c Challenge) Authority(tenantID string) (string, error) {
+	raw := c.Authorization
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return "", fmt.Errorf("%q: an authority is an https URL such as https://login.microsoftonline.com/{tenantId}", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", fmt.Errorf("%q: an authority has no query or fragment (Azure SDK clients read the tenant from its path)", raw)
+	}
+	if strings.ContainsAny(u.Host, "{}") {
+		return "", fmt.Errorf("%q: {tenantId} may only be the whole path", raw)
+	}
+	path := strings.Trim(u.Path, "/")
+	base := "https://" + u.Host + "/"
+	switch {
+	case path == "", path == "{tenantId}":
+		return base + tenantID, nil
+	case strings.EqualFold(path, tenantID):
+		return base + path, nil
+	case strings.Contains(path, "{tenantId}"):
+		return "", fmt.Errorf("%q: {tenantId} must be the whole path (https://%s/{tenantId}): Azure SDK clients take the whole path as the tenant", raw, u.Host)
+	}
+	last := path[strings.LastIndex(path, "/")+1:]
+	if IsGUID(last) && !strings.EqualFold(last, tenantID) {
+		return "", fmt.Errorf("%q ends in tenant %s, not the vault's tenant %s: write https://%s/{tenantId}", raw, last, tenantID, u.Host)
+	}
+	return "", fmt.Errorf("%q: the path must be exactly the tenant (https://%s/{tenantId}, https://%s/%s or https://%s): Azure SDK clients take the whole path as the tenant", raw, u.Host, u.Host, tenantID, u.Host)
+}
+
+// Header renders the challenge for a tenant. It returns "" when the
+// authority cannot give exactly one tenant (validation refuses such a
+// configuration).
 func (c Challenge) Header(tenantID string) string {
-	auth := c.Authorization
-	if strings.Contains(auth, "{tenantId}") {
-		auth = strings.ReplaceAll(auth, "{tenantId}", tenantID)
-	} else {
-		auth = strings.TrimSuffix(auth, "/") + "/" + tenantID
+	auth, err := c.Authority(tenantID)
+	if err != nil {
+		return ""
 	}
 	return `Bearer authorization="` + auth + `", resource="` + c.Resource + `"`
 }

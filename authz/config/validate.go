@@ -544,8 +544,10 @@ func (c *Config) validateIdentity(e *errs) {
 			}
 		}
 	}
-	if u, err := url.Parse(strings.ReplaceAll(id.Challenge.Authorization, "{tenantId}", "t")); err != nil || u.Scheme != "https" || u.Host == "" {
-		e.add("identity.challenge.authorization", ErrInvalidValue, "%q: an authority is an https URL (Azure SDK clients read the tenant from its path)", id.Challenge.Authorization)
+	if IsGUID(c.Vault.TenantID) {
+		if _, err := id.Challenge.Authority(c.Vault.TenantID); err != nil {
+			e.add("identity.challenge.authorization", ErrInvalidValue, "%v", err)
+		}
 	}
 	if u, err := url.Parse(id.Challenge.Resource); err != nil || u.Scheme != "https" || u.Host == "" {
 		e.add("identity.challenge.resource", ErrInvalidValue, "%q: the resource is an https URL such as https://vault.azure.net", id.Challenge.Resource)

@@ -76,6 +76,7 @@ func writeSummary(w io.Writer, c *config.Config) {
 		}
 		fmt.Fprintf(w, "    %s (%s)\n", is.Issuer, src)
 	}
+	fmt.Fprintf(w, "  challenge        %s\n", c.ChallengeHeader())
 	fmt.Fprintf(w, "  trusted services %d bound\n", len(c.TrustedServices.Services))
 	for _, s := range c.TrustedServices.Services {
 		fmt.Fprintf(w, "    %s ← %v\n", s.Name, s.Principals)

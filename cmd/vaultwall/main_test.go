@@ -69,7 +69,8 @@ func TestConfigValidate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, w := range []string{"examples/vault.yaml: valid", "defaultAction Deny, bypass AzureServices, 4 IP rules", "Backup ← [spiffe://trusted.example/azure-backup]"} {
+	for _, w := range []string{"examples/vault.yaml: valid", "defaultAction Deny, bypass AzureServices, 4 IP rules", "Backup ← [spiffe://trusted.example/azure-backup]",
+		`challenge        Bearer authorization="https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001", resource="https://vault.azure.net"`} {
 		if !strings.Contains(out, w) {
 			t.Errorf("summary lacks %q:\n%s", w, out)
 		}
