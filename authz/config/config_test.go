@@ -16,7 +16,7 @@ var sentinels = map[string]error{
 	"ErrSyntax": config.ErrSyntax, "ErrUnknownField": config.ErrUnknownField, "ErrType": config.ErrType,
 	"ErrRequired": config.ErrRequired, "ErrInvalidValue": config.ErrInvalidValue, "ErrInvalidPrefix": config.ErrInvalidPrefix,
 	"ErrInvalidID": config.ErrInvalidID, "ErrDuplicate": config.ErrDuplicate, "ErrTooMany": config.ErrTooMany,
-	"ErrUnresolved": config.ErrUnresolved, "ErrConflict": config.ErrConflict,
+	"ErrUnresolved": config.ErrUnresolved, "ErrConflict": config.ErrConflict, "ErrUnsupported": config.ErrUnsupported,
 }
 
 // Each testdata/config/invalid-*.yaml names, in its first line, the sentinel

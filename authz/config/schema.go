@@ -30,9 +30,30 @@ type Config struct {
 	Shadow  Shadow  `json:"shadow"`
 
 	// Path is the file the configuration was loaded from.
-	Path string `json:"-"`
-	src  *source
+	Path    string `json:"-"`
+	src     *source
+	format  Format
+	ignored []string
+	notes   []string
 }
+
+// Format is the kind of document the configuration was read from.
+func (c *Config) Format() Format {
+	if c.format == "" {
+		return FormatVaultwall
+	}
+	return c.format
+}
+
+// Ignored lists the fields of the document that were accepted but decide
+// nothing (sku, vaultUri, role-assignment metadata, …), by their paths in
+// the document.
+func (c *Config) Ignored() []string { return c.ignored }
+
+// Notes are what validation wants the operator to know without refusing
+// the configuration: rules that can match nothing yet, private endpoints a
+// connection state keeps unapproved.
+func (c *Config) Notes() []string { return c.notes }
 
 // Vault names the protected vault.
 type Vault struct {
@@ -59,22 +80,48 @@ type Properties struct {
 	// RoleDefinitions are custom roles; built-in roles need no definition.
 	RoleDefinitions []authz.RoleDefinition `json:"roleDefinitions,omitempty"`
 
-	// ARM properties accepted so exports paste in, and otherwise ignored.
-	VaultURI                     string          `json:"vaultUri,omitempty"`
-	SKU                          json.RawMessage `json:"sku,omitempty"`
-	EnabledForDeployment         bool            `json:"enabledForDeployment,omitempty"`
-	EnabledForDiskEncryption     bool            `json:"enabledForDiskEncryption,omitempty"`
-	EnabledForTemplateDeployment bool            `json:"enabledForTemplateDeployment,omitempty"`
-	EnableSoftDelete             *bool           `json:"enableSoftDelete,omitempty"`
-	SoftDeleteRetentionInDays    int             `json:"softDeleteRetentionInDays,omitempty"`
-	EnablePurgeProtection        *bool           `json:"enablePurgeProtection,omitempty"`
-	ProvisioningState            string          `json:"provisioningState,omitempty"`
+	// PrivateEndpointConnections are the vault's connections as Azure
+	// lists them. When present they decide which network.privateEndpoints
+	// are approved: only those whose id is an Approved connection's
+	// privateEndpoint.id; Pending, Rejected and Disconnected ones never are.
+	PrivateEndpointConnections []PrivateEndpointConnection `json:"privateEndpointConnections,omitempty"`
+
+	// ARM properties that decide nothing here (sku, vaultUri, enabledFor*,
+	// softDelete*, purge protection, provisioningState, createMode,
+	// hsmPoolResourceId) are accepted and set aside before decoding; see
+	// Config.Ignored.
 
 	publicAccessDisabled bool
 }
 
 // PublicAccessDisabled reports publicNetworkAccess: Disabled.
 func (p *Properties) PublicAccessDisabled() bool { return p.publicAccessDisabled }
+
+// PrivateEndpointConnection is one of a vault's private endpoint
+// connections, reduced to what decides.
+type PrivateEndpointConnection struct {
+	// ID is the connection's ARM id.
+	ID              string            `json:"id,omitempty"`
+	PrivateEndpoint PrivateEndpointID `json:"privateEndpoint"`
+	// PrivateLinkServiceConnectionState carries the approval.
+	PrivateLinkServiceConnectionState ConnectionState `json:"privateLinkServiceConnectionState"`
+}
+
+// PrivateEndpointID names the endpoint of a connection.
+type PrivateEndpointID struct {
+	ID string `json:"id"`
+}
+
+// ConnectionState is a connection's approval: Approved, Pending, Rejected
+// or Disconnected.
+type ConnectionState struct {
+	Status string `json:"status"`
+}
+
+// Approved reports status Approved.
+func (c *PrivateEndpointConnection) Approved() bool {
+	return strings.EqualFold(c.PrivateLinkServiceConnectionState.Status, "Approved")
+}
 
 // NetworkAcls is ARM's NetworkRuleSet.
 type NetworkAcls struct {
@@ -139,7 +186,14 @@ type PrivateEndpoint struct {
 	LinkID *uint32 `json:"linkId,omitempty"`
 	// VpceID is the AWS VPC endpoint id (TLV 0xEA).
 	VpceID string `json:"vpceId,omitempty"`
+
+	unapproved bool
 }
+
+// Approved reports whether the endpoint admits traffic: always, unless
+// properties.privateEndpointConnections is given and holds no Approved
+// connection of this endpoint.
+func (p *PrivateEndpoint) Approved() bool { return !p.unapproved }
 
 // TrustedProxies says when to believe X-Forwarded-For.
 type TrustedProxies struct {

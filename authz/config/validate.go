@@ -119,6 +119,7 @@ func (c *Config) validate(e *errs) {
 	c.validateVault(e)
 	c.validateProperties(e)
 	c.validateNetwork(e)
+	c.validateConnections(e)
 	c.validateIdentity(e)
 	c.validateTrustedServices(e)
 	c.validateServer(e)
@@ -235,6 +236,12 @@ func (c *Config) validateACLs(e *errs, acl *NetworkAcls) {
 		}
 		seenID[key] = i
 		if !known[key] {
+			if c.Format() != FormatVaultwall {
+				// An Azure document cannot say which addresses a subnet
+				// holds: the rule stands and matches nothing yet.
+				c.notes = append(c.notes, fmt.Sprintf("%s: %s matches no address until network.subnets gives it its addressPrefixes (vaultwall config import writes a placeholder)", f, r.ID))
+				continue
+			}
 			e.add(f, ErrUnresolved, "no entry of network.subnets has this id, so the rule could never match; add the subnet and its addressPrefixes")
 		}
 	}
@@ -362,6 +369,14 @@ func (c *Config) normalizeScope(s string) (string, error) {
 	if rest == "" || rest == "/" {
 		return "", nil
 	}
+	if ancestorScope(rest, c.Vault.ResourceID) {
+		// az role assignment list --include-inherited: an assignment at the
+		// vault's subscription or resource group applies to the whole vault.
+		return "", nil
+	}
+	if strings.HasPrefix(strings.ToLower(rest), "/providers/microsoft.management/managementgroups/") {
+		return "", fmt.Errorf("%q: a management-group scope is not supported (whether the vault is below it is not known here): assign at the vault, its resource group or subscription", s)
+	}
 	parts := strings.Split(strings.TrimPrefix(rest, "/"), "/")
 	if len(parts) == 2 && objectRE.MatchString(parts[1]) {
 		switch strings.ToLower(parts[0]) {
@@ -370,6 +385,25 @@ func (c *Config) normalizeScope(s string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%q: want \"/\" (the vault) or /secrets/<name>, /keys/<name>, /certificates/<name>", s)
+}
+
+// ancestorScope reports whether scope is the subscription or resource group
+// holding the vault vaultID.
+func ancestorScope(scope, vaultID string) bool {
+	parts := strings.Split(strings.Trim(scope, "/"), "/")
+	vault := strings.Split(strings.Trim(vaultID, "/"), "/")
+	if (len(parts) != 2 && len(parts) != 4) || len(parts) > len(vault) || !strings.EqualFold(parts[0], "subscriptions") {
+		return false
+	}
+	if len(parts) == 4 && !strings.EqualFold(parts[2], "resourceGroups") {
+		return false
+	}
+	for i := range parts {
+		if !strings.EqualFold(parts[i], vault[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateDataAction checks a role's data action: relative to
@@ -462,6 +496,58 @@ func (c *Config) validateNetwork(e *errs) {
 			continue
 		}
 		tp.prefixes = append(tp.prefixes, p)
+	}
+}
+
+// validateConnections applies properties.privateEndpointConnections: when
+// given, a network.privateEndpoints entry is approved only if an Approved
+// connection names its id.
+func (c *Config) validateConnections(e *errs) {
+	conns := c.Properties.PrivateEndpointConnections
+	if len(conns) == 0 {
+		return
+	}
+	status := map[string]string{}
+	for i, pc := range conns {
+		base := fmt.Sprintf("properties.privateEndpointConnections[%d]", i)
+		st := pc.PrivateLinkServiceConnectionState.Status
+		switch strings.ToLower(st) {
+		case "approved", "pending", "rejected", "disconnected":
+		case "":
+			e.add(base+".privateLinkServiceConnectionState.status", ErrRequired, "")
+		default:
+			e.add(base+".privateLinkServiceConnectionState.status", ErrInvalidValue, "%q: want Approved, Pending, Rejected or Disconnected", st)
+		}
+		id := strings.ToLower(pc.PrivateEndpoint.ID)
+		if id == "" {
+			e.add(base+".privateEndpoint.id", ErrRequired, "")
+			continue
+		}
+		if prev, dup := status[id]; dup && !strings.EqualFold(prev, "approved") {
+			continue // any non-Approved state of an endpoint wins
+		}
+		status[id] = st
+	}
+	described := map[string]bool{}
+	for i := range c.Network.PrivateEndpoints {
+		pe := &c.Network.PrivateEndpoints[i]
+		id := strings.ToLower(pe.ID)
+		described[id] = true
+		st, ok := status[id]
+		switch {
+		case !ok:
+			pe.unapproved = true
+			c.notes = append(c.notes, fmt.Sprintf("network.privateEndpoints[%d]: %s has no connection in properties.privateEndpointConnections: not approved", i, pe.ID))
+		case !strings.EqualFold(st, "approved"):
+			pe.unapproved = true
+			c.notes = append(c.notes, fmt.Sprintf("network.privateEndpoints[%d]: %s: connection %s: not approved", i, pe.ID, st))
+		}
+	}
+	for i, pc := range conns {
+		id := strings.ToLower(pc.PrivateEndpoint.ID)
+		if pc.Approved() && id != "" && !described[id] {
+			c.notes = append(c.notes, fmt.Sprintf("properties.privateEndpointConnections[%d]: %s is Approved, but no network.privateEndpoints entry gives its linkId or vpceId, so no traffic matches it", i, pc.PrivateEndpoint.ID))
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,9 @@ func validateConfig(cmd *cobra.Command, path string) error {
 func writeSummary(w io.Writer, c *config.Config) {
 	p := &c.Properties
 	fmt.Fprintf(w, "%s: valid\n", c.Path)
+	if f := c.Format(); f != config.FormatVaultwall {
+		fmt.Fprintf(w, "  read as          %s\n", f)
+	}
 	fmt.Fprintf(w, "  vault            %s (tenant %s, %s)\n", c.Vault.Name, c.Vault.TenantID, c.Vault.Location)
 	access := "Enabled"
 	if p.PublicAccessDisabled() {
@@ -97,6 +101,15 @@ func writeSummary(w io.Writer, c *config.Config) {
 	} else {
 		fmt.Fprintf(w, "  control plane    off\n")
 	}
+	if ig := collapseIndices(c.Ignored()); len(ig) > 0 {
+		fmt.Fprintf(w, "  ignored          %d fields that decide nothing here:\n", len(c.Ignored()))
+		for _, f := range ig {
+			fmt.Fprintf(w, "    %s\n", f)
+		}
+	}
+	for _, n := range c.Notes() {
+		fmt.Fprintf(w, "  note             %s\n", n)
+	}
 	switch a := c.Audit; {
 	case !a.Enabled:
 		fmt.Fprintf(w, "  audit            off\n")
@@ -115,6 +128,32 @@ func writeSummary(w io.Writer, c *config.Config) {
 	} else {
 		fmt.Fprintf(w, "  shadow           off\n")
 	}
+}
+
+var indexRE = regexp.MustCompile(`\[\d+\]`)
+
+// collapseIndices lists field paths once per shape: roleAssignments[0].name
+// and roleAssignments[1].name are roleAssignments[*].name.
+func collapseIndices(paths []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if strings.Contains(p, " (") { // a resource or an assignment, named with why
+			out = append(out, p)
+			continue
+		}
+		head, rest := "", p
+		if strings.HasPrefix(p, "resources[") { // which resource of a template stays named
+			i := strings.Index(p, "]") + 1
+			head, rest = p[:i], p[i:]
+		}
+		k := head + indexRE.ReplaceAllString(rest, "[*]")
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func newTrustedServicesCmd() *cobra.Command {

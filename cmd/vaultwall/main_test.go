@@ -52,6 +52,30 @@ func TestCheckExamples(t *testing.T) {
 	}
 }
 
+// Azure's documents validate as printed, and the summary says what was
+// read, what was set aside and what cannot match yet.
+func TestConfigValidateAzureDocuments(t *testing.T) {
+	atRoot(t)
+	for file, want := range map[string][]string{
+		"authz/config/testdata/azure/keyvault-show.json": {"read as          az keyvault show", "properties.createMode",
+			"properties.privateEndpointConnections[*].etag", "note             properties.networkAcls.virtualNetworkRules[0].id"},
+		"authz/config/testdata/azure/group-export.json": {"read as          ARM template", "resources[3] (Microsoft.KeyVault/vaults/secrets)",
+			"resources[0].properties.sku"},
+		"authz/config/testdata/azure/keyvault-show-rbac.yaml": {"authorization    RBAC: 0 role assignments"},
+	} {
+		out, err := run(t, "config", "validate", file)
+		if err != nil {
+			t.Errorf("%s: %v\n%s", file, err, out)
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: summary lacks %q:\n%s", file, w, out)
+			}
+		}
+	}
+}
+
 func TestCheckBadInput(t *testing.T) {
 	atRoot(t)
 	bad := filepath.Join(t.TempDir(), "bad.json")
