@@ -293,3 +293,5 @@ properties: `+string(props)+"\n"))
 	hasAll(t, "ignored", c.Ignored(), "properties.createMode", "properties.hsmPoolResourceId")
 	hasAll(t, "notes", c.Notes(), "network.privateEndpoints[1]: /subscriptions/99999999-8888-7777-6666-555555555555/resourceGroups/partner-rg/providers/Microsoft.Network/privateEndpoints/partner-pe: connection Pending: not approved")
 }
+
+func jsonMarshalIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }

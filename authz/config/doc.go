@@ -19,7 +19,8 @@
 // Reader, …) grant nothing and are listed as ignored; assignments at the
 // vault's resource group or subscription apply to the whole vault.
 // SetProperties lays properties over any of these shapes (the control
-// plane's overlay).
+// plane's overlay). Import writes an Azure document as a commented
+// vaultwall file, with what it cannot know marked ImportMarker.
 //
 // Exported fields hold what the user wrote; parsed forms (prefixes, ids,
 // durations) are computed once by Load and read through methods. Stage

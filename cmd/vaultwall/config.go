@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"regexp"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,6 +24,44 @@ func newConfigCmd() *cobra.Command {
 			return validateConfig(cmd, args[0])
 		},
 	})
+	var roleAssignments, output string
+	imp := &cobra.Command{
+		Use:   "import FILE",
+		Short: "turn az keyvault show output or an ARM template into a commented vaultwall configuration",
+		Long: `import reads what Azure gives you — the document az keyvault show prints (JSON or
+YAML), or an ARM template / az group export --skip-all-params with one
+Microsoft.KeyVault/vaults resource — and writes a vaultwall configuration:
+the vault's identity and properties as Azure holds them, and the network
+inventory, issuers and trusted services an Azure document cannot carry, as
+placeholders marked ` + config.ImportMarker + `. With --role-assignments, the output of
+az role assignment list --scope <vault id> --include-inherited becomes
+properties.roleAssignments.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			var ra []byte
+			if roleAssignments != "" {
+				if ra, err = os.ReadFile(roleAssignments); err != nil {
+					return err
+				}
+			}
+			out, err := config.Import(args[0], data, ra)
+			if err != nil {
+				return err
+			}
+			if output == "" || output == "-" {
+				_, err = cmd.OutOrStdout().Write(out)
+				return err
+			}
+			return os.WriteFile(output, out, 0o644)
+		},
+	}
+	imp.Flags().StringVar(&roleAssignments, "role-assignments", "", "az role assignment list output (JSON or YAML) to import as properties.roleAssignments")
+	imp.Flags().StringVar(&output, "output-file", "", "write the configuration here instead of to standard output")
+	cmd.AddCommand(imp)
 	return cmd
 }
 
@@ -101,7 +139,7 @@ func writeSummary(w io.Writer, c *config.Config) {
 	} else {
 		fmt.Fprintf(w, "  control plane    off\n")
 	}
-	if ig := collapseIndices(c.Ignored()); len(ig) > 0 {
+	if ig := c.IgnoredSummary(); len(ig) > 0 {
 		fmt.Fprintf(w, "  ignored          %d fields that decide nothing here:\n", len(c.Ignored()))
 		for _, f := range ig {
 			fmt.Fprintf(w, "    %s\n", f)
@@ -128,32 +166,6 @@ func writeSummary(w io.Writer, c *config.Config) {
 	} else {
 		fmt.Fprintf(w, "  shadow           off\n")
 	}
-}
-
-var indexRE = regexp.MustCompile(`\[\d+\]`)
-
-// collapseIndices lists field paths once per shape: roleAssignments[0].name
-// and roleAssignments[1].name are roleAssignments[*].name.
-func collapseIndices(paths []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, p := range paths {
-		if strings.Contains(p, " (") { // a resource or an assignment, named with why
-			out = append(out, p)
-			continue
-		}
-		head, rest := "", p
-		if strings.HasPrefix(p, "resources[") { // which resource of a template stays named
-			i := strings.Index(p, "]") + 1
-			head, rest = p[:i], p[i:]
-		}
-		k := head + indexRE.ReplaceAllString(rest, "[*]")
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 func newTrustedServicesCmd() *cobra.Command {

@@ -76,6 +76,34 @@ func TestConfigValidateAzureDocuments(t *testing.T) {
 	}
 }
 
+// config import writes a file that, once its placeholders are filled,
+// config validate accepts.
+func TestConfigImport(t *testing.T) {
+	atRoot(t)
+	out := filepath.Join(t.TempDir(), "vault.yaml")
+	if msg, err := run(t, "config", "import", "authz/config/testdata/azure/keyvault-show-rbac.yaml",
+		"--role-assignments", "authz/config/testdata/azure/role-assignments.json", "--output-file", out); err != nil {
+		t.Fatalf("%v\n%s", err, msg)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"# vaultwall configuration imported", "roleAssignments:", "#   properties.roleAssignments[*].principalName",
+		"properties.roleAssignments[3] (Owner: no data actions)", "issuer: https://sts.windows.net/8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/"} {
+		if !strings.Contains(string(data), w) {
+			t.Errorf("imported file lacks %q:\n%s", w, data)
+		}
+	}
+	msg, err := run(t, "config", "validate", out)
+	if err != nil || !strings.Contains(msg, "RBAC: 3 role assignments") {
+		t.Errorf("validate: %v\n%s", err, msg)
+	}
+	if msg, err := run(t, "config", "import", "examples/vault.yaml"); err == nil || !strings.Contains(err.Error(), "already a vaultwall configuration") {
+		t.Errorf("import of a vaultwall file: %v\n%s", err, msg)
+	}
+}
+
 func TestCheckBadInput(t *testing.T) {
 	atRoot(t)
 	bad := filepath.Join(t.TempDir(), "bad.json")
