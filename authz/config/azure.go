@@ -90,7 +90,8 @@ func decodeText(data []byte) []byte {
 
 // detect names the format of a decoded document.
 func detect(doc map[string]any) Format {
-	if _, ok := doc["resources"].([]any); ok {
+	switch doc["resources"].(type) {
+	case []any, map[string]any: // a list, or languageVersion 2.0's symbolic names
 		if _, schema := doc["$schema"]; schema {
 			return FormatARMTemplate
 		}
@@ -300,28 +301,55 @@ func (n *normalized) assignment(a map[string]any, path string) bool {
 	return true
 }
 
-// fromTemplate converts an ARM template with one vault resource.
-func (n *normalized) fromTemplate(t map[string]any) {
-	resources, _ := t["resources"].([]any)
-	vaultAt := -1
-	var vaultName string
-	for i, r := range resources {
-		m, ok := r.(map[string]any)
-		if !ok {
-			continue
-		}
-		typ, _ := m["type"].(string)
-		if strings.EqualFold(typ, vaultType) {
-			if vaultAt >= 0 {
-				n.errs.add(fmt.Sprintf("resources[%d]", i), ErrUnsupported,
-					"a second Microsoft.KeyVault/vaults resource (the first is resources[%d]): a configuration protects one vault", vaultAt)
-				continue
+// armResource is one resource of a template, with its path.
+type armResource struct {
+	path   string
+	m      map[string]any
+	nested bool // declared inside the vault resource's own resources
+}
+
+// templateResources lists a template's resources: a list, or the map of
+// symbolic names of languageVersion 2.0.
+func templateResources(t map[string]any) []armResource {
+	var out []armResource
+	switch rs := t["resources"].(type) {
+	case []any:
+		for i, r := range rs {
+			if m, ok := r.(map[string]any); ok {
+				out = append(out, armResource{path: fmt.Sprintf("resources[%d]", i), m: m})
 			}
-			vaultAt = i
-			vaultName, _ = m["name"].(string)
+		}
+	case map[string]any:
+		names := make([]string, 0, len(rs))
+		for k := range rs {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if m, ok := rs[k].(map[string]any); ok {
+				out = append(out, armResource{path: "resources." + k, m: m})
+			}
 		}
 	}
-	if vaultAt < 0 {
+	return out
+}
+
+// fromTemplate converts an ARM template with one vault resource.
+func (n *normalized) fromTemplate(t map[string]any) {
+	resources := templateResources(t)
+	var vault *armResource
+	for i := range resources {
+		r := &resources[i]
+		if typ, _ := r.m["type"].(string); strings.EqualFold(typ, vaultType) {
+			if vault != nil {
+				n.errs.add(r.path, ErrUnsupported,
+					"a second Microsoft.KeyVault/vaults resource (the first is %s): a configuration protects one vault", vault.path)
+				continue
+			}
+			vault = r
+		}
+	}
+	if vault == nil {
 		n.errs.add("resources", ErrRequired, "the template has no Microsoft.KeyVault/vaults resource")
 		n.doc = map[string]any{}
 		return
@@ -333,58 +361,81 @@ func (n *normalized) fromTemplate(t map[string]any) {
 			n.ignore(k)
 		}
 	}
-	vault := resources[vaultAt].(map[string]any)
-	base := fmt.Sprintf("resources[%d]", vaultAt)
-	var children []map[string]any
-	var childAt []int
-	for i, r := range resources {
-		if i == vaultAt {
+	base := vault.path
+	vaultName, _ := vault.m["name"].(string)
+	// Child resources declared inside the vault resource count as the
+	// top-level ones do.
+	if nested, ok := vault.m["resources"].([]any); ok {
+		for j, r := range nested {
+			if m, ok := r.(map[string]any); ok {
+				resources = append(resources, armResource{path: fmt.Sprintf("%s.resources[%d]", base, j), m: m, nested: true})
+			}
+		}
+		delete(vault.m, "resources")
+	}
+	type child struct {
+		path string
+		m    map[string]any
+	}
+	var children []child
+	for _, r := range resources {
+		if r.path == base {
 			continue
 		}
-		at := fmt.Sprintf("resources[%d]", i)
-		m, _ := r.(map[string]any)
-		typ, _ := m["type"].(string)
-		name, _ := m["name"].(string)
-		switch strings.ToLower(typ) {
+		typ, _ := r.m["type"].(string)
+		full := strings.ToLower(typ)
+		if r.nested && !strings.Contains(full, "/") {
+			full = vaultType + "/" + full
+		}
+		switch full {
 		case vaultType + "/privateendpointconnections":
-			if !strings.HasPrefix(strings.ToLower(name), strings.ToLower(vaultName)+"/") {
-				n.ignore(at + " (" + typ + " of another vault)")
+			name, _ := r.m["name"].(string)
+			switch {
+			case isExpression(name):
+				n.refuseExpressions(name, r.path+".name")
+				continue
+			case !r.nested && !strings.HasPrefix(strings.ToLower(name), strings.ToLower(vaultName)+"/"):
+				n.ignore(r.path + " (" + typ + " of another vault)")
 				continue
 			}
-			children = append(children, m)
-			childAt = append(childAt, i)
+			children = append(children, child{r.path, r.m})
 		case vaultType + "/accesspolicies":
-			n.errs.add(at, ErrUnsupported, "%s resources change the vault's access policies: put the entries in %s.properties.accessPolicies", typ, base)
+			n.errs.add(r.path, ErrUnsupported, "%s resources change the vault's access policies: put the entries in %s.properties.accessPolicies", typ, base)
 		case "microsoft.authorization/roleassignments":
-			n.errs.add(at, ErrUnsupported, "role assignments are read from az role assignment list output (properties.roleAssignments, or vaultwall config import --role-assignments)")
+			n.errs.add(r.path, ErrUnsupported, "role assignments are read from az role assignment list output (properties.roleAssignments, or vaultwall config import --role-assignments)")
 		default:
-			n.ignore(at + " (" + typ + ")")
+			n.ignore(r.path + " (" + typ + ")")
 		}
 	}
 	// Expressions are refused where they would decide: a value read from a
 	// parameter or computed at deployment is not known here.
 	for _, k := range []string{"name", "location", "id"} {
-		n.refuseExpressions(vault[k], base+"."+k)
+		n.refuseExpressions(vault.m[k], base+"."+k)
 	}
-	props, _ := vault["properties"].(map[string]any)
-	n.fromVault(vault, base)
-	if props != nil {
-		n.refuseExpressions(props, base+".properties")
-		var conns []any
-		if list, ok := props["privateEndpointConnections"].([]any); ok {
-			conns = list
-		}
-		for j, c := range children {
-			at := fmt.Sprintf("resources[%d]", childAt[j])
-			n.connection(c, at)
-			n.refuseExpressions(c, at)
-			n.paths[fmt.Sprintf("properties.privateEndpointConnections[%d]", len(conns))] = at
-			conns = append(conns, c)
-		}
-		if len(conns) > 0 {
-			props["privateEndpointConnections"] = conns
-		}
+	props, _ := vault.m["properties"].(map[string]any)
+	if props == nil {
+		props = map[string]any{}
+		vault.m["properties"] = props
 	}
+	n.fromVault(vault.m, base)
+	n.refuseExpressions(props, base+".properties")
+	var conns []any
+	if list, ok := props["privateEndpointConnections"].([]any); ok {
+		conns = list
+	}
+	for _, c := range children {
+		n.connection(c.m, c.path)
+		n.refuseExpressions(c.m, c.path)
+		n.paths[fmt.Sprintf("properties.privateEndpointConnections[%d]", len(conns))] = c.path
+		conns = append(conns, c.m)
+	}
+	if len(conns) > 0 {
+		props["privateEndpointConnections"] = conns
+	}
+}
+
+func isExpression(s string) bool {
+	return strings.HasPrefix(s, "[") && !strings.HasPrefix(s, "[[") && strings.HasSuffix(s, "]")
 }
 
 // refuseExpressions reports every ARM template expression ("[…]", but not
@@ -392,7 +443,7 @@ func (n *normalized) fromTemplate(t map[string]any) {
 func (n *normalized) refuseExpressions(v any, path string) {
 	switch val := v.(type) {
 	case string:
-		if strings.HasPrefix(val, "[") && !strings.HasPrefix(val, "[[") && strings.HasSuffix(val, "]") {
+		if isExpression(val) {
 			n.errs.add(path, ErrUnsupported,
 				"%q is an ARM template expression, evaluated only at deployment: write the value (az group export --skip-all-params exports values)", val)
 		}

@@ -295,3 +295,64 @@ properties: `+string(props)+"\n"))
 }
 
 func jsonMarshalIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
+
+// Child resources declared inside the vault resource, and languageVersion
+// 2.0's symbolic resource names, read as the flat list does; a child whose
+// name is an expression is refused, not taken for another vault's.
+func TestARMTemplateNestedAndSymbolic(t *testing.T) {
+	raw, err := os.ReadFile("testdata/azure/group-export.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func() map[string]any {
+		var tmpl map[string]any
+		if err := json.Unmarshal(raw, &tmpl); err != nil {
+			t.Fatal(err)
+		}
+		return tmpl
+	}
+	statuses := func(c *config.Config) string {
+		var out []string
+		for _, pc := range c.Properties.PrivateEndpointConnections {
+			out = append(out, pc.PrivateLinkServiceConnectionState.Status)
+		}
+		return strings.Join(out, ",")
+	}
+
+	nested := load()
+	res := nested["resources"].([]any)
+	vault := res[0].(map[string]any)
+	pe := res[2].(map[string]any) // the Pending one, declared inside the vault with its short type and name
+	pe["type"], pe["name"] = "privateEndpointConnections", "partner-pe.0a7b3c9d-6e2f-4d18-b5a4-9c3e1f7d2b60"
+	vault["resources"] = []any{pe}
+	nested["resources"] = []any{vault, res[1], res[3]}
+	data, _ := json.Marshal(nested)
+	c, err := config.Parse("nested.json", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(c); got != "Approved,Pending" { // top-level children, then nested ones
+		t.Errorf("nested: connections %s, want Approved,Pending", got)
+	}
+
+	symbolic := load()
+	res = symbolic["resources"].([]any)
+	symbolic["languageVersion"] = "2.0"
+	symbolic["resources"] = map[string]any{"vault": res[0], "vaultPe": res[1], "partnerPe": res[2], "secret": res[3]}
+	data, _ = json.Marshal(symbolic)
+	if c, err = config.Parse("symbolic.json", data); err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(c); got != "Pending,Approved" || c.Vault.Name != "contoso-vault" {
+		t.Errorf("symbolic: connections %s, vault %q", got, c.Vault.Name)
+	}
+	hasAll(t, "ignored", c.Ignored(), "resources.secret (Microsoft.KeyVault/vaults/secrets)", "languageVersion")
+
+	expr := load()
+	res = expr["resources"].([]any)
+	res[1].(map[string]any)["name"] = "[concat(parameters('vault'), '/vault-pe')]"
+	data, _ = json.Marshal(expr)
+	if _, err := config.Parse("expr.json", data); !errors.Is(err, config.ErrUnsupported) || !strings.Contains(err.Error(), "resources[1].name") {
+		t.Errorf("a connection named by an expression: %v", err)
+	}
+}

@@ -109,13 +109,10 @@ func SetProperties(data []byte, props map[string]any) ([]byte, error) {
 	holder := doc
 	if detect(doc) == FormatARMTemplate {
 		holder = nil
-		res, _ := doc["resources"].([]any)
-		for _, r := range res {
-			if m, ok := r.(map[string]any); ok {
-				if t, _ := m["type"].(string); strings.EqualFold(t, vaultType) {
-					holder = m
-					break
-				}
+		for _, r := range templateResources(doc) {
+			if t, _ := r.m["type"].(string); strings.EqualFold(t, vaultType) {
+				holder = r.m
+				break
 			}
 		}
 		if holder == nil {
