@@ -35,6 +35,9 @@ func Import(name string, data, roleAssignments []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("role assignments: %w: want az role assignment list output (a list): %v", ErrSyntax, err)
 		}
+		if data, err = templateVaultID(data, list); err != nil {
+			return nil, err
+		}
 		if data, err = SetProperties(data, map[string]any{"roleAssignments": list}); err != nil {
 			return nil, err
 		}
@@ -162,6 +165,41 @@ func Import(name string, data, roleAssignments []byte) ([]byte, error) {
 	}
 	line("  services: []")
 	return b.Bytes(), nil
+}
+
+// templateVaultID gives an ARM template's vault resource the ARM id its
+// role assignments' scopes name (a template does not say which
+// subscription and resource group it was deployed to), so the assignments'
+// full scopes resolve. Other formats are returned as they are.
+func templateVaultID(data []byte, assignments []any) ([]byte, error) {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return data, nil // Parse reports it
+	}
+	var doc map[string]any
+	if json.Unmarshal(js, &doc) != nil || detect(doc) != FormatARMTemplate {
+		return data, nil
+	}
+	for _, r := range templateResources(doc) {
+		if t, _ := r.m["type"].(string); !strings.EqualFold(t, vaultType) {
+			continue
+		}
+		name, _ := r.m["name"].(string)
+		if _, has := r.m["id"]; has || name == "" {
+			return data, nil
+		}
+		re := regexp.MustCompile(`(?i)^(/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.KeyVault/vaults/` + regexp.QuoteMeta(name) + `)(/|$)`)
+		for _, a := range assignments {
+			m, _ := a.(map[string]any)
+			scope, _ := m["scope"].(string)
+			if g := re.FindStringSubmatch(scope); g != nil {
+				r.m["id"] = g[1]
+				return json.Marshal(doc)
+			}
+		}
+		return data, nil
+	}
+	return data, nil
 }
 
 // dropNulls removes the nulls az prints for every unset field.

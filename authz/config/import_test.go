@@ -143,3 +143,32 @@ func TestImportRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A template does not say where the vault lives; the role assignments'
+// scopes do, so an import of both resolves their full scopes.
+func TestImportTemplateWithRoleAssignments(t *testing.T) {
+	data, err := os.ReadFile("testdata/azure/group-export.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles, err := os.ReadFile("testdata/azure/role-assignments.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles = []byte(strings.ReplaceAll(string(roles), "contoso-rbac", "contoso-vault"))
+	out, err := config.Import("group-export.json", data, roles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/vault-rg/providers/Microsoft.KeyVault/vaults/contoso-vault"
+	if !strings.Contains(string(out), "  resourceId: "+id+"\n") {
+		t.Errorf("the vault's id was not taken from the scopes:\n%s", out)
+	}
+	c, err := config.Parse("imported.yaml", []byte(fillPlaceholders(t, string(out))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ra := c.Properties.RoleAssignments; len(ra) != 3 || ra[1].Scope != "/secrets/db-password" {
+		t.Errorf("assignments: %+v", ra)
+	}
+}

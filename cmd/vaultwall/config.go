@@ -107,7 +107,11 @@ func writeSummary(w io.Writer, c *config.Config) {
 	} else {
 		fmt.Fprintf(w, "  authorization    access policies: %d entries\n", len(p.AccessPolicies))
 	}
-	fmt.Fprintf(w, "  issuers          %d\n", len(c.Identity.Issuers))
+	if len(c.Identity.Issuers) == 0 {
+		fmt.Fprintf(w, "  issuers          0 (no token is accepted: every request that needs one gets the 401)\n")
+	} else {
+		fmt.Fprintf(w, "  issuers          %d\n", len(c.Identity.Issuers))
+	}
 	for _, is := range c.Identity.Issuers {
 		src := "discovery"
 		switch {

@@ -61,7 +61,7 @@ func TestConfigValidateAzureDocuments(t *testing.T) {
 			"properties.privateEndpointConnections[*].etag", "note             properties.networkAcls.virtualNetworkRules[0].id"},
 		"authz/config/testdata/azure/group-export.json": {"read as          ARM template", "resources[3] (Microsoft.KeyVault/vaults/secrets)",
 			"resources[0].properties.sku"},
-		"authz/config/testdata/azure/keyvault-show-rbac.yaml": {"authorization    RBAC: 0 role assignments"},
+		"authz/config/testdata/azure/keyvault-show-rbac.yaml": {"authorization    RBAC: 0 role assignments", "issuers          0 (no token is accepted"},
 	} {
 		out, err := run(t, "config", "validate", file)
 		if err != nil {
