@@ -166,8 +166,10 @@ func (n *normalized) fromVault(v map[string]any, base string) {
 	}
 	if t, ok := props["tenantId"]; ok {
 		vault["tenantId"] = t
-		n.paths["vault.tenantId"] = at("properties.tenantId")
 	}
+	n.paths["vault.tenantId"] = at("properties.tenantId")
+	n.paths["vault.name"] = at("name")
+	n.paths["vault.location"] = at("location")
 	n.paths["properties"] = at("properties")
 	n.properties(props, at("properties"))
 	n.doc = map[string]any{"vault": vault, "properties": props}

@@ -356,3 +356,24 @@ func TestARMTemplateNestedAndSymbolic(t *testing.T) {
 		t.Errorf("a connection named by an expression: %v", err)
 	}
 }
+
+// A document without the vault's tenant names the field where Azure keeps
+// it; a connection naming no endpoint approves none and is not refused.
+func TestAzureDocumentFieldNames(t *testing.T) {
+	_, err := config.Parse("show.yaml", []byte("type: Microsoft.KeyVault/vaults\nname: contoso-vault\nlocation: westeurope\nproperties: {sku: {family: A, name: standard}}\n"))
+	if !errors.Is(err, config.ErrRequired) || !strings.Contains(err.Error(), "properties.tenantId: required") {
+		t.Errorf("missing tenant: %v", err)
+	}
+	c, err := config.Parse("show.yaml", []byte(`type: Microsoft.KeyVault/vaults
+name: contoso-vault
+location: westeurope
+properties:
+  tenantId: `+azTenant+`
+  privateEndpointConnections:
+    - {id: /subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso-vault/privateEndpointConnections/x, privateEndpoint: {}, privateLinkServiceConnectionState: {status: Approved}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasAll(t, "notes", c.Notes(), "properties.privateEndpointConnections[0] has no privateEndpoint.id: it approves no endpoint")
+}

@@ -520,7 +520,8 @@ func (c *Config) validateConnections(e *errs) {
 		}
 		id := strings.ToLower(pc.PrivateEndpoint.ID)
 		if id == "" {
-			e.add(base+".privateEndpoint.id", ErrRequired, "")
+			// It names no endpoint, so it approves none.
+			c.notes = append(c.notes, fmt.Sprintf("%s has no privateEndpoint.id: it approves no endpoint", base))
 			continue
 		}
 		if prev, dup := status[id]; dup && !strings.EqualFold(prev, "approved") {
