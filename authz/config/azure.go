@@ -235,11 +235,19 @@ func (n *normalized) properties(p map[string]any, base string) {
 // ({id, privateEndpoint, privateLinkServiceConnectionState, …}) or as ARM
 // nests it ({id, properties: {…}}), to its id, endpoint and status.
 func (n *normalized) connection(c map[string]any, path string) {
+	at := map[string]string{} // a key's path in the document
 	if props, ok := c["properties"].(map[string]any); ok {
 		for k, v := range props {
 			c[k] = v
+			at[k] = path + ".properties." + k
 		}
 		delete(c, "properties")
+	}
+	where := func(k string) string {
+		if p, ok := at[k]; ok {
+			return p
+		}
+		return path + "." + k
 	}
 	for k, v := range c {
 		switch k {
@@ -248,7 +256,7 @@ func (n *normalized) connection(c map[string]any, path string) {
 			if pe, ok := v.(map[string]any); ok {
 				for pk := range pe {
 					if pk != "id" {
-						n.ignore(path + ".privateEndpoint." + pk)
+						n.ignore(where(k) + "." + pk)
 						delete(pe, pk)
 					}
 				}
@@ -257,13 +265,13 @@ func (n *normalized) connection(c map[string]any, path string) {
 			if st, ok := v.(map[string]any); ok {
 				for sk := range st {
 					if sk != "status" {
-						n.ignore(path + ".privateLinkServiceConnectionState." + sk)
+						n.ignore(where(k) + "." + sk)
 						delete(st, sk)
 					}
 				}
 			}
 		default:
-			n.ignore(path + "." + k)
+			n.ignore(where(k))
 			delete(c, k)
 		}
 	}

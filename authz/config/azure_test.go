@@ -375,5 +375,16 @@ properties:
 	if err != nil {
 		t.Fatal(err)
 	}
-	hasAll(t, "notes", c.Notes(), "properties.privateEndpointConnections[0] has no privateEndpoint.id: it approves no endpoint")
+	hasAll(t, "notes", c.Notes(), "properties.privateEndpointConnections[0].privateEndpoint.id: missing: the connection approves no endpoint")
+}
+
+// A template's notes and refusals name the template's own fields, once.
+func TestARMTemplatePathsInMessages(t *testing.T) {
+	c := mustLoad(t, "testdata/azure/group-export.json")
+	hasAll(t, "notes", c.Notes(), "resources[0].properties.networkAcls.virtualNetworkRules[0].id: ", "resources[1]: ")
+	hasAll(t, "ignored", c.Ignored(), "resources[1].properties.provisioningState")
+	_, err := config.Load("testdata/azure/invalid-template-parameters.json")
+	if n := strings.Count(err.Error(), "resources[0].name:"); n != 1 {
+		t.Errorf("resources[0].name named %d times:\n%v", n, err)
+	}
 }

@@ -75,12 +75,22 @@ func Parse(name string, data []byte) (*Config, error) {
 	// Validation names vaultwall's fields; an Azure document's errors name
 	// the document's own paths.
 	src.rewrite = norm.docPath
-	all := c.list
+	var all []error
+	refused := map[string]bool{} // fields the format refused: their validation errors say less
 	if len(norm.errs.list) > 0 {
 		plain := &source{name: name, data: data}
 		for _, e := range norm.errs.list {
+			if fe, ok := e.(*FieldError); ok {
+				refused[fe.Field] = true
+			}
 			all = append(all, plain.annotate(e))
 		}
+	}
+	for _, e := range c.list {
+		if fe, ok := e.(*FieldError); ok && refused[norm.docPath(fe.Field)] {
+			continue
+		}
+		all = append(all, e)
 	}
 	if len(all) > 0 {
 		return nil, src.annotateAll(all)

@@ -34,8 +34,11 @@ type Config struct {
 	src     *source
 	format  Format
 	ignored []string
-	notes   []string
+	notes   []fieldNote
 }
+
+// fieldNote is one Notes entry, its field a vaultwall path until rendered.
+type fieldNote struct{ field, text string }
 
 // Format is the kind of document the configuration was read from.
 func (c *Config) Format() Format {
@@ -53,7 +56,19 @@ func (c *Config) Ignored() []string { return c.ignored }
 // Notes are what validation wants the operator to know without refusing
 // the configuration: rules that can match nothing yet, private endpoints a
 // connection state keeps unapproved.
-func (c *Config) Notes() []string { return c.notes }
+// Fields are named as in the document (resources[0].properties… for a
+// template).
+func (c *Config) Notes() []string {
+	out := make([]string, 0, len(c.notes))
+	for _, n := range c.notes {
+		f := n.field
+		if c.src != nil && c.src.rewrite != nil {
+			f = c.src.rewrite(f)
+		}
+		out = append(out, f+": "+n.text)
+	}
+	return out
+}
 
 // Vault names the protected vault.
 type Vault struct {

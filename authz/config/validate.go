@@ -239,7 +239,7 @@ func (c *Config) validateACLs(e *errs, acl *NetworkAcls) {
 			if c.Format() != FormatVaultwall {
 				// An Azure document cannot say which addresses a subnet
 				// holds: the rule stands and matches nothing yet.
-				c.notes = append(c.notes, fmt.Sprintf("%s: %s matches no address until network.subnets gives it its addressPrefixes (vaultwall config import writes a placeholder)", f, r.ID))
+				c.note(f, "%s matches no address until network.subnets gives it its addressPrefixes (vaultwall config import writes a placeholder)", r.ID)
 				continue
 			}
 			e.add(f, ErrUnresolved, "no entry of network.subnets has this id, so the rule could never match; add the subnet and its addressPrefixes")
@@ -499,6 +499,12 @@ func (c *Config) validateNetwork(e *errs) {
 	}
 }
 
+// note records what the operator should know about field without refusing
+// the configuration.
+func (c *Config) note(field, format string, args ...any) {
+	c.notes = append(c.notes, fieldNote{field, fmt.Sprintf(format, args...)})
+}
+
 // validateConnections applies properties.privateEndpointConnections: when
 // given, a network.privateEndpoints entry is approved only if an Approved
 // connection names its id.
@@ -521,7 +527,7 @@ func (c *Config) validateConnections(e *errs) {
 		id := strings.ToLower(pc.PrivateEndpoint.ID)
 		if id == "" {
 			// It names no endpoint, so it approves none.
-			c.notes = append(c.notes, fmt.Sprintf("%s has no privateEndpoint.id: it approves no endpoint", base))
+			c.note(base+".privateEndpoint.id", "missing: the connection approves no endpoint")
 			continue
 		}
 		if prev, dup := status[id]; dup && !strings.EqualFold(prev, "approved") {
@@ -538,16 +544,16 @@ func (c *Config) validateConnections(e *errs) {
 		switch {
 		case !ok:
 			pe.unapproved = true
-			c.notes = append(c.notes, fmt.Sprintf("network.privateEndpoints[%d]: %s has no connection in properties.privateEndpointConnections: not approved", i, pe.ID))
+			c.note(fmt.Sprintf("network.privateEndpoints[%d]", i), "%s has no connection in properties.privateEndpointConnections: not approved", pe.ID)
 		case !strings.EqualFold(st, "approved"):
 			pe.unapproved = true
-			c.notes = append(c.notes, fmt.Sprintf("network.privateEndpoints[%d]: %s: connection %s: not approved", i, pe.ID, st))
+			c.note(fmt.Sprintf("network.privateEndpoints[%d]", i), "%s: connection %s: not approved", pe.ID, st)
 		}
 	}
 	for i, pc := range conns {
 		id := strings.ToLower(pc.PrivateEndpoint.ID)
 		if pc.Approved() && id != "" && !described[id] {
-			c.notes = append(c.notes, fmt.Sprintf("properties.privateEndpointConnections[%d]: %s is Approved, but no network.privateEndpoints entry gives its linkId or vpceId, so no traffic matches it", i, pc.PrivateEndpoint.ID))
+			c.note(fmt.Sprintf("properties.privateEndpointConnections[%d]", i), "%s is Approved, but no network.privateEndpoints entry gives its linkId or vpceId, so no traffic matches it", pc.PrivateEndpoint.ID)
 		}
 	}
 }
