@@ -63,6 +63,7 @@ type normalized struct {
 	doc     map[string]any
 	ignored []string // document paths accepted and ignored
 	errs    errs     // refusals, named by document path
+	fatal   bool     // the document is not one to validate further
 	// prefix maps a vaultwall field path to the document's path, so errors
 	// and line numbers name what the user wrote.
 	paths map[string]string
@@ -115,6 +116,14 @@ func normalize(doc map[string]any) *normalized {
 	case FormatARMTemplate:
 		n.fromTemplate(doc)
 	default:
+		if t, ok := doc["type"].(string); ok {
+			// Another resource's document (az resource show of a managed
+			// HSM, a storage account…): say so rather than list its fields.
+			n.errs.add("type", ErrUnsupported, "%q: vaultwall reads a Microsoft.KeyVault/vaults document (az keyvault show), an ARM template with one, or its own schema", t)
+			n.fatal = true
+			n.doc = map[string]any{}
+			break
+		}
 		n.doc = doc
 		if props, ok := doc["properties"].(map[string]any); ok {
 			n.properties(props, "properties")
@@ -361,6 +370,7 @@ func (n *normalized) fromTemplate(t map[string]any) {
 	}
 	if vault == nil {
 		n.errs.add("resources", ErrRequired, "the template has no Microsoft.KeyVault/vaults resource")
+		n.fatal = true
 		n.doc = map[string]any{}
 		return
 	}

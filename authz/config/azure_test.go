@@ -388,3 +388,11 @@ func TestARMTemplatePathsInMessages(t *testing.T) {
 		t.Errorf("resources[0].name named %d times:\n%v", n, err)
 	}
 }
+
+// Another resource's document is named for what it is, alone.
+func TestForeignDocumentRefused(t *testing.T) {
+	_, err := config.Parse("hsm.json", []byte(`{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/managedHSMs/h", "name": "h", "type": "Microsoft.KeyVault/managedHSMs", "properties": {"tenantId": "`+azTenant+`"}}`))
+	if !errors.Is(err, config.ErrUnsupported) || !strings.Contains(err.Error(), `type: not supported: "Microsoft.KeyVault/managedHSMs"`) || strings.Contains(err.Error(), "unknown field") {
+		t.Errorf("a managed HSM document: %v", err)
+	}
+}

@@ -50,6 +50,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: the document must be a mapping (az role assignment list output goes under properties.roleAssignments)", ErrType)})
 	}
 	norm := normalize(doc)
+	if norm.fatal {
+		return nil, src.annotateAll(norm.errs.list)
+	}
 	if jsonData, err = json.Marshal(norm.doc); err != nil {
 		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: %v", ErrSyntax, err)})
 	}
