@@ -19,7 +19,10 @@
 //     that fails is refused with each field path, and nothing is stored;
 //   - the overlay (engine.Overlay): the configuration file stays the base
 //     (vault identity, issuers, network inventory, server), and each
-//     property the control plane has written replaces the file's;
+//     property the control plane has written replaces the file's, where
+//     the file's format keeps properties (config.SetProperties: a
+//     vaultwall file, an az keyvault show document, an ARM template's vault
+//     resource);
 //   - propagation: a write is applied to the local engine before the RPC
 //     answers, and every replica follows the store's Watch and reloads;
 //   - its own authorization, never the firewall (Key Vault's firewall never

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/controlplane/store"
 	"github.com/vaultwall/vaultwall/engine"
@@ -73,26 +71,9 @@ func Merge(path string, data []byte, st store.State) (*config.Config, error) {
 	if st == (store.State{}) {
 		return base, nil
 	}
-	raw, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, err
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, err
-	}
-	if doc == nil {
-		doc = map[string]any{}
-	}
-	props, _ := doc["properties"].(map[string]any)
-	if props == nil {
-		props = map[string]any{}
-	}
-	for name, v := range stateProperties(st) {
-		props[name] = v
-	}
-	doc["properties"] = props
-	merged, err := json.Marshal(doc)
+	// The properties of a vaultwall file, an az keyvault show document or
+	// an ARM template's vault resource, wherever the format keeps them.
+	merged, err := config.SetProperties(data, stateProperties(st))
 	if err != nil {
 		return nil, err
 	}

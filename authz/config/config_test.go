@@ -16,7 +16,7 @@ var sentinels = map[string]error{
 	"ErrSyntax": config.ErrSyntax, "ErrUnknownField": config.ErrUnknownField, "ErrType": config.ErrType,
 	"ErrRequired": config.ErrRequired, "ErrInvalidValue": config.ErrInvalidValue, "ErrInvalidPrefix": config.ErrInvalidPrefix,
 	"ErrInvalidID": config.ErrInvalidID, "ErrDuplicate": config.ErrDuplicate, "ErrTooMany": config.ErrTooMany,
-	"ErrUnresolved": config.ErrUnresolved, "ErrConflict": config.ErrConflict,
+	"ErrUnresolved": config.ErrUnresolved, "ErrConflict": config.ErrConflict, "ErrUnsupported": config.ErrUnsupported,
 }
 
 // Each testdata/config/invalid-*.yaml names, in its first line, the sentinel
@@ -138,6 +138,49 @@ identity:
 	}
 	if c.Vault.ResourceID != "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/vaultwall/providers/Microsoft.KeyVault/vaults/contoso-vault" {
 		t.Errorf("resource id = %s", c.Vault.ResourceID)
+	}
+}
+
+// The challenge's authorization path is exactly one tenant, whatever form
+// the authority is written in: the JavaScript and Python SDKs take the
+// whole path as the tenant.
+func TestChallengeNeverDoublesTheTenant(t *testing.T) {
+	const tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	const want = `Bearer authorization="https://login.microsoftonline.com/` + tenant + `", resource="https://vault.azure.net"`
+	base := `
+vault: {name: contoso-vault, tenantId: ` + tenant + `, location: westeurope}
+identity: {challenge: {authorization: "AUTH"}}
+`
+	for _, auth := range []string{
+		"https://login.microsoftonline.com/" + tenant, // the natural form
+		"https://login.microsoftonline.com/" + tenant + "/",
+		"https://login.microsoftonline.com/72F988BF-86F1-41AF-91AB-2D7CD011DB47",
+		"https://login.microsoftonline.com/{tenantId}",
+		"https://login.microsoftonline.com",
+		"https://login.microsoftonline.com/",
+	} {
+		c, err := config.Parse("v.yaml", []byte(strings.Replace(base, "AUTH", auth, 1)))
+		if err != nil {
+			t.Errorf("%s: %v", auth, err)
+			continue
+		}
+		got := c.ChallengeHeader()
+		if !strings.EqualFold(got, want) {
+			t.Errorf("%s:\n got %s\nwant %s", auth, got, want)
+		}
+	}
+	for auth, why := range map[string]string{
+		"https://login.microsoftonline.com/00000000-0000-0000-0000-000000000009": "not the vault's tenant",
+		"https://login.microsoftonline.com/{tenantId}/v2.0":                      "must be the whole path",
+		"https://login.microsoftonline.com/common":                               "exactly the tenant",
+		"https://login.microsoftonline.com/" + tenant + "/" + tenant:             "exactly the tenant",
+		"https://login.microsoftonline.com/{tenantId}?x=1":                       "no query",
+		"http://login.microsoftonline.com/{tenantId}":                            "https URL",
+	} {
+		_, err := config.Parse("v.yaml", []byte(strings.Replace(base, "AUTH", auth, 1)))
+		if !errors.Is(err, config.ErrInvalidValue) || !strings.Contains(err.Error(), "identity.challenge.authorization") || !strings.Contains(err.Error(), why) {
+			t.Errorf("%s: want a refusal naming identity.challenge.authorization and saying %q, got %v", auth, why, err)
+		}
 	}
 }
 

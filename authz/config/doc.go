@@ -3,6 +3,25 @@
 // validation that reports every problem at once with its file, line and
 // field path.
 //
+// Parse reads four shapes of document, detected from their content (a pure
+// function of the bytes and the file name): vaultwall's own YAML or JSON;
+// the whole `az keyvault show` (or `az resource show`) document, JSON or
+// YAML; an ARM template or `az group export` with exactly one
+// Microsoft.KeyVault/vaults resource; and, under properties.roleAssignments,
+// `az role assignment list` entries as printed. Fields that decide nothing
+// (sku, vaultUri, createMode, role-assignment metadata, az's resourceGroup
+// decorations, a template's other resources…) are set aside and listed by
+// Config.Ignored; fields that would change a decision are used or refused,
+// never dropped: a role assignment's condition and ARM template expressions
+// are refused (ErrUnsupported) naming the field in the document's own path;
+// privateEndpointConnections decide which network.privateEndpoints are
+// approved. Assignments of roles without data actions (Owner, Contributor,
+// Reader, …) grant nothing and are listed as ignored; assignments at the
+// vault's resource group or subscription apply to the whole vault.
+// SetProperties lays properties over any of these shapes (the control
+// plane's overlay). Import writes an Azure document as a commented
+// vaultwall file, with what it cannot know marked ImportMarker.
+//
 // Exported fields hold what the user wrote; parsed forms (prefixes, ids,
 // durations) are computed once by Load and read through methods. Stage
 // packages compile their runtime structures from a loaded *Config.

@@ -8,7 +8,7 @@ import (
 
 // Sentinel errors, one per kind of problem; every FieldError wraps one.
 var (
-	ErrSyntax        = errors.New("not valid YAML")
+	ErrSyntax        = errors.New("not valid YAML or JSON")
 	ErrUnknownField  = errors.New("unknown field")
 	ErrType          = errors.New("wrong type")
 	ErrRequired      = errors.New("required")
@@ -19,6 +19,7 @@ var (
 	ErrTooMany       = errors.New("too many entries")
 	ErrUnresolved    = errors.New("refers to nothing")
 	ErrConflict      = errors.New("conflicting settings")
+	ErrUnsupported   = errors.New("not supported")
 )
 
 // FieldError is one problem in a configuration file.

@@ -27,14 +27,18 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// Parse parses and validates configuration bytes; name is used in messages.
+// Parse parses and validates configuration bytes; name is used in messages
+// and to resolve relative paths. The bytes are vaultwall's YAML (or JSON),
+// an `az keyvault show` document (JSON or YAML), or an ARM template with one
+// Microsoft.KeyVault/vaults resource (Format); Parse is a function of name
+// and data alone.
 func Parse(name string, data []byte) (*Config, error) {
+	data = decodeText(data)
 	src := &source{name: name, data: data}
 	jsonData, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: %v", ErrSyntax, err)})
 	}
-	var c errs
 	var generic any
 	if err := json.Unmarshal(jsonData, &generic); err != nil {
 		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: %v", ErrSyntax, err)})
@@ -42,12 +46,21 @@ func Parse(name string, data []byte) (*Config, error) {
 	if generic == nil {
 		generic = map[string]any{}
 	}
-	if _, ok := generic.(map[string]any); !ok {
-		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: the document must be a mapping", ErrType)})
+	doc, ok := generic.(map[string]any)
+	if !ok {
+		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: the document must be a mapping (az role assignment list output goes under properties.roleAssignments)", ErrType)})
 	}
-	unknownFields(&c, "", generic, reflect.TypeOf(Config{}))
+	norm := normalize(doc)
+	if norm.fatal {
+		return nil, src.annotateAll(norm.errs.list)
+	}
+	if jsonData, err = json.Marshal(norm.doc); err != nil {
+		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: %v", ErrSyntax, err)})
+	}
+	var c errs
+	unknownFields(&c, "", norm.doc, reflect.TypeOf(Config{}))
 
-	cfg := &Config{Path: name, src: src}
+	cfg := &Config{Path: name, src: src, format: norm.format, ignored: norm.ignored}
 	decoded := true
 	if err := json.Unmarshal(jsonData, cfg); err != nil {
 		decoded = false
@@ -63,10 +76,72 @@ func Parse(name string, data []byte) (*Config, error) {
 		cfg.defaults()
 		cfg.validate(&c)
 	}
-	if len(c.list) > 0 {
-		return nil, src.annotateAll(c.list)
+	// Validation names vaultwall's fields; an Azure document's errors name
+	// the document's own paths.
+	src.rewrite = norm.docPath
+	var all []error
+	refused := map[string]bool{} // fields the format refused: their validation errors say less
+	if len(norm.errs.list) > 0 {
+		plain := &source{name: name, data: data}
+		for _, e := range norm.errs.list {
+			if fe, ok := e.(*FieldError); ok {
+				refused[fe.Field] = true
+			}
+			all = append(all, plain.annotate(e))
+		}
+	}
+	for _, e := range c.list {
+		if fe, ok := e.(*FieldError); ok && refused[norm.docPath(fe.Field)] {
+			continue
+		}
+		all = append(all, e)
+	}
+	if len(all) > 0 {
+		return nil, src.annotateAll(all)
 	}
 	return cfg, nil
+}
+
+// SetProperties lays props over the vault properties of a document of any
+// Format, where that format keeps them (properties, or the vault resource's
+// properties in an ARM template), and returns the document as JSON in its
+// own format. Layers that edit a configuration's properties (the control
+// plane's overlay) use it, so an Azure document keeps its meaning under
+// them.
+func SetProperties(data []byte, props map[string]any) ([]byte, error) {
+	jsonData, err := yaml.YAMLToJSON(decodeText(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(jsonData, &doc); err != nil {
+		return nil, fmt.Errorf("%w: the document must be a mapping", ErrType)
+	}
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	holder := doc
+	if detect(doc) == FormatARMTemplate {
+		holder = nil
+		for _, r := range templateResources(doc) {
+			if t, _ := r.m["type"].(string); strings.EqualFold(t, vaultType) {
+				holder = r.m
+				break
+			}
+		}
+		if holder == nil {
+			return nil, fmt.Errorf("resources: %w: the template has no Microsoft.KeyVault/vaults resource", ErrRequired)
+		}
+	}
+	p, _ := holder["properties"].(map[string]any)
+	if p == nil {
+		p = map[string]any{}
+	}
+	for k, v := range props {
+		p[k] = v
+	}
+	holder["properties"] = p
+	return json.Marshal(doc)
 }
 
 // resolvePaths makes every file setting relative to the configuration
@@ -207,6 +282,9 @@ type source struct {
 	data  []byte
 	mu    sync.Mutex // guards lines, built on first use
 	lines map[string]int
+	// rewrite maps a vaultwall field path to the document's (Azure
+	// formats); nil keeps it.
+	rewrite func(string) string
 }
 
 func (s *source) annotateAll(list []error) error {
@@ -233,6 +311,9 @@ func (s *source) annotate(err error) error {
 	var fe *FieldError
 	if !errors.As(err, &fe) {
 		return &FieldError{File: s.name, Err: err}
+	}
+	if fe.File == "" && s.rewrite != nil {
+		fe.Field = s.rewrite(fe.Field)
 	}
 	fe.File = s.name
 	if fe.Line == 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -29,8 +30,44 @@ type Config struct {
 	Shadow  Shadow  `json:"shadow"`
 
 	// Path is the file the configuration was loaded from.
-	Path string `json:"-"`
-	src  *source
+	Path    string `json:"-"`
+	src     *source
+	format  Format
+	ignored []string
+	notes   []fieldNote
+}
+
+// fieldNote is one Notes entry, its field a vaultwall path until rendered.
+type fieldNote struct{ field, text string }
+
+// Format is the kind of document the configuration was read from.
+func (c *Config) Format() Format {
+	if c.format == "" {
+		return FormatVaultwall
+	}
+	return c.format
+}
+
+// Ignored lists the fields of the document that were accepted but decide
+// nothing (sku, vaultUri, role-assignment metadata, …), by their paths in
+// the document.
+func (c *Config) Ignored() []string { return c.ignored }
+
+// Notes are what validation wants the operator to know without refusing
+// the configuration: rules that can match nothing yet, private endpoints a
+// connection state keeps unapproved.
+// Fields are named as in the document (resources[0].properties… for a
+// template).
+func (c *Config) Notes() []string {
+	out := make([]string, 0, len(c.notes))
+	for _, n := range c.notes {
+		f := n.field
+		if c.src != nil && c.src.rewrite != nil {
+			f = c.src.rewrite(f)
+		}
+		out = append(out, f+": "+n.text)
+	}
+	return out
 }
 
 // Vault names the protected vault.
@@ -58,22 +95,48 @@ type Properties struct {
 	// RoleDefinitions are custom roles; built-in roles need no definition.
 	RoleDefinitions []authz.RoleDefinition `json:"roleDefinitions,omitempty"`
 
-	// ARM properties accepted so exports paste in, and otherwise ignored.
-	VaultURI                     string          `json:"vaultUri,omitempty"`
-	SKU                          json.RawMessage `json:"sku,omitempty"`
-	EnabledForDeployment         bool            `json:"enabledForDeployment,omitempty"`
-	EnabledForDiskEncryption     bool            `json:"enabledForDiskEncryption,omitempty"`
-	EnabledForTemplateDeployment bool            `json:"enabledForTemplateDeployment,omitempty"`
-	EnableSoftDelete             *bool           `json:"enableSoftDelete,omitempty"`
-	SoftDeleteRetentionInDays    int             `json:"softDeleteRetentionInDays,omitempty"`
-	EnablePurgeProtection        *bool           `json:"enablePurgeProtection,omitempty"`
-	ProvisioningState            string          `json:"provisioningState,omitempty"`
+	// PrivateEndpointConnections are the vault's connections as Azure
+	// lists them. When present they decide which network.privateEndpoints
+	// are approved: only those whose id is an Approved connection's
+	// privateEndpoint.id; Pending, Rejected and Disconnected ones never are.
+	PrivateEndpointConnections []PrivateEndpointConnection `json:"privateEndpointConnections,omitempty"`
+
+	// ARM properties that decide nothing here (sku, vaultUri, enabledFor*,
+	// softDelete*, purge protection, provisioningState, createMode,
+	// hsmPoolResourceId) are accepted and set aside before decoding; see
+	// Config.Ignored.
 
 	publicAccessDisabled bool
 }
 
 // PublicAccessDisabled reports publicNetworkAccess: Disabled.
 func (p *Properties) PublicAccessDisabled() bool { return p.publicAccessDisabled }
+
+// PrivateEndpointConnection is one of a vault's private endpoint
+// connections, reduced to what decides.
+type PrivateEndpointConnection struct {
+	// ID is the connection's ARM id.
+	ID              string            `json:"id,omitempty"`
+	PrivateEndpoint PrivateEndpointID `json:"privateEndpoint"`
+	// PrivateLinkServiceConnectionState carries the approval.
+	PrivateLinkServiceConnectionState ConnectionState `json:"privateLinkServiceConnectionState"`
+}
+
+// PrivateEndpointID names the endpoint of a connection.
+type PrivateEndpointID struct {
+	ID string `json:"id"`
+}
+
+// ConnectionState is a connection's approval: Approved, Pending, Rejected
+// or Disconnected.
+type ConnectionState struct {
+	Status string `json:"status"`
+}
+
+// Approved reports status Approved.
+func (c *PrivateEndpointConnection) Approved() bool {
+	return strings.EqualFold(c.PrivateLinkServiceConnectionState.Status, "Approved")
+}
 
 // NetworkAcls is ARM's NetworkRuleSet.
 type NetworkAcls struct {
@@ -138,7 +201,14 @@ type PrivateEndpoint struct {
 	LinkID *uint32 `json:"linkId,omitempty"`
 	// VpceID is the AWS VPC endpoint id (TLV 0xEA).
 	VpceID string `json:"vpceId,omitempty"`
+
+	unapproved bool
 }
+
+// Approved reports whether the endpoint admits traffic: always, unless
+// properties.privateEndpointConnections is given and holds no Approved
+// connection of this endpoint.
+func (p *PrivateEndpoint) Approved() bool { return !p.unapproved }
 
 // TrustedProxies says when to believe X-Forwarded-For.
 type TrustedProxies struct {
@@ -193,22 +263,58 @@ type Issuer struct {
 
 // Challenge shapes the WWW-Authenticate header of every 401.
 type Challenge struct {
-	// Authorization is the authority URL; "{tenantId}" is replaced by the
-	// vault's tenant, or the tenant is appended as the last path segment.
-	// Default: https://login.microsoftonline.com/{tenantId}.
+	// Authorization is the authority URL whose path is exactly the tenant,
+	// as Azure SDKs read it (the JavaScript and Python SDKs take the whole
+	// path as the tenant). Accepted forms: "https://host/{tenantId}"
+	// (replaced by the vault's tenant), a bare authority "https://host"
+	// (the tenant is appended), or "https://host/<the vault's tenant>"
+	// (kept as is). Any other path is refused, so the tenant is never
+	// doubled. Default: https://login.microsoftonline.com/{tenantId}.
 	Authorization string `json:"authorization,omitempty"`
 	// Resource is the token audience clients should ask for
 	// (default https://vault.azure.net).
 	Resource string `json:"resource,omitempty"`
 }
 
-// Header renders the challenge for a tenant.
+// Authority resolves the authorization URL for a tenant: the URL whose path
+// is exactly "/<tenantID>", or an error saying why the configured value
+// cannot give one.
+func (c Challenge) Authority(tenantID string) (string, error) {
+	raw := c.Authorization
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return "", fmt.Errorf("%q: an authority is an https URL such as https://login.microsoftonline.com/{tenantId}", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", fmt.Errorf("%q: an authority has no query or fragment (Azure SDK clients read the tenant from its path)", raw)
+	}
+	if strings.ContainsAny(u.Host, "{}") {
+		return "", fmt.Errorf("%q: {tenantId} may only be the whole path", raw)
+	}
+	path := strings.Trim(u.Path, "/")
+	base := "https://" + u.Host + "/"
+	switch {
+	case path == "", path == "{tenantId}":
+		return base + tenantID, nil
+	case strings.EqualFold(path, tenantID):
+		return base + path, nil
+	case strings.Contains(path, "{tenantId}"):
+		return "", fmt.Errorf("%q: {tenantId} must be the whole path (https://%s/{tenantId}): Azure SDK clients take the whole path as the tenant", raw, u.Host)
+	}
+	last := path[strings.LastIndex(path, "/")+1:]
+	if IsGUID(last) && !strings.EqualFold(last, tenantID) {
+		return "", fmt.Errorf("%q ends in tenant %s, not the vault's tenant %s: write https://%s/{tenantId}", raw, last, tenantID, u.Host)
+	}
+	return "", fmt.Errorf("%q: the path must be exactly the tenant (https://%s/{tenantId}, https://%s/%s or https://%s): Azure SDK clients take the whole path as the tenant", raw, u.Host, u.Host, tenantID, u.Host)
+}
+
+// Header renders the challenge for a tenant. It returns "" when the
+// authority cannot give exactly one tenant (validation refuses such a
+// configuration).
 func (c Challenge) Header(tenantID string) string {
-	auth := c.Authorization
-	if strings.Contains(auth, "{tenantId}") {
-		auth = strings.ReplaceAll(auth, "{tenantId}", tenantID)
-	} else {
-		auth = strings.TrimSuffix(auth, "/") + "/" + tenantID
+	auth, err := c.Authority(tenantID)
+	if err != nil {
+		return ""
 	}
 	return `Bearer authorization="` + auth + `", resource="` + c.Resource + `"`
 }

@@ -119,6 +119,7 @@ func (c *Config) validate(e *errs) {
 	c.validateVault(e)
 	c.validateProperties(e)
 	c.validateNetwork(e)
+	c.validateConnections(e)
 	c.validateIdentity(e)
 	c.validateTrustedServices(e)
 	c.validateServer(e)
@@ -235,6 +236,12 @@ func (c *Config) validateACLs(e *errs, acl *NetworkAcls) {
 		}
 		seenID[key] = i
 		if !known[key] {
+			if c.Format() != FormatVaultwall {
+				// An Azure document cannot say which addresses a subnet
+				// holds: the rule stands and matches nothing yet.
+				c.note(f, "%s matches no address until network.subnets gives it its addressPrefixes (vaultwall config import writes a placeholder)", r.ID)
+				continue
+			}
 			e.add(f, ErrUnresolved, "no entry of network.subnets has this id, so the rule could never match; add the subnet and its addressPrefixes")
 		}
 	}
@@ -366,6 +373,14 @@ func (c *Config) normalizeScope(s string) (string, error) {
 	if rest == "" || rest == "/" {
 		return "", nil
 	}
+	if ancestorScope(rest, c.Vault.ResourceID) {
+		// az role assignment list --include-inherited: an assignment at the
+		// vault's subscription or resource group applies to the whole vault.
+		return "", nil
+	}
+	if strings.HasPrefix(strings.ToLower(rest), "/providers/microsoft.management/managementgroups/") {
+		return "", fmt.Errorf("%q: a management-group scope is not supported (whether the vault is below it is not known here): assign at the vault, its resource group or subscription", s)
+	}
 	parts := strings.Split(strings.TrimPrefix(rest, "/"), "/")
 	if len(parts) == 2 && objectRE.MatchString(parts[1]) {
 		switch strings.ToLower(parts[0]) {
@@ -374,6 +389,25 @@ func (c *Config) normalizeScope(s string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%q: want \"/\" (the vault) or /secrets/<name>, /keys/<name>, /certificates/<name>", s)
+}
+
+// ancestorScope reports whether scope is the subscription or resource group
+// holding the vault vaultID.
+func ancestorScope(scope, vaultID string) bool {
+	parts := strings.Split(strings.Trim(scope, "/"), "/")
+	vault := strings.Split(strings.Trim(vaultID, "/"), "/")
+	if (len(parts) != 2 && len(parts) != 4) || len(parts) > len(vault) || !strings.EqualFold(parts[0], "subscriptions") {
+		return false
+	}
+	if len(parts) == 4 && !strings.EqualFold(parts[2], "resourceGroups") {
+		return false
+	}
+	for i := range parts {
+		if !strings.EqualFold(parts[i], vault[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateDataAction checks a role's data action: relative to
@@ -469,6 +503,65 @@ func (c *Config) validateNetwork(e *errs) {
 	}
 }
 
+// note records what the operator should know about field without refusing
+// the configuration.
+func (c *Config) note(field, format string, args ...any) {
+	c.notes = append(c.notes, fieldNote{field, fmt.Sprintf(format, args...)})
+}
+
+// validateConnections applies properties.privateEndpointConnections: when
+// given, a network.privateEndpoints entry is approved only if an Approved
+// connection names its id.
+func (c *Config) validateConnections(e *errs) {
+	conns := c.Properties.PrivateEndpointConnections
+	if len(conns) == 0 {
+		return
+	}
+	status := map[string]string{}
+	for i, pc := range conns {
+		base := fmt.Sprintf("properties.privateEndpointConnections[%d]", i)
+		st := pc.PrivateLinkServiceConnectionState.Status
+		switch strings.ToLower(st) {
+		case "approved", "pending", "rejected", "disconnected":
+		case "":
+			e.add(base+".privateLinkServiceConnectionState.status", ErrRequired, "")
+		default:
+			e.add(base+".privateLinkServiceConnectionState.status", ErrInvalidValue, "%q: want Approved, Pending, Rejected or Disconnected", st)
+		}
+		id := strings.ToLower(pc.PrivateEndpoint.ID)
+		if id == "" {
+			// It names no endpoint, so it approves none.
+			c.note(base+".privateEndpoint.id", "missing: the connection approves no endpoint")
+			continue
+		}
+		if prev, dup := status[id]; dup && !strings.EqualFold(prev, "approved") {
+			continue // any non-Approved state of an endpoint wins
+		}
+		status[id] = st
+	}
+	described := map[string]bool{}
+	for i := range c.Network.PrivateEndpoints {
+		pe := &c.Network.PrivateEndpoints[i]
+		id := strings.ToLower(pe.ID)
+		described[id] = true
+		st, ok := status[id]
+		switch {
+		case !ok:
+			pe.unapproved = true
+			c.note(fmt.Sprintf("network.privateEndpoints[%d]", i), "%s has no connection in properties.privateEndpointConnections: not approved", pe.ID)
+		case !strings.EqualFold(st, "approved"):
+			pe.unapproved = true
+			c.note(fmt.Sprintf("network.privateEndpoints[%d]", i), "%s: connection %s: not approved", pe.ID, st)
+		}
+	}
+	for i, pc := range conns {
+		id := strings.ToLower(pc.PrivateEndpoint.ID)
+		if pc.Approved() && id != "" && !described[id] {
+			c.note(fmt.Sprintf("properties.privateEndpointConnections[%d]", i), "%s is Approved, but no network.privateEndpoints entry gives its linkId or vpceId, so no traffic matches it", pc.PrivateEndpoint.ID)
+		}
+	}
+}
+
 // ParsePrefix parses an IP address or CIDR prefix. IPv4-mapped IPv6 input is
 // unmapped; a prefix with host bits set is refused, since it usually hides a
 // typo.
@@ -548,8 +641,10 @@ func (c *Config) validateIdentity(e *errs) {
 			}
 		}
 	}
-	if u, err := url.Parse(strings.ReplaceAll(id.Challenge.Authorization, "{tenantId}", "t")); err != nil || u.Scheme != "https" || u.Host == "" {
-		e.add("identity.challenge.authorization", ErrInvalidValue, "%q: an authority is an https URL (Azure SDK clients read the tenant from its path)", id.Challenge.Authorization)
+	if IsGUID(c.Vault.TenantID) {
+		if _, err := id.Challenge.Authority(c.Vault.TenantID); err != nil {
+			e.add("identity.challenge.authorization", ErrInvalidValue, "%v", err)
+		}
 	}
 	if u, err := url.Parse(id.Challenge.Resource); err != nil || u.Scheme != "https" || u.Host == "" {
 		e.add("identity.challenge.resource", ErrInvalidValue, "%q: the resource is an https URL such as https://vault.azure.net", id.Challenge.Resource)

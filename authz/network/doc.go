@@ -61,7 +61,10 @@
 // whose PROXY-protocol TLVs carry a private-link identity (Azure LINKID, TLV
 // 0xEE; AWS VPC endpoint id, TLV 0xEA) is matched against
 // network.privateEndpoints: an approved one sets PrivateEndpointID, any
-// other sets PrivateLinkUnknown. A private-link source address lives in the
+// other sets PrivateLinkUnknown. Every entry is approved unless
+// properties.privateEndpointConnections is given: then only entries with an
+// Approved connection are (config's PrivateEndpoint.Approved); a Pending,
+// Rejected or Disconnected one is an unknown endpoint here. A private-link source address lives in the
 // consumer's address space, so it names no subnet and no public rule ever
 // applies to it.
 //

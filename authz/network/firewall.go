@@ -126,18 +126,23 @@ func New(cfg *config.Config) (*Firewall, error) {
 	f.endpointByLink = map[uint32]int32{}
 	f.endpointByVpce = map[string]int32{}
 	f.endpointByID = make(map[string]int32, len(n.PrivateEndpoints))
-	for k, pe := range n.PrivateEndpoints {
+	for k := range n.PrivateEndpoints {
+		pe := &n.PrivateEndpoints[k]
+		if !pe.Approved() {
+			continue // its connection is not Approved: its traffic is an unknown endpoint's
+		}
+		idx := int32(len(f.endpointIDs))
 		switch {
 		case pe.LinkID != nil:
-			f.endpointByLink[*pe.LinkID] = int32(k)
+			f.endpointByLink[*pe.LinkID] = idx
 		case pe.VpceID != "":
-			f.endpointByVpce[pe.VpceID] = int32(k)
+			f.endpointByVpce[pe.VpceID] = idx
 		default:
 			errs = append(errs, config.Errorf(fmt.Sprintf("network.privateEndpoints[%d]", k),
 				config.ErrRequired, "linkId (Azure Private Link) or vpceId (AWS PrivateLink) is required"))
 		}
 		f.endpointIDs = append(f.endpointIDs, pe.ID)
-		f.endpointByID[pe.ID] = int32(k)
+		f.endpointByID[pe.ID] = idx
 		f.endpointRule = append(f.endpointRule, fmt.Sprintf("privateEndpoints[%d]=%s", k, pe.ID))
 	}
 

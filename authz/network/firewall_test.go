@@ -366,3 +366,45 @@ type allowAll struct{}
 func (allowAll) Authorize(context.Context, *authz.Decision) (authz.AuthzVerdict, error) {
 	return authz.AuthzVerdict{Allowed: true, Model: authz.ModelAccessPolicy}, nil
 }
+
+// properties.privateEndpointConnections, as az keyvault show prints them,
+// decide which network.privateEndpoints are approved: an Approved
+// connection admits its endpoint, Pending and Rejected ones never do, and
+// an endpoint with no connection is not the vault's.
+func TestPrivateEndpointConnectionStates(t *testing.T) {
+	conn := func(pe, status string) string {
+		return `
+    - etag: '"0a00b2c3-0000-0d00-0000-65f1a2b30000"'
+      id: /subscriptions/s1/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso-vault/privateEndpointConnections/` + status + `
+      privateEndpoint: {id: ` + strings.ToLower(pe) + `, resourceGroup: rg}
+      privateLinkServiceConnectionState: {actionsRequired: None, description: "", status: ` + status + `}
+      provisioningState: Succeeded
+      resourceGroup: rg`
+	}
+	const pe3 = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe3"
+	fw := firewall(t, `
+properties:
+  publicNetworkAccess: Disabled
+  privateEndpointConnections:`+conn(pe1, "Approved")+conn(pe2, "Pending")+conn(pe3, "Rejected")+`
+network:
+  privateEndpoints:
+    - {id: `+pe1+`, linkId: 1}
+    - {id: `+pe2+`, linkId: 2}
+    - {id: `+pe3+`, linkId: 3}
+    - {id: /subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe4, linkId: 4}
+`)
+	for link, want := range map[uint32]string{1: "privateEndpoints[0]=" + pe1, 2: "", 3: "", 4: ""} {
+		r := request("172.16.0.9")
+		r.PrivateLink = authz.PrivateLink{AzureLinkID: link, HasAzureLinkID: true}
+		v := evaluate(fw, r, "", false)
+		if want != "" {
+			if !v.Allowed || v.Rule != want {
+				t.Errorf("link %d: %+v, want allowed by %s", link, v, want)
+			}
+			continue
+		}
+		if v.Allowed || v.Code != network.CodeForbiddenByConnection || v.Rule != network.RuleUnapprovedEndpoint {
+			t.Errorf("link %d: %+v, want ForbiddenByConnection as an unapproved endpoint", link, v)
+		}
+	}
+}

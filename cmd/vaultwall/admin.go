@@ -35,6 +35,7 @@ type adminConn struct {
 	caFile, certFile, keyFile, sni string
 	plaintext                      bool
 	timeout                        time.Duration
+	out                            printer
 }
 
 func newAdminCmd() *cobra.Command {
@@ -44,8 +45,12 @@ func newAdminCmd() *cobra.Command {
 		Short: "manage a running vaultwall through its control-plane API (like az keyvault)",
 		Long: "Change the vault's network rules, access policies and role assignments through vaultwall's\n" +
 			"control plane (controlPlane in the configuration). Every write sends the etag it read; the\n" +
-			"idempotent verbs (network-rule add/remove, set-policy, delete-policy, role assignment\n" +
-			"create/delete) read again and retry once when another writer got there first.",
+			"idempotent verbs (update, network-rule add/remove, set-policy, delete-policy, role assignment\n" +
+			"create/delete) read again and retry once when another writer got there first.\n\n" +
+			"Output is az's: a vault as az keyvault show prints it (ARM's shape and spelling:\n" +
+			"properties.networkAcls.defaultAction \"Deny\", publicNetworkAccess \"Enabled\"), network rules\n" +
+			"as az keyvault network-rule list, role assignments as az role assignment list; -o picks\n" +
+			"json (default), jsonc, yaml, table, tsv or none, and --query filters with JMESPath first.",
 	}
 	f := cmd.PersistentFlags()
 	f.StringVar(&c.server, "server", envOr("VAULTWALL_SERVER", "127.0.0.1:9292"), "control-plane address host:port ($VAULTWALL_SERVER)")
@@ -57,8 +62,10 @@ func newAdminCmd() *cobra.Command {
 	f.StringVar(&c.sni, "tls-server-name", "", "server name to verify (default: the host of --server)")
 	f.BoolVar(&c.plaintext, "plaintext", false, "connect without TLS (loopback only, for tests and local use)")
 	f.DurationVar(&c.timeout, "timeout", 15*time.Second, "time limit of each call")
+	f.StringVarP(&c.out.format, "output", "o", "json", "output format: "+strings.Join(outputFormats, ", "))
+	f.StringVar(&c.out.query, "query", "", "JMESPath query applied to the output (as az's --query)")
 	cmd.AddCommand(
-		c.showCmd(), c.networkRuleCmd(), c.setPolicyCmd(), c.deletePolicyCmd(), c.roleCmd(),
+		c.showCmd(), c.updateCmd(), c.networkRuleCmd(), c.setPolicyCmd(), c.deletePolicyCmd(), c.roleCmd(),
 	)
 	return cmd
 }
@@ -120,6 +127,9 @@ func (c *adminConn) dial(ctx context.Context) (v1.VaultAdminServiceClient, conte
 
 // run connects and runs fn.
 func (c *adminConn) run(cmd *cobra.Command, fn func(ctx context.Context, cl v1.VaultAdminServiceClient) error) error {
+	if err := c.out.validate(); err != nil { // before anything is written
+		return err
+	}
 	cl, ctx, done, err := c.dial(cmd.Context())
 	if err != nil {
 		return err
@@ -184,42 +194,112 @@ func (c *adminConn) showCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printJSON(cmd.OutOrStdout(), got.GetVault())
+				return c.out.printView(cmd.OutOrStdout(), armVault(got.GetVault()), vaultTable(got.GetVault()))
 			})
 		},
 	}
 }
 
+// updateCmd is az keyvault update's network properties.
+func (c *adminConn) updateCmd() *cobra.Command {
+	var defaultAction, bypass, public string
+	cmd := &cobra.Command{
+		Use:   "update [--default-action Allow|Deny] [--bypass AzureServices|None] [--public-network-access Enabled|Disabled]",
+		Short: "change the firewall's default action, bypass or public network access (az keyvault update)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			props := &v1.VaultProperties{NetworkAcls: &v1.NetworkAcls{}}
+			var paths []string
+			if defaultAction != "" {
+				switch strings.ToLower(defaultAction) {
+				case "allow":
+					props.NetworkAcls.DefaultAction = v1.DefaultAction_DEFAULT_ACTION_ALLOW
+				case "deny":
+					props.NetworkAcls.DefaultAction = v1.DefaultAction_DEFAULT_ACTION_DENY
+				default:
+					return fmt.Errorf("--default-action %q: want Allow or Deny", defaultAction)
+				}
+				paths = append(paths, "network_acls.default_action")
+			}
+			if bypass != "" {
+				switch strings.ToLower(bypass) {
+				case "azureservices":
+					props.NetworkAcls.Bypass = v1.Bypass_BYPASS_AZURE_SERVICES
+				case "none":
+					props.NetworkAcls.Bypass = v1.Bypass_BYPASS_NONE
+				default:
+					return fmt.Errorf("--bypass %q: want AzureServices or None", bypass)
+				}
+				paths = append(paths, "network_acls.bypass")
+			}
+			if public != "" {
+				switch strings.ToLower(public) {
+				case "enabled":
+					props.PublicNetworkAccess = v1.PublicNetworkAccess_PUBLIC_NETWORK_ACCESS_ENABLED
+				case "disabled":
+					props.PublicNetworkAccess = v1.PublicNetworkAccess_PUBLIC_NETWORK_ACCESS_DISABLED
+				default:
+					return fmt.Errorf("--public-network-access %q: want Enabled or Disabled", public)
+				}
+				paths = append(paths, "public_network_access")
+			}
+			if len(paths) == 0 {
+				return errors.New("give at least one of --default-action, --bypass and --public-network-access")
+			}
+			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
+				var out *v1.Vault
+				err := retryOnConflict(ctx, cl, func(v *v1.Vault) error {
+					resp, err := cl.UpdateVaultProperties(ctx, &v1.UpdateVaultPropertiesRequest{
+						Etag: v.GetEtag(), UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}, Properties: props})
+					out = resp.GetVault()
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				return c.out.printView(cmd.OutOrStdout(), armVault(out), vaultTable(out))
+			})
+		},
+	}
+	cmd.Flags().StringVar(&defaultAction, "default-action", "", "Allow or Deny: what happens when no rule matches")
+	cmd.Flags().StringVar(&bypass, "bypass", "", "AzureServices or None: whether trusted services pass the firewall")
+	cmd.Flags().StringVar(&public, "public-network-access", "", "Enabled or Disabled")
+	return cmd
+}
+
+// ruleFlags are network-rule's list flags; az takes several values
+// space-separated (--ip-address 203.0.113.7 198.51.100.0/24).
+var ruleFlags = []string{"--ip-address", "--subnet"}
+
 func (c *adminConn) networkRuleCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "network-rule", Short: "add, remove or list the vault's IP and virtual-network rules"}
-	var ip, subnet string
+	var ips, subnets []string
 	change := func(add bool) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, _ []string) error {
-			if (ip == "") == (subnet == "") {
-				return errors.New("give exactly one of --ip-address and --subnet")
+			if len(ips) == 0 && len(subnets) == 0 {
+				return errors.New("give --ip-address or --subnet (several values allowed)")
 			}
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
 				var out *v1.Vault
 				err := retryOnConflict(ctx, cl, func(v *v1.Vault) error {
 					acls := v.GetProperties().GetNetworkAcls()
-					if acls == nil {
-						acls = &v1.NetworkAcls{}
-					}
-					ips, vnets := acls.GetIpRules(), acls.GetVirtualNetworkRules()
-					path := "network_acls.ip_rules"
-					if ip != "" {
-						i := slices.IndexFunc(ips, func(r *v1.IpRule) bool { return sameIP(r.GetValue(), ip) })
+					rules, vnets := slices.Clone(acls.GetIpRules()), slices.Clone(acls.GetVirtualNetworkRules())
+					var paths []string
+					for _, ip := range ips {
+						i := slices.IndexFunc(rules, func(r *v1.IpRule) bool { return sameIP(r.GetValue(), ip) })
 						switch {
 						case add && i < 0:
-							ips = append(ips, &v1.IpRule{Value: ip})
+							rules = append(rules, &v1.IpRule{Value: ip})
 						case !add && i >= 0:
-							ips = slices.Delete(ips, i, i+1)
+							rules = slices.Delete(rules, i, i+1)
 						default:
-							out = v // already as asked: nothing to write
-							return nil
+							continue // already as asked
 						}
-					} else {
-						path = "network_acls.virtual_network_rules"
+						if !slices.Contains(paths, "network_acls.ip_rules") {
+							paths = append(paths, "network_acls.ip_rules")
+						}
+					}
+					for _, subnet := range subnets {
 						i := slices.IndexFunc(vnets, func(r *v1.VirtualNetworkRule) bool { return strings.EqualFold(r.GetId(), subnet) })
 						switch {
 						case add && i < 0:
@@ -227,13 +307,19 @@ func (c *adminConn) networkRuleCmd() *cobra.Command {
 						case !add && i >= 0:
 							vnets = slices.Delete(vnets, i, i+1)
 						default:
-							out = v
-							return nil
+							continue
+						}
+						if !slices.Contains(paths, "network_acls.virtual_network_rules") {
+							paths = append(paths, "network_acls.virtual_network_rules")
 						}
 					}
+					if len(paths) == 0 {
+						out = v // already as asked: nothing to write
+						return nil
+					}
 					resp, err := cl.UpdateVaultProperties(ctx, &v1.UpdateVaultPropertiesRequest{
-						Etag: v.GetEtag(), UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{path}},
-						Properties: &v1.VaultProperties{NetworkAcls: &v1.NetworkAcls{IpRules: ips, VirtualNetworkRules: vnets}},
+						Etag: v.GetEtag(), UpdateMask: &fieldmaskpb.FieldMask{Paths: paths},
+						Properties: &v1.VaultProperties{NetworkAcls: &v1.NetworkAcls{IpRules: rules, VirtualNetworkRules: vnets}},
 					})
 					out = resp.GetVault()
 					return err
@@ -241,30 +327,55 @@ func (c *adminConn) networkRuleCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return writeRules(cmd.OutOrStdout(), out)
+				return c.out.printView(cmd.OutOrStdout(), armVault(out), vaultTable(out)) // az prints the vault
 			})
 		}
 	}
-	add := &cobra.Command{Use: "add (--ip-address ADDR[/BITS] | --subnet ID)", Short: "add a rule (no-op when present)", Args: cobra.NoArgs, RunE: change(true)}
-	remove := &cobra.Command{Use: "remove (--ip-address ADDR[/BITS] | --subnet ID)", Short: "remove a rule (no-op when absent)", Args: cobra.NoArgs, RunE: change(false)}
+	add := &cobra.Command{Use: "add [--ip-address ADDR[/BITS]...] [--subnet ID...]", Short: "add rules (no-op for those present), as az keyvault network-rule add", RunE: change(true)}
+	remove := &cobra.Command{Use: "remove [--ip-address ADDR[/BITS]...] [--subnet ID...]", Short: "remove rules (no-op for those absent)", RunE: change(false)}
 	for _, sub := range []*cobra.Command{add, remove} {
-		sub.Flags().StringVar(&ip, "ip-address", "", "an IP address or CIDR prefix")
-		sub.Flags().StringVar(&subnet, "subnet", "", "a subnet's ARM id")
+		sub.Flags().StringSliceVar(&ips, "ip-address", nil, "IP addresses or CIDR prefixes (space- or comma-separated, or repeated)")
+		sub.Flags().StringSliceVar(&subnets, "subnet", nil, "subnets' ARM ids")
+		azFlagParsing(sub, ruleFlags)
 	}
 	list := &cobra.Command{
-		Use: "list", Short: "list the network rules", Args: cobra.NoArgs,
+		Use: "list", Short: "list the network rules (az keyvault network-rule list)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
 				got, err := cl.GetVault(ctx, &v1.GetVaultRequest{})
 				if err != nil {
 					return err
 				}
-				return writeRules(cmd.OutOrStdout(), got.GetVault())
+				return c.out.printView(cmd.OutOrStdout(), armNetworkRules(got.GetVault()), networkRulesTable(got.GetVault()))
 			})
 		},
 	}
 	cmd.AddCommand(add, remove, list)
 	return cmd
+}
+
+// azFlagParsing lets cmd take az's space-separated lists for the named
+// flags: cobra's own parsing is turned off and done in RunE on the
+// rewritten arguments.
+func azFlagParsing(cmd *cobra.Command, flags []string) {
+	run := cmd.RunE
+	cmd.DisableFlagParsing = true
+	cmd.Flags().BoolP("help", "h", false, "help for "+cmd.Name())
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cmd.DisableFlagParsing = false // ParseFlags is a no-op while it is set
+		err := cmd.ParseFlags(azLists(args, flags))
+		cmd.DisableFlagParsing = true
+		if err != nil {
+			return err
+		}
+		if help, _ := cmd.Flags().GetBool("help"); help {
+			return cmd.Help()
+		}
+		if rest := cmd.Flags().Args(); len(rest) > 0 {
+			return fmt.Errorf("unexpected arguments %v", rest)
+		}
+		return run(cmd, nil)
+	}
 }
 
 // sameIP compares rules as ARM echoes them: a single address equals its
@@ -275,28 +386,6 @@ func sameIP(a, b string) bool {
 		return strings.TrimSuffix(s, "/128")
 	}
 	return strings.EqualFold(trim(a), trim(b))
-}
-
-func writeRules(w io.Writer, v *v1.Vault) error {
-	p := v.GetProperties()
-	acls := p.GetNetworkAcls()
-	fmt.Fprintf(w, "publicNetworkAccess: %s\n", strings.TrimPrefix(p.GetPublicNetworkAccess().String(), "PUBLIC_NETWORK_ACCESS_"))
-	if acls == nil {
-		fmt.Fprintln(w, "networkAcls: none (every address is allowed)")
-	} else {
-		fmt.Fprintf(w, "defaultAction: %s\nbypass: %s\n", strings.TrimPrefix(acls.GetDefaultAction().String(), "DEFAULT_ACTION_"),
-			strings.TrimPrefix(acls.GetBypass().String(), "BYPASS_"))
-		fmt.Fprintln(w, "ipRules:")
-		for _, r := range acls.GetIpRules() {
-			fmt.Fprintf(w, "  - %s\n", r.GetValue())
-		}
-		fmt.Fprintln(w, "virtualNetworkRules:")
-		for _, r := range acls.GetVirtualNetworkRules() {
-			fmt.Fprintf(w, "  - %s\n", r.GetId())
-		}
-	}
-	_, err := fmt.Fprintf(w, "etag: %s\n", v.GetEtag())
-	return err
 }
 
 // permissionFlags are set-policy's list flags; az takes their values
@@ -329,27 +418,13 @@ func (c *adminConn) setPolicyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set-policy --object-id OID [--application-id APP] [--secret-permissions P...] [--key-permissions P...] [--certificate-permissions P...] [--storage-permissions P...]",
 		Short: "set an identity's permissions: each family given is replaced, the others kept (az keyvault set-policy)",
-		// Flags are parsed in RunE, after az-style lists are rewritten.
-		DisableFlagParsing: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cmd.DisableFlagParsing = false // ParseFlags is a no-op while it is set
-			err := cmd.ParseFlags(azLists(args, permissionFlags))
-			cmd.DisableFlagParsing = true
-			if err != nil {
-				return err
-			}
-			if help, _ := cmd.Flags().GetBool("help"); help {
-				return cmd.Help()
-			}
-			if rest := cmd.Flags().Args(); len(rest) > 0 {
-				return fmt.Errorf("unexpected arguments %v", rest)
-			}
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if oid == "" {
 				return errors.New("--object-id is required")
 			}
 			fl := cmd.Flags()
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
-				var out *v1.AccessPolicy
+				var out *v1.Vault
 				err := retryOnConflict(ctx, cl, func(v *v1.Vault) error {
 					list := slices.Clone(v.GetProperties().GetAccessPolicies())
 					i := slices.IndexFunc(list, func(p *v1.AccessPolicy) bool {
@@ -383,17 +458,13 @@ func (c *adminConn) setPolicyCmd() *cobra.Command {
 					}
 					resp, err := cl.UpdateAccessPolicies(ctx, &v1.UpdateAccessPoliciesRequest{
 						Kind: v1.AccessPolicyUpdateKind_ACCESS_POLICY_UPDATE_KIND_REPLACE, Etag: v.GetEtag(), AccessPolicies: list})
-					for _, p := range resp.GetVault().GetProperties().GetAccessPolicies() {
-						if strings.EqualFold(p.GetObjectId(), oid) && strings.EqualFold(p.GetApplicationId(), app) {
-							out = p
-						}
-					}
+					out = resp.GetVault()
 					return err
 				})
 				if err != nil {
 					return err
 				}
-				return printJSON(cmd.OutOrStdout(), out)
+				return c.out.printView(cmd.OutOrStdout(), armVault(out), vaultTable(out)) // az prints the vault
 			})
 		},
 	}
@@ -404,7 +475,7 @@ func (c *adminConn) setPolicyCmd() *cobra.Command {
 	f.StringSliceVar(&secrets, "secret-permissions", nil, "secret permissions")
 	f.StringSliceVar(&certs, "certificate-permissions", nil, "certificate permissions")
 	f.StringSliceVar(&storage, "storage-permissions", nil, "storage permissions")
-	f.BoolP("help", "h", false, "help for set-policy")
+	azFlagParsing(cmd, permissionFlags)
 	return cmd
 }
 
@@ -419,12 +490,18 @@ func (c *adminConn) deletePolicyCmd() *cobra.Command {
 				return errors.New("--object-id is required")
 			}
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
-				return retryOnConflict(ctx, cl, func(v *v1.Vault) error {
-					_, err := cl.UpdateAccessPolicies(ctx, &v1.UpdateAccessPoliciesRequest{
+				var out *v1.Vault
+				err := retryOnConflict(ctx, cl, func(v *v1.Vault) error {
+					resp, err := cl.UpdateAccessPolicies(ctx, &v1.UpdateAccessPoliciesRequest{
 						Kind: v1.AccessPolicyUpdateKind_ACCESS_POLICY_UPDATE_KIND_REMOVE, Etag: v.GetEtag(),
 						AccessPolicies: []*v1.AccessPolicy{{ObjectId: oid, ApplicationId: app}}})
+					out = resp.GetVault()
 					return err
 				})
+				if err != nil {
+					return err
+				}
+				return c.out.printView(cmd.OutOrStdout(), armVault(out), vaultTable(out)) // az prints the vault
 			})
 		},
 	}
@@ -448,16 +525,18 @@ func (c *adminConn) roleCmd() *cobra.Command {
 			}
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
 				var out *v1.RoleAssignment
+				var vault *v1.Vault
 				err := retryOnConflict(ctx, cl, func(v *v1.Vault) error {
 					resp, err := cl.CreateRoleAssignment(ctx, &v1.CreateRoleAssignmentRequest{Etag: v.GetEtag(),
 						RoleAssignment: &v1.RoleAssignment{Id: id, PrincipalId: assignee, RoleDefinitionId: roleName, Scope: scope}})
-					out = resp.GetRoleAssignment()
+					out, vault = resp.GetRoleAssignment(), v
 					return err
 				})
 				if err != nil {
 					return err
 				}
-				return printJSON(cmd.OutOrStdout(), out)
+				ra := armRoleAssignment(out, vault)
+				return c.out.printView(cmd.OutOrStdout(), ra, roleAssignmentsTable([]any{ra}))
 			})
 		},
 	}
@@ -493,11 +572,17 @@ func (c *adminConn) roleCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printJSON(cmd.OutOrStdout(), resp)
+				got, err := cl.GetVault(ctx, &v1.GetVaultRequest{}) // the vault's ARM id and custom roles
+				if err != nil {
+					return err
+				}
+				out := mapList(resp.GetRoleAssignments(), func(ra *v1.RoleAssignment) any { return armRoleAssignment(ra, got.GetVault()) })
+				return c.out.printView(cmd.OutOrStdout(), out, roleAssignmentsTable(out))
 			})
 		},
 	}
 	list.Flags().StringVar(&listAssignee, "assignee", "", "only this principal's assignments")
+	list.Short = "list role assignments (as az role assignment list prints them)"
 	list.Flags().StringVar(&listScope, "scope", "", "only assignments at exactly this scope")
 	ra.AddCommand(create, del, list)
 	role.AddCommand(ra)

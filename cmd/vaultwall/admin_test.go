@@ -141,21 +141,61 @@ func TestAdminCLI(t *testing.T) {
 		t.Fatal("192.0.2.1 passes before the rule")
 	}
 	out = cli("network-rule", "add", "--ip-address", "192.0.2.1")
-	if !strings.Contains(out, "  - 192.0.2.1\n") || !strings.Contains(out, "etag: 1-") {
-		t.Fatalf("network-rule add:\n%s", out)
+	if !strings.Contains(out, `"value": "192.0.2.1/32"`) || !strings.Contains(out, `"etag": "1-`) {
+		t.Fatalf("network-rule add prints the vault, as az does:\n%s", out)
 	}
 	if !dataPlaneAllows(t, checks, app, "192.0.2.1") {
 		t.Fatal("the rule added with the CLI is not enforced")
 	}
-	if out = cli("network-rule", "add", "--ip-address", "192.0.2.1/32"); !strings.Contains(out, "etag: 1-") {
+	if out = cli("network-rule", "add", "--ip-address", "192.0.2.1/32"); !strings.Contains(out, `"etag": "1-`) {
 		t.Fatalf("adding a present rule wrote:\n%s", out)
 	}
-	if out = cli("network-rule", "list"); !strings.Contains(out, "defaultAction: DENY") || !strings.Contains(out, "  - 203.0.113.0/24\n") {
-		t.Fatalf("network-rule list:\n%s", out)
+	if out = cli("network-rule", "list", "--query", "ipRules[].value", "-o", "tsv"); out != "203.0.113.0/24\n192.0.2.1/32\n" {
+		t.Fatalf("network-rule list:\n%q", out)
+	}
+	if out = cli("show", "--query", "properties.networkAcls.defaultAction", "-o", "tsv"); out != "Deny\n" {
+		t.Fatalf("show --query:\n%q", out)
 	}
 	cli("network-rule", "remove", "--ip-address", "192.0.2.1")
 	if dataPlaneAllows(t, checks, app, "192.0.2.1") {
 		t.Fatal("the removed rule still admits")
+	}
+
+	// Several addresses at once, space-separated as az takes them, in one write.
+	out = cli("network-rule", "add", "--ip-address", "192.0.2.7", "198.51.100.0/24", "-o", "json", "--query", "[etag, properties.networkAcls.ipRules[].value]")
+	// The etag is <revision>-<digest of the effective configuration>.
+	if rev, rest, ok := strings.Cut(out, "\"3-"); ok && len(rest) > 16 {
+		out = rev + "\"3" + rest[16:]
+	}
+	if want := "[\n  \"3\",\n  [\n    \"203.0.113.0/24\",\n    \"192.0.2.7/32\",\n    \"198.51.100.0/24\"\n  ]\n]\n"; out != want {
+		t.Fatalf("network-rule add of two addresses:\n%s\nwant\n%s", out, want)
+	}
+	if !dataPlaneAllows(t, checks, app, "198.51.100.9") {
+		t.Fatal("the second address of one add is not enforced")
+	}
+	if out = cli("network-rule", "remove", "--ip-address", "192.0.2.7,198.51.100.0/24", "-o", "none"); out != "" {
+		t.Fatalf("-o none printed %q", out)
+	}
+
+	// az keyvault update's network properties.
+	out = cli("update", "--default-action", "Allow", "--bypass", "None", "--public-network-access", "Enabled",
+		"--query", "{d:properties.networkAcls.defaultAction, b:properties.networkAcls.bypass, p:properties.publicNetworkAccess}", "-o", "tsv")
+	if out != "Allow\tNone\tEnabled\n" { // the query's order, as az
+
+		t.Fatalf("update:\n%q", out)
+	}
+	if !dataPlaneAllows(t, checks, app, "192.0.2.99") {
+		t.Fatal("defaultAction Allow set with update is not enforced")
+	}
+	cli("update", "--default-action", "deny")
+	if dataPlaneAllows(t, checks, app, "192.0.2.99") {
+		t.Fatal("defaultAction Deny set with update is not enforced")
+	}
+	if _, err := runCLI(t, append(conn, "update", "--default-action", "Maybe")...); err == nil || !strings.Contains(err.Error(), "want Allow or Deny") {
+		t.Fatalf("update with a bad value: %v", err)
+	}
+	if _, err := runCLI(t, append(conn, "show", "-o", "xml")...); err == nil || !strings.Contains(err.Error(), "--output") {
+		t.Fatalf("-o xml: %v", err)
 	}
 	if _, err := runCLI(t, append(conn, "network-rule", "add", "--ip-address", "192.0.2.300")...); err == nil ||
 		!strings.Contains(err.Error(), "properties.networkAcls.ipRules[1].value") {
@@ -183,16 +223,21 @@ func TestAdminCLI(t *testing.T) {
 	}
 
 	// Role assignments.
-	out = cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", "ae11ae11-0000-4000-8000-000000000001")
-	if !strings.Contains(out, `"id": "ae11ae11-0000-4000-8000-000000000001"`) {
-		t.Fatalf("create:\n%s", out)
+	const raID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e"
+	out = cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", raID)
+	if !strings.Contains(out, `"name": "`+raID+`"`) || !strings.Contains(out, `"roleDefinitionName": "Key Vault Secrets User"`) ||
+		!strings.Contains(out, `/providers/Microsoft.KeyVault/vaults/contoso-vault/secrets/db"`) {
+		t.Fatalf("create prints the assignment as az does:\n%s", out)
 	}
-	cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", "ae11ae11-0000-4000-8000-000000000001")
-	if out = cli("role", "assignment", "list", "--assignee", oid); strings.Count(out, `"id": "ae11ae11-0000-4000-8000-000000000001"`) != 1 {
+	cli("role", "assignment", "create", "--assignee", oid, "--role", "Key Vault Secrets User", "--scope", "/secrets/db", "--id", raID)
+	if out = cli("role", "assignment", "list", "--assignee", oid, "--query", "[].name", "-o", "tsv"); out != raID+"\n" {
 		t.Fatalf("list:\n%s", out)
 	}
-	cli("role", "assignment", "delete", "--id", "ae11ae11-0000-4000-8000-000000000001")
-	if out = cli("role", "assignment", "list"); strings.Contains(out, "ae11ae11-0000-4000-8000-000000000001") {
+	if out = cli("role", "assignment", "list", "-o", "table"); !strings.HasPrefix(out, "Principal ") || !strings.Contains(out, oid+"  Key Vault Secrets User  /subscriptions/") {
+		t.Fatalf("list -o table:\n%s", out)
+	}
+	cli("role", "assignment", "delete", "--id", raID)
+	if out = cli("role", "assignment", "list"); strings.Contains(out, raID) {
 		t.Fatalf("delete left it:\n%s", out)
 	}
 

@@ -26,6 +26,44 @@ func newConfigCmd() *cobra.Command {
 			return validateConfig(cmd, args[0])
 		},
 	})
+	var roleAssignments, output string
+	imp := &cobra.Command{
+		Use:   "import FILE",
+		Short: "turn az keyvault show output or an ARM template into a commented vaultwall configuration",
+		Long: `import reads what Azure gives you — the document az keyvault show prints (JSON or
+YAML), or an ARM template / az group export --skip-all-params with one
+Microsoft.KeyVault/vaults resource — and writes a vaultwall configuration:
+the vault's identity and properties as Azure holds them, and the network
+inventory, issuers and trusted services an Azure document cannot carry, as
+placeholders marked ` + config.ImportMarker + `. With --role-assignments, the output of
+az role assignment list --scope <vault id> --include-inherited becomes
+properties.roleAssignments.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			var ra []byte
+			if roleAssignments != "" {
+				if ra, err = os.ReadFile(roleAssignments); err != nil {
+					return err
+				}
+			}
+			out, err := config.Import(args[0], data, ra)
+			if err != nil {
+				return err
+			}
+			if output == "" || output == "-" {
+				_, err = cmd.OutOrStdout().Write(out)
+				return err
+			}
+			return os.WriteFile(output, out, 0o644)
+		},
+	}
+	imp.Flags().StringVar(&roleAssignments, "role-assignments", "", "az role assignment list output (JSON or YAML) to import as properties.roleAssignments")
+	imp.Flags().StringVar(&output, "output-file", "", "write the configuration here instead of to standard output")
+	cmd.AddCommand(imp)
 	return cmd
 }
 
@@ -80,6 +118,9 @@ func warnOverridden(w io.Writer, path string, cfg *config.Config) error {
 func writeSummary(w io.Writer, c *config.Config) {
 	p := &c.Properties
 	fmt.Fprintf(w, "%s: valid\n", c.Path)
+	if f := c.Format(); f != config.FormatVaultwall {
+		fmt.Fprintf(w, "  read as          %s\n", f)
+	}
 	fmt.Fprintf(w, "  vault            %s (tenant %s, %s)\n", c.Vault.Name, c.Vault.TenantID, c.Vault.Location)
 	access := "Enabled"
 	if p.PublicAccessDisabled() {
@@ -99,7 +140,11 @@ func writeSummary(w io.Writer, c *config.Config) {
 	} else {
 		fmt.Fprintf(w, "  authorization    access policies: %d entries\n", len(p.AccessPolicies))
 	}
-	fmt.Fprintf(w, "  issuers          %d\n", len(c.Identity.Issuers))
+	if len(c.Identity.Issuers) == 0 {
+		fmt.Fprintf(w, "  issuers          0 (no token is accepted: every request that needs one gets the 401)\n")
+	} else {
+		fmt.Fprintf(w, "  issuers          %d\n", len(c.Identity.Issuers))
+	}
 	for _, is := range c.Identity.Issuers {
 		src := "discovery"
 		switch {
@@ -110,6 +155,7 @@ func writeSummary(w io.Writer, c *config.Config) {
 		}
 		fmt.Fprintf(w, "    %s (%s)\n", is.Issuer, src)
 	}
+	fmt.Fprintf(w, "  challenge        %s\n", c.ChallengeHeader())
 	fmt.Fprintf(w, "  trusted services %d bound\n", len(c.TrustedServices.Services))
 	for _, s := range c.TrustedServices.Services {
 		fmt.Fprintf(w, "    %s ← %v\n", s.Name, s.Principals)
@@ -129,6 +175,15 @@ func writeSummary(w io.Writer, c *config.Config) {
 			cp.ListenAddr, cp.TLS.Enabled(), len(cp.Audiences), len(cp.AdminPrincipals), cp.Store.Type, where)
 	} else {
 		fmt.Fprintf(w, "  control plane    off\n")
+	}
+	if ig := c.IgnoredSummary(); len(ig) > 0 {
+		fmt.Fprintf(w, "  ignored          %d fields that decide nothing here:\n", len(c.Ignored()))
+		for _, f := range ig {
+			fmt.Fprintf(w, "    %s\n", f)
+		}
+	}
+	for _, n := range c.Notes() {
+		fmt.Fprintf(w, "  note             %s\n", n)
 	}
 	switch a := c.Audit; {
 	case !a.Enabled:

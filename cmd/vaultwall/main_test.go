@@ -55,6 +55,58 @@ func TestCheckExamples(t *testing.T) {
 	}
 }
 
+// Azure's documents validate as printed, and the summary says what was
+// read, what was set aside and what cannot match yet.
+func TestConfigValidateAzureDocuments(t *testing.T) {
+	atRoot(t)
+	for file, want := range map[string][]string{
+		"authz/config/testdata/azure/keyvault-show.json": {"read as          az keyvault show", "properties.createMode",
+			"properties.privateEndpointConnections[*].etag", "note             properties.networkAcls.virtualNetworkRules[0].id"},
+		"authz/config/testdata/azure/group-export.json": {"read as          ARM template", "resources[3] (Microsoft.KeyVault/vaults/secrets)",
+			"resources[0].properties.sku"},
+		"authz/config/testdata/azure/keyvault-show-rbac.yaml": {"authorization    RBAC: 0 role assignments", "issuers          0 (no token is accepted"},
+	} {
+		out, err := run(t, "config", "validate", file)
+		if err != nil {
+			t.Errorf("%s: %v\n%s", file, err, out)
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: summary lacks %q:\n%s", file, w, out)
+			}
+		}
+	}
+}
+
+// config import writes a file that, once its placeholders are filled,
+// config validate accepts.
+func TestConfigImport(t *testing.T) {
+	atRoot(t)
+	out := filepath.Join(t.TempDir(), "vault.yaml")
+	if msg, err := run(t, "config", "import", "authz/config/testdata/azure/keyvault-show-rbac.yaml",
+		"--role-assignments", "authz/config/testdata/azure/role-assignments.json", "--output-file", out); err != nil {
+		t.Fatalf("%v\n%s", err, msg)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"# vaultwall configuration imported", "roleAssignments:", "#   properties.roleAssignments[*].principalName",
+		"properties.roleAssignments[3] (Owner: no data actions)", "issuer: https://sts.windows.net/8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/"} {
+		if !strings.Contains(string(data), w) {
+			t.Errorf("imported file lacks %q:\n%s", w, data)
+		}
+	}
+	msg, err := run(t, "config", "validate", out)
+	if err != nil || !strings.Contains(msg, "RBAC: 3 role assignments") {
+		t.Errorf("validate: %v\n%s", err, msg)
+	}
+	if msg, err := run(t, "config", "import", "examples/vault.yaml"); err == nil || !strings.Contains(err.Error(), "already a vaultwall configuration") {
+		t.Errorf("import of a vaultwall file: %v\n%s", err, msg)
+	}
+}
+
 func TestCheckBadInput(t *testing.T) {
 	atRoot(t)
 	bad := filepath.Join(t.TempDir(), "bad.json")
@@ -72,7 +124,8 @@ func TestConfigValidate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, w := range []string{"examples/vault.yaml: valid", "defaultAction Deny, bypass AzureServices, 4 IP rules", "Backup ← [spiffe://trusted.example/azure-backup]"} {
+	for _, w := range []string{"examples/vault.yaml: valid", "defaultAction Deny, bypass AzureServices, 4 IP rules", "Backup ← [spiffe://trusted.example/azure-backup]",
+		`challenge        Bearer authorization="https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001", resource="https://vault.azure.net"`} {
 		if !strings.Contains(out, w) {
 			t.Errorf("summary lacks %q:\n%s", w, out)
 		}

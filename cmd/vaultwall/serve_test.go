@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// configs for the --addr-file tests: the example, and the example with the
-// control plane on (its admin listener opens last).
+// configs for the --addr-file tests: the example, the example with the
+// control plane on (its admin listener opens last), and Azure's own
+// documents served as they are.
 func addrFileConfigs(t *testing.T) map[string]string {
 	t.Helper()
 	example, err := filepath.Abs("../../examples/vault.yaml")
@@ -37,7 +38,9 @@ controlPlane:
 	if err := os.WriteFile(cpPath, []byte(cp), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return map[string]string{"example": example, "control plane": cpPath}
+	show, _ := filepath.Abs("../../authz/config/testdata/azure/keyvault-show.json")
+	tmpl, _ := filepath.Abs("../../authz/config/testdata/azure/group-export.json")
+	return map[string]string{"example": example, "control plane": cpPath, "az keyvault show": show, "ARM template": tmpl}
 }
 
 // TestServeAddrFile runs `serve` on port 0 with --addr-file: the file names
