@@ -78,6 +78,10 @@ test: $(PY_STAMP) ## run every test (unit, golden, Rego, e2e) with the race dete
 e2e: $(PY_STAMP) ## end-to-end scenarios through the real Envoy of make py (ENVOY_BIN=/path/to/envoy for another, E2E_FRONT=standin to force the Go stand-in)
 	$(ENVOY_ENV) $(GO) test -race -count=1 -timeout 10m ./e2e/...
 
+.PHONY: schema
+schema: ## regenerate docs/vault.schema.json (the JSON Schema of vault.yaml) from the Go config types; a test fails while it is stale
+	$(GO) generate ./internal/schemagen
+
 .PHONY: check
 check: fmt-check vet proto-check test ## gofmt, go vet, buf lint, generated-code drift, all tests
 	@echo "check: ok"
