@@ -157,8 +157,8 @@ func TestImageIsReproducible(t *testing.T) {
 	}
 }
 
-// TestDeploymentsNameTheImage: the kustomization deploys exactly the image
-// make image tags.
+// TestDeploymentsNameTheImage: the kustomization and the Helm chart deploy
+// exactly the image make image tags.
 func TestDeploymentsNameTheImage(t *testing.T) {
 	repo, tag, _ := strings.Cut(DefaultRef, ":")
 	read := func(p string) string {
@@ -176,6 +176,8 @@ func TestDeploymentsNameTheImage(t *testing.T) {
 		{"envoy/istio/deployment.yaml", `(?m)^\s+image:\s*(\S+)`, DefaultRef},
 		{"envoy/istio/kustomization.yaml", `(?m)^- name:\s*(\S+)`, repo},
 		{"envoy/istio/kustomization.yaml", `(?m)^\s+newTag:\s*(\S+)`, tag},
+		{"deploy/helm/vaultwall/values.yaml", `(?m)^\s+repository:\s*(\S+)`, repo},
+		{"deploy/helm/vaultwall/Chart.yaml", `(?m)^appVersion:\s*"?([^"\s]+)`, tag},
 		{"Makefile", `(?m)^IMAGE_REF\s*\?=\s*(\S+)`, DefaultRef},
 	}
 	for _, c := range checks {
