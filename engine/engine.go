@@ -83,6 +83,7 @@ type Engine struct {
 	log     *slog.Logger
 	onSwap  []func(*Runtime)
 	current atomic.Pointer[Runtime]
+	reloads atomic.Uint64 // Reload calls, part of the digest
 	overlay Overlay
 
 	// loadMu serialises loads, so that a slower build of older inputs can
@@ -97,8 +98,6 @@ type Engine struct {
 	watching    bool
 	// failedDigest is the input that last failed to build.
 	failedDigest string
-	// force makes the next Load rebuild unchanged inputs (Reload).
-	force atomic.Bool
 
 	// The last parse of the configuration file, by its bytes: the watcher
 	// asks for the inputs twice a poll, and a configuration with thousands
@@ -138,16 +137,6 @@ func (e *Engine) SetOverlay(o Overlay) {
 // Current is the runtime in force, nil before the first successful load.
 func (e *Engine) Current() *Runtime { return e.current.Load() }
 
-// Reload loads and builds the configuration even when its inputs have not
-// changed (SIGHUP): issuer discovery and key sets are fetched afresh and a
-// new generation goes into force, or the error is returned and the running
-// one kept, as for Load. A configuration already refused stays refused until
-// it changes.
-func (e *Engine) Reload(ctx context.Context) error {
-	e.force.Store(true)
-	return e.Load(ctx)
-}
-
 // Load loads the configuration and builds it. On failure the running
 // runtime (if any) stays in force and the error — every problem, with file,
 // line and field — is returned and remembered for /readyz.
@@ -156,7 +145,7 @@ func (e *Engine) Load(ctx context.Context) error {
 	defer e.loadMu.Unlock()
 	digest, err := e.digest()
 	if err == nil {
-		if cur := e.current.Load(); cur != nil && cur.Digest == digest && !e.force.Swap(false) {
+		if cur := e.current.Load(); cur != nil && cur.Digest == digest {
 			return nil // nothing changed
 		}
 		e.mu.Lock()
@@ -230,6 +219,7 @@ func (e *Engine) digest() (string, error) {
 	}
 	h := sha256.New()
 	h.Write(data)
+	fmt.Fprintf(h, "\x00reloads\x00%d", e.reloads.Load())
 	if e.overlay != nil {
 		fmt.Fprintf(h, "\x00overlay\x00%s", e.overlay.Version())
 	}
