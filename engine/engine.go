@@ -84,6 +84,7 @@ type Engine struct {
 	log     *slog.Logger
 	onSwap  []func(*Runtime)
 	current atomic.Pointer[Runtime]
+	reloads atomic.Uint64 // Reload calls, part of the digest
 	overlay Overlay
 
 	// loadMu serialises loads, so that a slower build of older inputs can
@@ -317,6 +318,7 @@ func Compile(ctx context.Context, path string, build BuildFunc, log *slog.Logger
 func (e *Engine) digest(data []byte) string {
 	h := sha256.New()
 	h.Write(data)
+	fmt.Fprintf(h, "\x00reloads\x00%d", e.reloads.Load())
 	if e.overlay != nil {
 		fmt.Fprintf(h, "\x00overlay\x00%s", e.overlay.Version())
 	}

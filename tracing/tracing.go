@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -36,25 +37,39 @@ type Tracer struct {
 
 var _ authz.Tracer = (*Tracer)(nil)
 
-// New starts the OTLP exporter of cfg. It returns nil (no tracing, no
-// cost) when cfg has no endpoint. The exporter connects lazily: a
+// New starts the OTLP exporter of cfg laid over the standard OTEL_*
+// environment variables (Resolve). It returns nil (no tracing, no cost)
+// when neither names a collector. The exporter connects lazily: a
 // collector that is down loses spans, never checks.
 func New(ctx context.Context, cfg config.Tracing, version string) (*Tracer, error) {
-	if !cfg.Enabled() {
+	set := Resolve(cfg, os.Getenv)
+	if !set.Enabled {
 		return nil, nil
 	}
 	var exp sdktrace.SpanExporter
 	var err error
-	switch cfg.Protocol {
+	switch set.Protocol {
 	case config.TracingHTTP:
-		opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(cfg.Endpoint), otlptracehttp.WithTimeout(cfg.Timeout.D())}
-		if cfg.Insecure {
+		var opts []otlptracehttp.Option
+		if set.Endpoint != "" {
+			opts = append(opts, otlptracehttp.WithEndpointURL(set.Endpoint))
+		}
+		if set.Timeout > 0 {
+			opts = append(opts, otlptracehttp.WithTimeout(set.Timeout))
+		}
+		if set.Insecure {
 			opts = append(opts, otlptracehttp.WithInsecure())
 		}
 		exp, err = otlptracehttp.New(ctx, opts...)
 	default:
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.Endpoint), otlptracegrpc.WithTimeout(cfg.Timeout.D())}
-		if cfg.Insecure {
+		var opts []otlptracegrpc.Option
+		if set.Endpoint != "" {
+			opts = append(opts, otlptracegrpc.WithEndpoint(set.Endpoint))
+		}
+		if set.Timeout > 0 {
+			opts = append(opts, otlptracegrpc.WithTimeout(set.Timeout))
+		}
+		if set.Insecure {
 			opts = append(opts, otlptracegrpc.WithInsecure())
 		}
 		exp, err = otlptracegrpc.New(ctx, opts...)
@@ -62,26 +77,32 @@ func New(ctx context.Context, cfg config.Tracing, version string) (*Tracer, erro
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	return NewWithExporter(exp, cfg, version, sdktrace.WithBatcher(exp)), nil
+	return newTracer(exp, set, version, resource.Environment(), sdktrace.WithBatcher(exp)), nil
 }
 
-// NewWithExporter builds a Tracer on exp; opts replace the default batching
-// span processor (tests pass sdktrace.WithSyncer).
+// NewWithExporter builds a Tracer on exp from cfg alone (no environment);
+// opts replace the default batching span processor (tests pass
+// sdktrace.WithSyncer).
 func NewWithExporter(exp sdktrace.SpanExporter, cfg config.Tracing, version string, opts ...sdktrace.TracerProviderOption) *Tracer {
-	name := cfg.ServiceName
-	if name == "" {
-		name = "vaultwall"
-	}
-	res := resource.NewSchemaless(
-		attribute.String("service.name", name),
+	return newTracer(exp, Resolve(cfg, func(string) string { return "" }), version, resource.Empty(), opts...)
+}
+
+// newTracer builds the provider: base (OTEL_RESOURCE_ATTRIBUTES) under
+// service.name and service.version.
+func newTracer(exp sdktrace.SpanExporter, set Settings, version string, base *resource.Resource, opts ...sdktrace.TracerProviderOption) *Tracer {
+	res, err := resource.Merge(base, resource.NewSchemaless(
+		attribute.String("service.name", set.ServiceName),
 		attribute.String("service.version", version),
-	)
+	))
+	if err != nil { // schemaless on both sides: cannot conflict
+		res = resource.NewSchemaless(attribute.String("service.name", set.ServiceName), attribute.String("service.version", version))
+	}
 	if len(opts) == 0 {
 		opts = []sdktrace.TracerProviderOption{sdktrace.WithBatcher(exp)}
 	}
 	opts = append(opts,
 		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.Ratio()))),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(set.Ratio))),
 	)
 	tp := sdktrace.NewTracerProvider(opts...)
 	return &Tracer{

@@ -37,7 +37,10 @@ const (
 )
 
 // Tracing configures OpenTelemetry spans for checks, exported over OTLP.
-// Tracing is off while endpoint is empty.
+// Each key set here wins over the standard OTEL_* environment variable for
+// the same setting, which wins over the default (package tracing resolves
+// them). Tracing is off while neither endpoint nor OTEL_EXPORTER_OTLP_*
+// names a collector.
 type Tracing struct {
 	// Endpoint is the OTLP collector: host:port for grpc, a URL
 	// (http://collector:4318/v1/traces) for http.
@@ -55,7 +58,8 @@ type Tracing struct {
 	Timeout Duration `json:"timeout,omitempty"`
 }
 
-// Enabled reports whether spans are exported.
+// Enabled reports whether the file names a collector (the environment may
+// name one too: tracing.Resolve).
 func (t Tracing) Enabled() bool { return t.Endpoint != "" }
 
 // Ratio is the effective sampling ratio.
@@ -131,16 +135,9 @@ func (c *Config) opsDefaults() {
 	if a.MaxBackups == 0 {
 		a.MaxBackups = DefaultAuditMaxBackups
 	}
-	t := &c.Tracing
-	if t.Protocol == "" {
-		t.Protocol = TracingGRPC
-	}
-	if t.ServiceName == "" {
-		t.ServiceName = "vaultwall"
-	}
-	if t.Timeout == 0 {
-		t.Timeout = Duration(10e9)
-	}
+	// Tracing keeps what the file says, unset stays unset: the tracing
+	// package lays the standard OTEL_* variables under the file, then its
+	// defaults (grpc, vaultwall, 10s, 0.1).
 	s := &c.Shadow
 	if s.QueueSize == 0 {
 		s.QueueSize = DefaultShadowQueue
@@ -176,7 +173,7 @@ func (c *Config) validateOps(e *errs) {
 
 	t := &c.Tracing
 	switch t.Protocol {
-	case TracingGRPC:
+	case TracingGRPC, "":
 		if t.Endpoint != "" && strings.Contains(t.Endpoint, "://") {
 			e.add("tracing.endpoint", ErrInvalidValue, "%q: the grpc protocol takes host:port, not a URL", t.Endpoint)
 		}

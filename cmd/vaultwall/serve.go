@@ -29,13 +29,19 @@ func newServeCmd() *cobra.Command {
 		Short: "serve ext_authz (gRPC) for Envoy, and /metrics, /healthz, /readyz (HTTP)",
 		Long: "Serve Envoy's ext_authz v3 and grpc.health.v1 on server.grpcAddr and /metrics, /healthz and\n" +
 			"/readyz on server.httpAddr. The configuration and policy directory are reloaded when they change;\n" +
-			"one that does not validate is refused and the running one kept. SIGTERM stops gracefully.\n\n" +
+			"one that does not validate is refused and the running one kept. SIGHUP reloads at once, even when\n" +
+			"nothing changed (issuer keys fetched afresh, a new generation). SIGTERM stops gracefully.\n\n" +
 			"With --addr-file, the bound addresses are written to FILE as JSON ({\"grpc\":\"127.0.0.1:41234\",\n" +
 			"\"http\":\"127.0.0.1:41235\"}, plus \"admin\" with the control plane) once every listener is open,\n" +
 			"so a supervisor or a test can use port 0. The file appears whole (written aside, then renamed);\n" +
 			"readiness is still /readyz.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// SIGHUP reloads instead of killing, from the start: a signal
+			// that arrives before the first load is served after it.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			cfg, err := config.Load(path)
 			if err != nil {
 				return err
@@ -43,7 +49,7 @@ func newServeCmd() *cobra.Command {
 			log := newLogger(cfg.Log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, path, grpcAddr, httpAddr, addrFile, cfg, log)
+			return serve(ctx, path, grpcAddr, httpAddr, addrFile, cfg, log, hup)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (required)")
@@ -54,7 +60,7 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
-func serve(ctx context.Context, path, grpcAddr, httpAddr, addrFile string, cfg *config.Config, log *slog.Logger) error {
+func serve(ctx context.Context, path, grpcAddr, httpAddr, addrFile string, cfg *config.Config, log *slog.Logger, hup <-chan os.Signal) error {
 	st, err := ops.New(ctx, path, cfg, ops.Options{Log: log, Version: version})
 	if err != nil {
 		return err
@@ -75,6 +81,9 @@ func serve(ctx context.Context, path, grpcAddr, httpAddr, addrFile string, cfg *
 		Log:        log,
 		Listening:  aw.listening,
 	})
+	if hup != nil {
+		opts.Services = append(opts.Services, reloadOn(hup, log))
+	}
 	if cfg.ControlPlane.Enabled {
 		cp, err := controlplane.Open(sctx, controlplane.Options{Config: cfg, Keys: st.Keys(), Build: st.Builder().Build, Log: log,
 			Listening: func(a net.Addr) {
@@ -93,6 +102,23 @@ func serve(ctx context.Context, path, grpcAddr, httpAddr, addrFile string, cfg *
 		return cause
 	}
 	return err
+}
+
+// reloadOn reloads the engine on each signal from sig (SIGHUP) until ctx
+// ends. A refused configuration is logged by the engine and the running one
+// stays, as for a reload on change.
+func reloadOn(sig <-chan os.Signal, log *slog.Logger) func(context.Context, *engine.Engine) error {
+	return func(ctx context.Context, eng *engine.Engine) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case s := <-sig:
+				log.Info("reload requested", "signal", s.String())
+				_ = eng.Reload(ctx)
+			}
+		}
+	}
 }
 
 // Addrs is the content of serve's --addr-file.

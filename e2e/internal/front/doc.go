@@ -4,8 +4,8 @@
 // files (envoy/envoy.yaml, envoy/envoy-behind-l7.yaml) when one is available
 // (ENVOY_BIN, or envoy on PATH) and otherwise the Go stand-in, StandIn, a
 // faithful reproduction of the parts of Envoy's HTTP connection manager and
-// ext_authz filter that vaultwall depends on
-// (shared/reference/envoy-istio-wire.md §1–§2): TLS with optional client
+// ext_authz filter that vaultwall depends on (Envoy's side of the ext_authz
+// wire contract, as envoy/README.md describes it): TLS with optional client
 // certificates, PROXY protocol v2 with TLVs as connection metadata, the
 // CheckRequest exactly as Envoy builds it, and Envoy's allow / deny / error
 // semantics and header mutations. The package also holds the client side:

@@ -1,0 +1,6 @@
+// Package systemd holds vaultwall.service, a hardened systemd unit for
+// running vaultwall on a host (systemctl reload sends SIGHUP, which reloads
+// the configuration), and nothing else: its test checks the unit's
+// directives and, where systemd-analyze is installed, verifies it and
+// bounds its exposure score.
+package systemd
