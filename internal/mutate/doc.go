@@ -32,5 +32,10 @@
 // interleaved across packages, until the budget is spent; what was not run
 // is reported as such, and the score covers what ran.
 //
+// Why not gremlins: it installs (v0.5.0 from the module proxy) and runs,
+// but mutates Go only — one of the survivors this harness was written for
+// lived in the shipped Rego policy — and has no time budget or sampling, so
+// a run on two shared cores cannot be bounded.
+//
 // Imports: the standard library only. Not imported by the product.
 package main
