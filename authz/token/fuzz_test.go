@@ -81,6 +81,9 @@ func FuzzAuthenticate(f *testing.F) {
 		"Bearer " + set("exp", -1),
 		"Bearer " + set("exp", 1e300),
 		"Bearer " + with(func(c map[string]any) { delete(c, "exp") }),
+		// Padding: base64url with '=' in each part (RFC 7515 forbids it;
+		// whatever the verdict, an allow must still pass the oracle).
+		"Bearer " + valid + "==", "Bearer " + strings.Replace(valid, ".", "=.", 1), "Bearer " + strings.Replace(valid, ".", "==.", 2),
 		// Whitespace and raw bytes around the token.
 		"Bearer\t" + valid, " Bearer " + valid + " ", "Bearer\u00a0" + valid, "Bearer " + valid + "\x00",
 		"Bearer " + valid + "\xff", "\xffBearer " + valid, "Bearer " + valid + "\r\n", "Bearer " + strings.ToUpper(valid),
