@@ -30,7 +30,9 @@
 // (-list prints the count and an estimate from each package's baseline).
 // -budget bounds the wall time: mutants are drawn at random (-seed),
 // interleaved across packages, until the budget is spent; what was not run
-// is reported as such, and the score covers what ran.
+// is reported as such, and the score covers what ran. -pkgs, -files (a
+// regular expression, e.g. '\.rego$' for the policy alone) and -max narrow a
+// run to a sample.
 //
 // Why not gremlins: it installs (v0.5.0 from the module proxy) and runs,
 // but mutates Go only — one of the survivors this harness was written for

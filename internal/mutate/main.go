@@ -69,15 +69,21 @@ func main() {
 		timeoutF = flag.Duration("timeout", 0, "go test -timeout per mutant (default: 5x the package's baseline, at least 60s)")
 		equiv    = flag.String("equivalent", "internal/mutate/equivalent.txt", "file listing equivalent mutants")
 		verbose  = flag.Bool("v", false, "print each mutant's outcome as it is known")
+		files    = flag.String("files", "", "mutate only files whose path matches this regular expression (e.g. '\\.rego$')")
 	)
 	flag.Parse()
-	if err := run(os.Stdout, *budget, *list, *pkgs, *seed, *maxN, *timeoutF, *equiv, *verbose); err != nil {
+	fileRE, err := regexp.Compile(*files)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutate: -files:", err)
+		os.Exit(2)
+	}
+	if err := run(os.Stdout, *budget, *list, *pkgs, fileRE, *seed, *maxN, *timeoutF, *equiv, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "mutate:", err)
 		os.Exit(2)
 	}
 }
 
-func run(w io.Writer, budget time.Duration, list bool, pkgs string, seed uint64, maxN int, timeout time.Duration, equivFile string, verbose bool) error {
+func run(w io.Writer, budget time.Duration, list bool, pkgs string, fileRE *regexp.Regexp, seed uint64, maxN int, timeout time.Duration, equivFile string, verbose bool) error {
 	targets := defaultTargets
 	if pkgs != "" {
 		var sel []target
@@ -98,9 +104,15 @@ func run(w io.Writer, budget time.Duration, list bool, pkgs string, seed uint64,
 	}
 	byPkg := map[string][]mutant{}
 	for _, t := range targets {
-		ms, err := discover(t)
+		all, err := discover(t)
 		if err != nil {
 			return err
+		}
+		var ms []mutant
+		for _, m := range all {
+			if fileRE.MatchString(m.file) {
+				ms = append(ms, m)
+			}
 		}
 		rng := rand.New(rand.NewPCG(seed, 0x5eed))
 		rng.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
