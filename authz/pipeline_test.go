@@ -205,3 +205,63 @@ func upstream(r authz.Response, name string) string {
 	}
 	return ""
 }
+
+// panickyTracer panics when the span of its stage starts or ends.
+type panickyTracer struct {
+	stage   authz.Stage
+	onStart bool
+}
+
+func (p panickyTracer) StartStage(ctx context.Context, s authz.Stage) (context.Context, func(*authz.Decision)) {
+	if s == p.stage && p.onStart {
+		panic("tracer bug at start")
+	}
+	return ctx, func(*authz.Decision) {
+		if s == p.stage && !p.onStart {
+			panic("tracer bug at end")
+		}
+	}
+}
+
+// A panic after the verdict — in the authorize span's end, which runs once
+// the decision is already an allow — must still become a refusal: the
+// pipeline's recover never keeps an allow it cannot vouch for.
+func TestDecideTracerPanicAfterAllowRefuses(t *testing.T) {
+	allowAll := policy{verdict: authz.AuthzVerdict{Allowed: true}}
+	for _, tt := range []struct {
+		name   string
+		tracer panickyTracer
+		stage  authz.Stage
+	}{
+		{"authorize span end, after the allow", panickyTracer{stage: authz.StageAuthorize}, authz.StageAuthorize},
+		{"authorize span start", panickyTracer{stage: authz.StageAuthorize, onStart: true}, authz.StageAuthorize},
+		{"firewall span end", panickyTracer{stage: authz.StageFirewall}, authz.StageFirewall},
+		{"classify span start", panickyTracer{stage: authz.StageClassify, onStart: true}, authz.StageClassify},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pipeline(authenticator{caller: alice}, firewall{true}, allowAll)
+			// The same pipeline without the tracer allows: the refusal
+			// below is the panic's doing.
+			if d := p.Decide(t.Context(), &authz.Request{Method: "GET", Path: "/secrets/db"}); !d.Allowed {
+				t.Fatalf("without the tracer: refused %+v", d.Denial)
+			}
+			p.Tracer = tt.tracer
+			d := p.Decide(t.Context(), &authz.Request{Method: "GET", Path: "/secrets/db"})
+			if d.Allowed {
+				t.Fatal("allowed after a panic; want a fail-closed refusal")
+			}
+			if d.Denial == nil || d.Denial.Status != 500 || d.Denial.Inner != "AuthorizationUnavailable" {
+				t.Fatalf("denial = %+v, want 500 AuthorizationUnavailable", d.Denial)
+			}
+			if d.Stage != tt.stage {
+				t.Errorf("stage = %v, want %v", d.Stage, tt.stage)
+			}
+			if d.Err == nil || !strings.Contains(d.Err.Error(), "tracer bug") {
+				t.Errorf("err = %v, want the panic", d.Err)
+			}
+			if r := d.Response(); r.Allowed || r.Status != 500 {
+				t.Errorf("response = %+v, want a 500 refusal", r)
+			}
+		})
+	}
+}

@@ -322,9 +322,13 @@ func TestExplainAndTrustedServices(t *testing.T) {
 }
 
 // TestReplicasConvergeThroughEtcd runs two vaultwall instances on one real
-// etcd: a rule written through one is enforced by the other within a
-// second, and a write with an etag read before another replica's write is
-// refused.
+// etcd: a rule written through one is enforced by the other (the latencies
+// are logged: ~5–45 ms, as the README says), and a write with an etag read
+// before another replica's write is refused. The test waits up to
+// convergeWithin: a bound that holds under -race on a busy 2-core machine,
+// so it fails when replication is broken, not when the machine is slow.
+const convergeWithin = 10 * time.Second
+
 func TestReplicasConvergeThroughEtcd(t *testing.T) {
 	r := newRig(t)
 	etcd := etcdtest.Start(t)
@@ -362,8 +366,8 @@ func TestReplicasConvergeThroughEtcd(t *testing.T) {
 				latencies = append(latencies, time.Since(acked))
 				break
 			}
-			if time.Since(acked) > time.Second {
-				t.Fatalf("replica B does not enforce %s 1s after replica A acknowledged it", addr)
+			if time.Since(acked) > convergeWithin {
+				t.Fatalf("replica B does not enforce %s %v after replica A acknowledged it", addr, convergeWithin)
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -389,14 +393,14 @@ func TestReplicasConvergeThroughEtcd(t *testing.T) {
 		Properties: &v1.VaultProperties{PublicNetworkAccess: v1.PublicNetworkAccess_PUBLIC_NETWORK_ACCESS_DISABLED}}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(convergeWithin)
 	for {
 		ok, body := a.check(t, tok, "192.0.2.1")
 		if !ok && strings.Contains(body, "ForbiddenByConnection") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replica A does not apply B's write within 1s: ok=%v %s", ok, body)
+			t.Fatalf("replica A does not apply B's write within %v: ok=%v %s", convergeWithin, ok, body)
 		}
 		time.Sleep(time.Millisecond)
 	}

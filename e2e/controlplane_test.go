@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/vaultwall/vaultwall/authz/config"
@@ -104,6 +105,52 @@ func TestControlPlane(t *testing.T) {
 			if status.Code(err) != tc.want {
 				t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 			}
+		}
+	})
+
+	t.Run("a reader and a data-plane token are refused on every write", func(t *testing.T) {
+		// Every method of the service that is not one of these reads is a
+		// write, taken from the service descriptor: a new RPC is covered
+		// without touching this test (and one that is really a read must be
+		// added here, on purpose).
+		reads := map[string]bool{"GetVault": true, "ListRoleAssignments": true, "ListTrustedServices": true, "Explain": true}
+		before, err := admin.GetVault(adminCtx, &v1.GetVaultRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sd := v1.File_vaultwall_v1_admin_proto.Services().ByName("VaultAdminService")
+		writes := 0
+		for i := range sd.Methods().Len() {
+			m := sd.Methods().Get(i)
+			if reads[string(m.Name())] {
+				continue
+			}
+			writes++
+			method := "/" + string(sd.FullName()) + "/" + string(m.Name())
+			for _, who := range []struct {
+				name string
+				ctx  context.Context
+				want codes.Code
+			}{
+				{"Vault.Reader", as(mgmtToken("Vault.Reader")), codes.PermissionDenied},
+				{"a data-plane token", as(s.token(t, app)), codes.Unauthenticated},
+				{"no credentials", as(""), codes.Unauthenticated},
+			} {
+				// An empty request: authorization comes before validation,
+				// so even a request that would not validate is refused for
+				// who sends it.
+				err := cc.Invoke(who.ctx, method, dynamicpb.NewMessage(m.Input()), dynamicpb.NewMessage(m.Output()))
+				if status.Code(err) != who.want {
+					t.Errorf("%s as %s: %v, want %v", m.Name(), who.name, err, who.want)
+				}
+			}
+		}
+		if writes < 4 {
+			t.Fatalf("%d write methods in %s; the descriptor walk found too few", writes, sd.FullName())
+		}
+		after, err := admin.GetVault(adminCtx, &v1.GetVaultRequest{})
+		if err != nil || after.GetVault().GetEtag() != before.GetVault().GetEtag() {
+			t.Errorf("the refused writes changed the vault: etag %q → %q (%v)", before.GetVault().GetEtag(), after.GetVault().GetEtag(), err)
 		}
 	})
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
+	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"
 	"github.com/vaultwall/vaultwall/e2e/internal/pki"
 )
@@ -27,7 +30,12 @@ import (
 // vaultwall process serves every scenario.
 func TestFirewall(t *testing.T) {
 	t.Parallel()
-	s := newSystem(t, "contoso", front.EnvoyL4, nil)
+	auditLog := filepath.Join(t.TempDir(), "audit.jsonl")
+	s := newSystem(t, "contoso", front.EnvoyL4, func(c *config.Config) {
+		// The audit log is how the untrusted-CA scenario sees what reached
+		// vaultwall, on either front.
+		c.Audit = config.Audit{Enabled: true, Sink: "file", Path: auditLog}
+	})
 	s.vault.SetSecret("db-password", "s3cr3t")
 	s.vault.SeedCertificate(t, "web-tls", "www.contoso.example")
 	get := "/secrets/db-password" + api
@@ -74,6 +82,14 @@ func TestFirewall(t *testing.T) {
 			{path: get, from: addr("203.0.113.10")},
 			{method: "PUT", path: "/secrets/x" + api, from: addr("8.8.8.8")},
 			{method: "POST", path: "/keys/kek/wrapkey" + api, from: addr("203.0.113.10")},
+			// With a body, as an SDK's first write is sent: still the 401,
+			// and the body never reaches the vault.
+			{method: "PUT", path: "/secrets/x" + api, from: addr("8.8.8.8"), body: `{"value":"s3cr3t"}`},
+			{method: "PUT", path: "/secrets/x" + api, from: addr("203.0.113.10"), body: `{"value":"s3cr3t"}`},
+			{method: "POST", path: "/keys/kek/wrapkey" + api, from: addr("203.0.113.10"), body: `{"alg":"RSA-OAEP","value":"AAAA"}`},
+			{method: "PATCH", path: "/secrets/x/0123456789abcdef0123456789abcdef" + api, from: addr("203.0.113.10"), http1: true,
+				body: `{"attributes":{"enabled":false}}`},
+			{method: "PUT", path: "/secrets/x" + api, from: addr("203.0.113.10"), body: `{"value":"` + strings.Repeat("x", 64<<10) + `"}`},
 		} {
 			s.do(t, r).wantChallenge(t, "AKV10000: Request is missing a Bearer or PoP token.")
 		}
@@ -148,6 +164,22 @@ func TestFirewall(t *testing.T) {
 		// An allowed client claiming to be elsewhere is still itself.
 		s.do(t, req{path: get, from: addr("203.0.113.10"), as: &app, header: http.Header{"X-Forwarded-For": {"8.8.8.8"}}}).
 			wantAllowed(t, 200, upstream{op: "SecretGet", caller: app, clientIP: "203.0.113.10"})
+		// An admitted client sending every spoofing header, each naming an
+		// address the rules refuse, is still itself: admitted, and the vault
+		// sees its real address.
+		for _, claim := range []string{"8.8.8.8", "10.1.3.5", "2001:db8:9::1"} {
+			spoofOut := http.Header{
+				"X-Forwarded-For":          {claim},
+				"X-Envoy-External-Address": {claim},
+				"X-Real-Ip":                {claim},
+				"Forwarded":                {"for=\"" + claim + "\""},
+				"True-Client-Ip":           {claim},
+			}
+			s.do(t, req{path: get, from: addr("203.0.113.10"), as: &app, header: spoofOut}).
+				wantAllowed(t, 200, upstream{op: "SecretGet", caller: app, clientIP: "203.0.113.10", networkInfo: networkInfo("203.0.113.10")})
+			s.do(t, req{path: get, from: addr("2001:db8:1::10"), as: &app, header: spoofOut}).
+				wantAllowed(t, 200, upstream{op: "SecretGet", caller: app, clientIP: "2001:db8:1::10", networkInfo: networkInfo("2001:db8:1::10")})
+		}
 		// Garbage in the header is not even read.
 		s.do(t, req{path: get, from: addr("203.0.113.10"), as: &app, header: http.Header{"X-Forwarded-For": {"not an address, also not"}}}).
 			wantAllowed(t, 200, upstream{op: "SecretGet", caller: app, clientIP: "203.0.113.10"})
@@ -235,6 +267,25 @@ func TestFirewall(t *testing.T) {
 		// The same client without the certificate is an ordinary caller.
 		s.do(t, req{path: get, from: addr("203.0.113.10"), as: &app}).
 			wantAllowed(t, 200, upstream{op: "SecretGet", caller: app, clientIP: "203.0.113.10"})
+
+		// Nothing reaches vaultwall: requests with the rogue certificates
+		// (marked by their path) leave no audit record, while a marked
+		// request made after them, without a certificate, does. The audit
+		// log is written in decision order, so once the later record is
+		// there, an earlier one would be too.
+		probe := "/secrets/untrusted-ca-probe" + api
+		for _, id := range []string{spiffeBackup, "spiffe://rogue.example/anything"} {
+			cert := rogue.Issue(t, pki.Leaf{URIs: []string{id}})
+			if r := s.do(t, req{path: probe, from: addr("203.0.113.10"), cert: &cert, as: &backup}); r.err == nil {
+				t.Errorf("certificate %s from another CA: status %d; want no connection", id, r.status)
+			}
+		}
+		control := "/secrets/untrusted-ca-control" + api
+		s.do(t, req{path: control, from: addr("8.8.8.8")}).wantChallenge(t, "AKV10000: Request is missing a Bearer or PoP token.")
+		records := waitAudit(t, auditLog, "untrusted-ca-control")
+		if strings.Contains(records, "untrusted-ca-probe") {
+			t.Errorf("a request with an untrusted client certificate reached vaultwall:\n%s", records)
+		}
 	})
 
 	t.Run("control plane: vaultwall's endpoints answer from an address the firewall denies", func(t *testing.T) {
@@ -305,4 +356,21 @@ var controlPlaneHTTP = []struct{ path, contains string }{
 	{"/healthz", `"status": "ok"`},
 	{"/readyz", `"ready": true`},
 	{"/metrics", "go_goroutines"},
+}
+
+// waitAudit waits until the audit log holds a record containing marker and
+// returns the whole log.
+func waitAudit(t *testing.T, path, marker string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), marker) {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit record with %q in %s after 30 s:\n%s", marker, path, lastLines(b, 5))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

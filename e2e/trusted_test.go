@@ -28,4 +28,12 @@ func TestTrustedServicesBypassNone(t *testing.T) {
 	// the IP rule, not as a trusted service.
 	s.do(t, req{path: get, from: addr("203.0.113.20"), cert: backupCert, as: &backup}).
 		wantAllowed(t, 200, upstream{op: "SecretGet", caller: backup, clientIP: "203.0.113.20"})
+	// App Service likewise: inside the rules it reads its certificate as an
+	// ordinary caller (no x-vaultwall-trusted-service), and what its access
+	// policy does not grant is refused by the policy, not the firewall.
+	s.vault.SeedCertificate(t, "web-tls", "www.contoso.example")
+	s.do(t, req{path: "/certificates/web-tls" + api, from: addr("203.0.113.20"), cert: s.services["AppService"], as: &appService}).
+		wantAllowed(t, 200, upstream{op: "CertificateGet", caller: appService, clientIP: "203.0.113.20"})
+	s.do(t, req{path: "/keys/kek" + api, from: addr("203.0.113.20"), cert: s.services["AppService"], as: &appService}).
+		wantRefused(t, 403, "Forbidden", "AccessDenied", s.accessDeniedMessage(appService, "keys", "get"))
 }

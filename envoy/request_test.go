@@ -3,6 +3,7 @@ package envoy
 import (
 	"encoding/binary"
 	"net/netip"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -168,8 +169,24 @@ func sockAddr(ip string, port uint32) *corev3.Address {
 		Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}
 }
 
+// mustMarshal marshals a seed; proto3 strings must be UTF-8 (raw bytes go
+// in bytes fields, as Envoy's raw_value does).
+func mustMarshal(f *testing.F, m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}
+
 // FuzzRequestFrom feeds arbitrary wire bytes through the translation: it
-// must never panic, and never believe an address that is not an IP.
+// must never panic, and the translation must preserve what the pipeline
+// judges, checked field by field against the CheckRequest itself (not
+// against the translator): the peer address (only an IP without a zone,
+// IPv4-mapped unmapped, never a guess), the principal, the method, path,
+// host and scheme byte for byte, and the headers — the headers map as is,
+// or else header_map folded (lower-case names, raw bytes preferred,
+// duplicates joined with a comma in order).
 func FuzzRequestFrom(f *testing.F) {
 	var cr authv3.CheckRequest
 	if err := protojson.Unmarshal([]byte(envoyJSON), &cr); err != nil {
@@ -178,18 +195,84 @@ func FuzzRequestFrom(f *testing.F) {
 	seed, _ := proto.Marshal(&cr)
 	f.Add(seed)
 	f.Add([]byte{})
+	// Hostile shapes: odd addresses, padding, case, raw header bytes,
+	// duplicates, both header forms, escapes in the certificate.
+	for _, addr := range []string{"203.0.113.9", "::ffff:10.0.0.1", "fe80::1%eth0", " 203.0.113.9", "203.0.113.9 ",
+		"010.0.0.1", "203.0.113.9:80", "[2001:db8::1]", "2001:db8::1", "", "localhost", "1.2.3.4\x00", "\u0661.2.3.4"} {
+		for _, port := range []uint32{0, 443, 65535, 65536, 1 << 31} {
+			c := proto.Clone(&cr).(*authv3.CheckRequest)
+			c.Attributes.Source.Address = sockAddr(addr, port)
+			f.Add(mustMarshal(f, c))
+		}
+	}
+	for _, hm := range [][]*corev3.HeaderValue{
+		{{Key: "Authorization", Value: "Bearer a"}, {Key: "authorization", Value: "Bearer b"}},
+		{{Key: "x-ms-client-request-id", RawValue: []byte("\xff\x00id")}, {Key: "X-MS-CLIENT-REQUEST-ID", Value: "two"}},
+		{{Key: ":path", Value: "/secrets/a"}, {Key: ":method", Value: "get"}, {Key: "x-forwarded-for", RawValue: []byte(" 1.2.3.4 ,5.6.7.8")}},
+		{{Key: "", Value: ""}, {Key: "KEY\u00c5", RawValue: []byte{}}, {Key: "k", Value: "v", RawValue: []byte("raw")}},
+	} {
+		for _, withMap := range []bool{false, true} {
+			c := proto.Clone(&cr).(*authv3.CheckRequest)
+			h := c.Attributes.Request.Http
+			h.HeaderMap = &corev3.HeaderMap{Headers: hm}
+			if !withMap {
+				h.Headers = nil
+			}
+			h.Method, h.Path, h.Host = "get", "/secrets/a%2Fb/../c?api-version=7.5", "CONTOSO.vault.azure.net."
+			c.Attributes.Source.Principal = " spiffe://trusted.example/azure-backup "
+			c.Attributes.Source.Certificate = "-----BEGIN%ZZCERTIFICATE"
+			f.Add(mustMarshal(f, c))
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var cr authv3.CheckRequest
 		if proto.Unmarshal(b, &cr) != nil {
 			return
 		}
 		req := RequestFrom(&cr)
-		if req.Peer.IsValid() {
-			if _, err := netip.ParseAddr(cr.GetAttributes().GetSource().GetAddress().GetSocketAddress().GetAddress()); err != nil {
-				t.Fatalf("believed peer %v from %q", req.Peer, cr.GetAttributes().GetSource().GetAddress().GetSocketAddress().GetAddress())
+		src := cr.GetAttributes().GetSource()
+		sa := src.GetAddress().GetSocketAddress()
+		if ip, err := netip.ParseAddr(sa.GetAddress()); sa != nil && err == nil && ip.Zone() == "" {
+			if req.Peer.Addr() != ip.Unmap() {
+				t.Fatalf("peer %v, want %v from %q", req.Peer, ip.Unmap(), sa.GetAddress())
 			}
-			if req.Peer.Addr().Is4In6() {
-				t.Fatal("IPv4-mapped address not unmapped")
+			if p := sa.GetPortValue(); p <= 65535 && req.Peer.Port() != uint16(p) {
+				t.Fatalf("peer port %d, want %d", req.Peer.Port(), p)
+			}
+		} else if req.Peer.IsValid() {
+			t.Fatalf("believed peer %v from %q", req.Peer, sa.GetAddress())
+		}
+		if req.Peer.Addr().Is4In6() {
+			t.Fatal("IPv4-mapped address not unmapped")
+		}
+		if req.Principal != src.GetPrincipal() {
+			t.Fatalf("principal %q, want %q", req.Principal, src.GetPrincipal())
+		}
+		h := cr.GetAttributes().GetRequest().GetHttp()
+		if req.Method != h.GetMethod() || req.Path != h.GetPath() || req.Host != h.GetHost() || req.Scheme != h.GetScheme() {
+			t.Fatalf("method/path/host/scheme %q %q %q %q, want %q %q %q %q",
+				req.Method, req.Path, req.Host, req.Scheme, h.GetMethod(), h.GetPath(), h.GetHost(), h.GetScheme())
+		}
+		want := h.GetHeaders()
+		if len(want) == 0 && h.GetHeaderMap() != nil {
+			want = map[string]string{}
+			for _, e := range h.GetHeaderMap().GetHeaders() {
+				k, v := strings.ToLower(e.GetKey()), e.GetValue()
+				if raw := e.GetRawValue(); len(raw) > 0 {
+					v = string(raw)
+				}
+				if prev, dup := want[k]; dup {
+					v = prev + "," + v
+				}
+				want[k] = v
+			}
+		}
+		if len(req.Headers) != len(want) {
+			t.Fatalf("headers %q, want %q", req.Headers, want)
+		}
+		for k, v := range want {
+			if got, ok := req.Headers[k]; !ok || got != v {
+				t.Fatalf("header %q = %q, want %q", k, got, v)
 			}
 		}
 	})

@@ -1,6 +1,7 @@
 package network_test
 
 import (
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -185,28 +186,52 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
-// TestCostIsFlat checks that 10,000 IP rules cost at most 1.2× 10 rules.
-// Timing on a shared machine is noisy, so it runs only when asked:
-// VAULTWALL_PERF=1 go test -run CostIsFlat ./authz/network/.
+// TestCostIsFlat holds doc.go's claim that a lookup's cost does not grow
+// with the number of rules: Connect + Evaluate over 10,000 IP rules against
+// 10 rules, measured with testing.Benchmark inside the test so that CI checks
+// the claim on every run instead of skipping it.
+//
+// It asserts what holds on any machine: no allocation at either size, and a
+// cost ratio within a generous bound (2.5×: a linear scan of 10,000 rules
+// would be hundreds of times slower), the rounds interleaved and the best of
+// each taken so that a busy neighbour slows both sizes alike. -race changes
+// both sides the same way. VAULTWALL_PERF=1 tightens it to the 1.2× the
+// benchmarks show on a quiet machine, with the default -benchtime.
 func TestCostIsFlat(t *testing.T) {
-	if os.Getenv("VAULTWALL_PERF") == "" {
-		t.Skip("set VAULTWALL_PERF=1 to measure")
+	if testing.Short() {
+		t.Skip("builds 10,000 rules")
 	}
-	best := func(n int) float64 {
-		s := newBenchSet(t, n, "{hops: 0}")
-		m := 0.0
-		for range 5 {
-			r := testing.Benchmark(func(b *testing.B) { benchFirewall(b, s) })
-			if ns := float64(r.T.Nanoseconds()) / float64(r.N); m == 0 || ns < m {
-				m = ns
+	bound, rounds := 2.5, 5
+	if os.Getenv("VAULTWALL_PERF") != "" {
+		bound = 1.2
+	} else if f := flag.Lookup("test.benchtime"); f != nil {
+		// Short runs: the best of five 50 ms runs per size.
+		old := f.Value.String()
+		if err := f.Value.Set("50ms"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.Value.Set(old) })
+	}
+	sets := map[int]benchSet{10: newBenchSet(t, 10, "{hops: 0}"), 10000: newBenchSet(t, 10000, "{hops: 0}")}
+	best := map[int]float64{}
+	for range rounds {
+		for _, n := range []int{10, 10000} {
+			r := testing.Benchmark(func(b *testing.B) { benchFirewall(b, sets[n]) })
+			if r.N == 0 {
+				t.Fatalf("rules=%d: the benchmark did not run", n)
+			}
+			if a := r.AllocsPerOp(); a != 0 {
+				t.Errorf("rules=%d: %d allocations per request, want 0", n, a)
+			}
+			if ns := float64(r.T.Nanoseconds()) / float64(r.N); best[n] == 0 || ns < best[n] {
+				best[n] = ns
 			}
 		}
-		return m
 	}
-	small, large := best(10), best(10000)
+	small, large := best[10], best[10000]
 	ratio := large / small
-	t.Logf("10 rules: %.1f ns/op; 10,000 rules: %.1f ns/op; ratio %.3f", small, large, ratio)
-	if ratio > 1.2 {
-		t.Errorf("10,000 rules cost %.2f× 10 rules, want at most 1.2×", ratio)
+	t.Logf("10 rules: %.1f ns/op; 10,000 rules: %.1f ns/op; ratio %.3f (bound %.1f)", small, large, ratio, bound)
+	if ratio > bound {
+		t.Errorf("10,000 rules cost %.2f× 10 rules, want at most %.1f×", ratio, bound)
 	}
 }

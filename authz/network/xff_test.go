@@ -2,6 +2,7 @@ package network_test
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -153,18 +154,51 @@ func TestSpoofedXFFChangesNothing(t *testing.T) {
 }
 
 // FuzzXFF: parsing never panics; without trustedProxies the client is the
-// peer whatever the header says; with them the client is the peer, an
-// address written in the header, or invalid with a reason.
+// peer whatever the header says; with them the client is exactly the hop
+// that an independent model of doc.go's rules (xffOracle: a slice walk with
+// its own entry parser) picks for the configured hop count and ranges, or
+// invalid with a reason exactly when that model meets a non-address.
 func FuzzXFF(f *testing.F) {
 	none := firewall(f, aclConfig("Enabled", "Deny", "AzureServices"))
-	hops := proxied(f, "{hops: 2}")
-	cidrs := proxied(f, `{cidrs: [10.0.0.0/8, "fd00::/8", 0.0.0.0/1]}`)
-	both := proxied(f, `{hops: 3, cidrs: [10.0.0.0/8, "::/1"]}`)
-	f.Add([]byte{10, 0, 0, 1}, "198.51.100.9, 10.0.0.1")
-	f.Add([]byte{0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, "[2001:db8::1]:80, fd00::1")
+	modes := []struct {
+		name  string
+		fw    *network.Firewall
+		hops  int
+		cidrs []netip.Prefix
+	}{
+		{"hops", proxied(f, "{hops: 2}"), 2, nil},
+		{"cidrs", proxied(f, `{cidrs: [10.0.0.0/8, "fd00::/8", 0.0.0.0/1]}`), 0,
+			[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("0.0.0.0/1")}},
+		{"both", proxied(f, `{hops: 3, cidrs: [10.0.0.0/8, "::/1"]}`), 3,
+			[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::/1")}},
+	}
+	v4 := func(a, b, c, d byte) []byte { return []byte{a, b, c, d} }
+	fd00 := []byte{0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+	mapped := []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1}
+	f.Add(v4(10, 0, 0, 1), "198.51.100.9, 10.0.0.1")
+	f.Add(fd00, "[2001:db8::1]:80, fd00::1")
 	f.Add([]byte{}, "garbage")
-	f.Add([]byte{1, 2, 3, 4}, ",,, ,")
-	f.Add([]byte{10, 1, 1, 1}, "fe80::1%eth0, 1.2.3.4:5, [::ffff:1.2.3.4]")
+	f.Add(v4(1, 2, 3, 4), ",,, ,")
+	f.Add(v4(10, 1, 1, 1), "fe80::1%eth0, 1.2.3.4:5, [::ffff:1.2.3.4]")
+	// Hostile shapes: look-alike addresses, ports, padding, raw bytes,
+	// spoofed entries left of the client, mapped peers, long chains.
+	f.Add(v4(10, 0, 0, 1), "203.0.113.7, 198.51.100.9, 10.0.0.2, 10.0.0.1")
+	f.Add(v4(10, 0, 0, 1), "010.0.0.1")
+	f.Add(v4(10, 0, 0, 1), "10.0.0.1:65536, 10.0.0.2")
+	f.Add(v4(10, 0, 0, 1), "198.51.100.9:080")
+	f.Add(v4(10, 0, 0, 1), "[198.51.100.9]:80")
+	f.Add(v4(10, 0, 0, 1), "[::1]x")
+	f.Add(v4(10, 0, 0, 1), "unknown, _hidden")
+	f.Add(v4(10, 0, 0, 1), "\t198.51.100.9\t ,\t10.0.0.2 ")
+	f.Add(v4(10, 0, 0, 1), "198.51.100.9\x00")
+	f.Add(v4(10, 0, 0, 1), "\xff\xfe, 10.0.0.2")
+	f.Add(v4(10, 0, 0, 1), "١.2.3.4")
+	f.Add(v4(10, 0, 0, 1), "198.51.100.9,10.0.0.1,10.0.0.1,10.0.0.1,10.0.0.1")
+	f.Add(mapped, "198.51.100.9, ::ffff:10.0.0.1")
+	f.Add(mapped, "198.51.100.9, 10.0.0.1")
+	f.Add(v4(127, 0, 0, 1), "198.51.100.9, 127.0.0.1")
+	f.Add(fd00, "2001:db8::1:80, fd00::2")
+	f.Add(fd00, "[fd00::2]:80")
 	f.Fuzz(func(t *testing.T, peerBytes []byte, xff string) {
 		var peer netip.Addr
 		switch len(peerBytes) {
@@ -181,32 +215,100 @@ func FuzzXFF(f *testing.F) {
 		if peer.IsValid() && (c.ClientAddr != peer.Unmap() || c.Problem != "") {
 			t.Fatalf("without trustedProxies the client is the peer %s, got %s (%q)", peer, c.ClientAddr, c.Problem)
 		}
-		written := map[netip.Addr]bool{}
-		for e := range strings.SplitSeq(xff, ",") {
-			e = strings.Trim(e, " \t")
-			e = strings.TrimPrefix(e, "[")
-			if i := strings.LastIndexAny(e, "]"); i >= 0 {
-				e = e[:i]
-			} else if strings.Count(e, ":") == 1 {
-				e = e[:strings.IndexByte(e, ':')]
-			}
-			if a, err := netip.ParseAddr(e); err == nil {
-				written[a.Unmap()] = true
-			}
-		}
-		for _, fw := range []*network.Firewall{hops, cidrs, both} {
-			c := fw.Connect(r)
+		for _, m := range modes {
+			c := m.fw.Connect(r)
+			want, ok := xffOracle(peer, xff, m.hops, m.cidrs)
 			switch {
-			case !c.ClientAddr.IsValid():
-				if c.Problem == "" {
-					t.Fatalf("invalid client without a problem: %q", xff)
+			case !ok:
+				if c.ClientAddr.IsValid() || c.Problem == "" {
+					t.Fatalf("%s: peer %s, %q: want an invalid client with a problem, got %s (%q)", m.name, peer, xff, c.ClientAddr, c.Problem)
 				}
-			case c.Problem != "":
-				t.Fatalf("valid client %s with a problem %q", c.ClientAddr, c.Problem)
-			case c.ClientAddr == peer.Unmap():
-			case !written[c.ClientAddr] || c.ClientAddr.Zone() != "" || c.ClientAddr.Is4In6():
-				t.Fatalf("client %s is neither the peer %s nor written in %q", c.ClientAddr, peer, xff)
+			case c.ClientAddr != want || c.Problem != "":
+				t.Fatalf("%s: peer %s, %q: client %s (%q), want %s", m.name, peer, xff, c.ClientAddr, c.Problem, want)
 			}
 		}
 	})
+}
+
+// xffOracle is doc.go's rule, written from the prose: the chain is the
+// header's entries then the peer (not repeated when the last entry is the
+// peer); walk left from the peer, skipping at most hops entries (when
+// hops > 0) and only entries inside cidrs (when there are any); the entry
+// where the walk stops is the client; a chain that runs out gives the peer;
+// a non-address the walk must read gives no client.
+func xffOracle(peer netip.Addr, xff string, hops int, cidrs []netip.Prefix) (netip.Addr, bool) {
+	if !peer.IsValid() {
+		return netip.Addr{}, false
+	}
+	peer = peer.Unmap()
+	var entries []string
+	if strings.Trim(xff, " \t") != "" {
+		for _, e := range strings.Split(xff, ",") {
+			entries = append(entries, strings.Trim(e, " \t"))
+		}
+	}
+	if n := len(entries); n > 0 {
+		if a, ok := oracleEntry(entries[n-1]); ok && a == peer {
+			entries = entries[:n-1]
+		}
+	}
+	inRanges := func(a netip.Addr) bool {
+		for _, p := range cidrs {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	cur := peer
+	for skipped := 0; ; skipped++ {
+		if hops > 0 && skipped == hops || len(cidrs) > 0 && !inRanges(cur) {
+			return cur, true
+		}
+		if skipped == len(entries) {
+			return peer, true
+		}
+		a, ok := oracleEntry(entries[len(entries)-1-skipped])
+		if !ok {
+			return netip.Addr{}, false
+		}
+		cur = a
+	}
+}
+
+// oracleEntry accepts the forms doc.go lists: a bare address (an
+// unbracketed IPv6 address is never address-and-port), IPv4:port, [IPv6],
+// [IPv6]:port; no zones; ports are decimal up to 65535.
+func oracleEntry(e string) (netip.Addr, bool) {
+	port := func(s string) bool {
+		n, err := strconv.Atoi(s)
+		return err == nil && len(s) <= 5 && strings.Trim(s, "0123456789") == "" && n <= 65535
+	}
+	if strings.Contains(e, "%") {
+		return netip.Addr{}, false
+	}
+	if rest, ok := strings.CutPrefix(e, "["); ok {
+		host, tail, ok := strings.Cut(rest, "]")
+		if !ok || tail != "" && (!strings.HasPrefix(tail, ":") || !port(tail[1:])) {
+			return netip.Addr{}, false
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Is6() {
+			return netip.Addr{}, false
+		}
+		return a.Unmap(), true
+	}
+	if strings.Count(e, ":") == 1 {
+		host, p, _ := strings.Cut(e, ":")
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Is4() || !port(p) {
+			return netip.Addr{}, false
+		}
+		return a, true
+	}
+	a, err := netip.ParseAddr(e)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
 }

@@ -3,9 +3,12 @@ package peer
 import (
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,10 +100,14 @@ func FuzzPattern(f *testing.F) {
 	})
 }
 
-// FuzzRecognize: over any principal and any certificate bytes, Recognize
-// never panics, never reports a scope without a service, and recognises
-// only what an independent reading says it should; with a caFile, only a
-// certificate that verifies against it.
+// FuzzRecognize: over any principal, any certificate bytes and any
+// operation, Recognize never panics, never reports a scope without a
+// service, recognises only what an independent reading says it should (a
+// DN oracle of its own, not the product's parser), with a caFile only a
+// certificate that verifies against it, and reports a service in scope
+// exactly when the operation lies in that service's scope as the trusted
+// services reference lists it (recognizeScopes: literals, not the catalog),
+// narrowed where the binding narrows it.
 func FuzzRecognize(f *testing.F) {
 	ca := authztest.NewTestCA(f)
 	other := authztest.NewTestCA(f)
@@ -110,12 +117,34 @@ func FuzzRecognize(f *testing.F) {
 		svc("AppService", "dns:appservice.trusted.example"),
 		svc("DiskEncryption", "subject:CN=disk-encryption,O=Trusted"),
 	}
-	plain := mustMatcher(f, config.TrustedServices{Services: services})
-	withCA := mustMatcher(f, config.TrustedServices{CAFile: ca.WriteBundle(), Services: services})
+	narrowed := slices.Clone(services)
+	narrowed[0].Scope = map[string][]string{"keys": {"get"}}
+	narrowed[3].Scope = map[string][]string{"Secrets": {"GET"}}
+	matchers := []struct {
+		m      *Matcher
+		scopes map[string]map[string][]string
+	}{
+		{mustMatcher(f, config.TrustedServices{Services: services}), recognizeScopes},
+		{mustMatcher(f, config.TrustedServices{CAFile: ca.WriteBundle(), Services: services}), recognizeScopes},
+		{mustMatcher(f, config.TrustedServices{Services: narrowed}), map[string]map[string][]string{
+			"Backup": {"keys": {"get"}}, "Storage": recognizeScopes["Storage"],
+			"AppService": recognizeScopes["AppService"], "DiskEncryption": {"secrets": {"get"}},
+		}},
+	}
 
 	principals := []string{"", "spiffe://trusted.example/azure-backup", "spiffe://trusted.example/azure-backup-evil",
 		"spiffe://trusted.example/storage/eu", "spiffe://trusted.example/storage/../x", "appservice.trusted.example",
-		"APPSERVICE.trusted.example.", "CN=disk-encryption,O=Trusted", `CN=disk-encryption\,O=Trusted`}
+		"APPSERVICE.trusted.example.", "CN=disk-encryption,O=Trusted", `CN=disk-encryption\,O=Trusted`,
+		// Hostile shapes: look-alikes, case, padding, escapes, raw bytes.
+		"spiffe://TRUSTED.example/azure-backup", "spiffe://trusted.example/azure-backup/", "spiffe://trusted.example//azure-backup",
+		"spiffe://trusted.example/azure-backup%00", "spiffe://trusted.example/storage", "spiffe://trusted.example/storage/",
+		"spiffe://trusted.example/storageX/eu", "spiffe://trusted.example/storage/eu/../../azure-backup",
+		"appservice.trusted.example.evil", "app\u0455ervice.trusted.example", "appservice.trusted.example ",
+		"cn=disk-encryption,o=Trusted", "2.5.4.3=disk-encryption,2.5.4.10=Trusted", "CN=disk-encryption,O=trusted",
+		"CN=disk-encryption, O=Trusted", "CN=disk-encryption,O=Trusted,C=US", "CN=disk-encryption+O=Trusted",
+		"CN=#0c0f6469736b2d656e6372797074696f6e,O=Trusted", `CN=disk\2dencryption,O=Trusted`, "O=Trusted,CN=disk-encryption",
+		"CN=disk-encryption\x00,O=Trusted", "CN=disk-encryption,O=Trusted\xff", "CN= disk-encryption,O=Trusted",
+	}
 	certs := []string{"", "garbage", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
 		ca.Issue(authztest.CertOptions{URIs: []string{"spiffe://trusted.example/azure-backup"}}).PEM(),
 		ca.Issue(authztest.CertOptions{URIs: []string{"spiffe://trusted.example/storage/eu"}}).PEM(),
@@ -125,21 +154,48 @@ func FuzzRecognize(f *testing.F) {
 		ca.Issue(authztest.CertOptions{URIs: []string{"spiffe://trusted.example/azure-backup"}, Expired: true}).PEM(),
 		other.Issue(authztest.CertOptions{URIs: []string{"spiffe://trusted.example/azure-backup"}}).PEM(),
 	}
+	ops := [][2]string{{"keys", "get"}, {"keys", "wrapKey"}, {"keys", "purge"}, {"secrets", "get"}, {"secrets", "set"},
+		{"secrets", "backup"}, {"certificates", "get"}, {"certificates", "import"}, {"keys", "all"}, {"Keys", "get"},
+		{"keys", "GET"}, {"storage", "get"}, {"", ""}, {"secrets", "get "}}
+	n := 0
 	for _, p := range principals {
 		for _, c := range certs {
-			f.Add(p, []byte(c))
+			op := ops[n%len(ops)]
+			n++
+			f.Add(p, []byte(c), op[0], op[1], n%7 == 0)
 		}
 	}
-	op := &authz.Operation{Plane: authz.PlaneData, Resource: "keys", Permission: "get"}
-	f.Fuzz(func(t *testing.T, principal string, cert []byte) {
+	// Every operation against each service, and the control plane.
+	for _, p := range []string{"spiffe://trusted.example/azure-backup", "spiffe://trusted.example/storage/eu",
+		"appservice.trusted.example", "CN=disk-encryption,O=Trusted"} {
+		for _, op := range ops {
+			f.Add(p, []byte{}, op[0], op[1], false)
+		}
+		f.Add(p, []byte{}, "keys", "get", true)
+		f.Add(p, []byte{}, "secrets", "get", true)
+	}
+	f.Fuzz(func(t *testing.T, principal string, cert []byte, resource, permission string, control bool) {
 		req := &authz.Request{Principal: principal, CertificatePEM: string(cert)}
-		for _, m := range []*Matcher{plain, withCA} {
+		op := &authz.Operation{Plane: authz.PlaneData, Resource: resource, Permission: permission}
+		if control {
+			op.Plane = authz.PlaneControl
+		}
+		for _, mm := range matchers {
+			m := mm.m
 			name, in := m.Recognize(req, &authz.Caller{}, op)
 			if in && name == "" {
 				t.Fatal("in scope of no service")
 			}
+			if len(cert) == 0 && m.roots == nil {
+				if want := oracleCanonical(principal); want != "" && name != want {
+					t.Fatalf("canonical principal %q recognised as %q, want %q", principal, name, want)
+				}
+			}
 			if name == "" {
 				continue
+			}
+			if want := oracleInScope(mm.scopes[name], op); in != want {
+				t.Fatalf("%s: operation %s/%q (plane %v) in scope %v, the reference says %v", name, resource, permission, op.Plane, in, want)
 			}
 			if len(cert) == 0 {
 				if m.roots != nil {
@@ -161,6 +217,47 @@ func FuzzRecognize(f *testing.F) {
 	})
 }
 
+// recognizeScopes are the catalog scopes of the services FuzzRecognize
+// binds, copied from the trusted-services reference table (not read from
+// the catalog under test).
+var recognizeScopes = map[string]map[string][]string{
+	"Backup":         {"keys": {"get", "list", "backup", "restore"}, "secrets": {"get", "list", "backup", "restore"}},
+	"Storage":        {"keys": {"get", "wrapKey", "unwrapKey"}},
+	"AppService":     {"certificates": {"get"}, "secrets": {"get"}},
+	"DiskEncryption": {"secrets": {"get", "set"}, "keys": {"get", "wrapKey", "unwrapKey"}},
+}
+
+// oracleInScope: a data-plane operation whose family is listed (as the
+// router spells families, lower-case) and whose permission is listed
+// (permissions compare case-insensitively, as Key Vault's do).
+func oracleInScope(scope map[string][]string, op *authz.Operation) bool {
+	if op.Plane != authz.PlaneData {
+		return false
+	}
+	for _, p := range scope[op.Resource] {
+		if strings.EqualFold(p, op.Permission) {
+			return true
+		}
+	}
+	return false
+}
+
+// oracleCanonical names the service a principal in its plainest spelling
+// must be recognised as: the forms an operator writes and Envoy reports.
+func oracleCanonical(p string) string {
+	switch p {
+	case "spiffe://trusted.example/azure-backup":
+		return "Backup"
+	case "spiffe://trusted.example/storage/eu":
+		return "Storage"
+	case "appservice.trusted.example", "AppService.trusted.example":
+		return "AppService"
+	case "CN=disk-encryption,O=Trusted", "cn=disk-encryption,o=Trusted", "2.5.4.3=disk-encryption,2.5.4.10=Trusted":
+		return "DiskEncryption"
+	}
+	return ""
+}
+
 func oraclePrincipal(p string) string {
 	switch {
 	case p == "spiffe://trusted.example/azure-backup":
@@ -171,10 +268,91 @@ func oraclePrincipal(p string) string {
 	case strings.EqualFold(p, "appservice.trusted.example") && isASCII(p):
 		return "AppService"
 	}
-	if rdns, err := parseDN(p); err == nil && dnKey(rdns) == "2.5.4.3=disk-encryption,2.5.4.10=Trusted" {
+	if oracleIsDiskEncryptionDN(p) {
 		return "DiskEncryption"
 	}
 	return ""
+}
+
+// oracleIsDiskEncryptionDN reads p as an RFC 4514 name by its own rules —
+// RDNs split at unescaped ',', no multi-valued RDN, the type a
+// case-insensitive name or its OID, the value with \X and \HH escapes or
+// '#' and the hex of a DER UTF8/Printable/IA5/T61 string — and says whether
+// it is exactly CN=disk-encryption followed by O=Trusted, values compared
+// byte for byte. It is lenient where the product is strict (a spelling it
+// refuses only fails to recognise); it never folds a value.
+func oracleIsDiskEncryptionDN(p string) bool {
+	var rdns []string
+	var cur strings.Builder
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\' && i+1 < len(p):
+			cur.WriteByte(c)
+			cur.WriteByte(p[i+1])
+			i++
+		case c == '+':
+			return false
+		case c == ',':
+			rdns = append(rdns, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	rdns = append(rdns, cur.String())
+	if len(rdns) != 2 {
+		return false
+	}
+	want := [2][3]string{{"CN", "2.5.4.3", "disk-encryption"}, {"O", "2.5.4.10", "Trusted"}}
+	for k, rdn := range rdns {
+		typ, raw, ok := strings.Cut(rdn, "=")
+		if !ok || !strings.EqualFold(typ, want[k][0]) && typ != want[k][1] {
+			return false
+		}
+		v, ok := oracleDNValue(raw)
+		if !ok || v != want[k][2] {
+			return false
+		}
+	}
+	return true
+}
+
+func oracleDNValue(raw string) (string, bool) {
+	if h, ok := strings.CutPrefix(raw, "#"); ok {
+		der, err := hex.DecodeString(h)
+		if err != nil {
+			return "", false
+		}
+		var v asn1.RawValue
+		if rest, err := asn1.Unmarshal(der, &v); err != nil || len(rest) != 0 || v.Class != 0 || v.IsCompound {
+			return "", false
+		}
+		switch v.Tag {
+		case 12, 19, 20, 22: // UTF8String, PrintableString, T61String, IA5String
+			return string(v.Bytes), true
+		}
+		return "", false
+	}
+	var b []byte
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			b = append(b, raw[i])
+			continue
+		}
+		if i+2 < len(raw) {
+			if x, err := hex.DecodeString(raw[i+1 : i+3]); err == nil {
+				b = append(b, x[0])
+				i += 2
+				continue
+			}
+		}
+		if i+1 >= len(raw) {
+			return "", false
+		}
+		b = append(b, raw[i+1])
+		i++
+	}
+	return string(b), true
 }
 
 func isASCII(s string) bool {

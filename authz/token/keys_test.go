@@ -418,6 +418,11 @@ func TestBackgroundRefresh(t *testing.T) {
 
 	iss.SetFailure(authztest.Fail500)
 	eventually(t, "a failed background refresh in the status", func() bool { return a.Status()[0].LastError != "" })
+	// The status says what failed: the issuer's answer, not a parse of
+	// nothing.
+	if e := a.Status()[0].LastError; !strings.Contains(e, "500 Internal Server Error") {
+		t.Errorf("LastError %q does not carry the issuer's 500", e)
+	}
 	if c, _, _ := a.Authenticate(t.Context(), bearer(iss.MintValid()), nil); c == nil {
 		t.Error("the last good keys stopped working during an outage")
 	}

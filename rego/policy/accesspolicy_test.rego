@@ -194,6 +194,20 @@ test_entry_of_another_tenant_grants_nothing if {
 	v.reason == "accessPolicies[0] match the caller but none grants secrets get"
 }
 
+# Every way an entry grants — the permission, "all", manageissuers for an
+# issuer permission — needs the entry to carry the vault's tenant.
+test_entry_of_another_tenant_grants_nothing_by_any_rule[name] if {
+	some name, c in {
+		"the permission": [{"secrets": {"get"}}, f.get_secret],
+		"all": [{"secrets": {"all"}}, f.get_secret],
+		"manageissuers": [{"certificates": {"manageissuers"}}, f.set_issuer],
+	}
+	[perms, operation] := c
+	e := object.union(f.entry(f.alice, "", perms), {"tenant_id": f.other_tenant})
+	decide(f.user([]), operation, [e]).allowed == false
+	decide(f.user([]), operation, [f.entry(f.alice, "", perms)]).allowed == true
+}
+
 test_tenant_compared_case_insensitively if {
 	caller := object.union(f.user([]), {"tenant_id": upper(f.tenant)})
 	decide(caller, f.get_secret, [f.entry(f.alice, "", secrets_get)]).allowed == true

@@ -167,6 +167,54 @@ test_vault_scope_covers_every_object if {
 	v.allowed == true
 }
 
+# An object scope is matched exactly, never as a prefix in either direction:
+# an assignment on /secrets/db grants neither /secrets/db2 nor /secrets/d, and
+# a scope with a trailing slash is another scope (the router never produces
+# one and the configuration refuses one; the policy must not paper over it).
+exact_scope_cases := {
+	"secret: a longer name with the assigned name as prefix": ["secrets", "secrets/getSecret/action", "Key Vault Secrets User", "/secrets/db", "db2"],
+	"secret: a shorter name that prefixes the assigned one": ["secrets", "secrets/getSecret/action", "Key Vault Secrets User", "/secrets/db2", "db"],
+	"secret: the assigned name with a suffix after a dash": ["secrets", "secrets/getSecret/action", "Key Vault Secrets User", "/secrets/db", "db-old"],
+	"key: a longer name with the assigned name as prefix": ["keys", "keys/read", "Key Vault Crypto User", "/keys/k", "k2"],
+	"key: a shorter name that prefixes the assigned one": ["keys", "keys/read", "Key Vault Crypto User", "/keys/k2", "k"],
+}
+
+test_object_scope_is_an_exact_match[name] if {
+	some name, c in exact_scope_cases
+	[resource, action, role, scope, object] := c
+	operation := f.op(resource, "get", action, object)
+	v := decide(f.backend, operation, [f.assignment(f.backend_sp, role, scope)])
+	v.allowed == false
+	v.code == "ForbiddenByRbac"
+}
+
+# The same requests on the assigned object itself are allowed: the refusals
+# above are about the scope, not about the role.
+test_object_scope_exact_match_allows_the_object_itself[name] if {
+	some name, c in exact_scope_cases
+	[resource, action, role, scope, _] := c
+	object := substring(scope, count(resource) + 2, -1)
+	operation := f.op(resource, "get", action, object)
+	v := decide(f.backend, operation, [f.assignment(f.backend_sp, role, scope)])
+	v.allowed == true
+}
+
+test_object_scope_with_a_trailing_slash_is_another_scope if {
+	operation := object.union(f.get_secret, {"scope": "/secrets/db/"})
+	v := decide(f.backend, operation, [f.assignment(f.backend_sp, "Key Vault Secrets User", "/secrets/db")])
+	v.allowed == false
+}
+
+test_assignment_scope_with_a_trailing_slash_does_not_cover_the_object if {
+	v := decide(f.backend, f.get_secret, [f.assignment(f.backend_sp, "Key Vault Secrets User", "/secrets/db/")])
+	v.allowed == false
+}
+
+test_collection_scope_does_not_cover_its_objects if {
+	v := decide(f.backend, f.get_secret, [f.assignment(f.backend_sp, "Key Vault Secrets User", "/secrets")])
+	v.allowed == false
+}
+
 # --- principals ---------------------------------------------------------------------------
 
 test_group_assignment_allows_a_member if {
