@@ -14,6 +14,11 @@
 // policy.timeout, and decodes the one result strictly. Anything unexpected is
 // an error, which the pipeline turns into a fail-closed deny.
 //
+// The input's JSON Schema (schema.go, committed as schema/*.json) is
+// generated from the description the input is built from; every policy is
+// compiled against it, so a rule reading a field the input does not have,
+// or using one as the wrong type, is refused at load.
+//
 // Verdicts are cached per Policy, keyed by an exact encoding of the input
 // fields the rules read, never past the caller's token exp; the cache is
 // off when a rule reads a per-request field or calls a volatile builtin

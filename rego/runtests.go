@@ -86,7 +86,7 @@ func Test(ctx context.Context, w io.Writer, dirs []string, opts TestOptions) (Te
 	if err != nil {
 		return rep, err
 	}
-	if _, err := compile(mods, true); err != nil {
+	if _, err := compile(mods, dataInputSchemaSet, true); err != nil {
 		return rep, err
 	}
 
@@ -95,6 +95,7 @@ func Test(ctx context.Context, w io.Writer, dirs []string, opts TestOptions) (Te
 		SetCompiler(ast.NewCompiler().
 			WithCapabilities(capabilities()).
 			WithDefaultRegoVersion(ast.RegoV1).
+			WithSchemas(dataInputSchemaSet).
 			WithEnablePrintStatements(true)).
 		SetStore(inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false))).
 		CapturePrintOutput(true).
