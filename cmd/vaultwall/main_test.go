@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/cover"
+	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/controlplane/store"
@@ -169,8 +173,61 @@ func TestPolicyTest(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "x_test.rego"), []byte(failing), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, "policy", "test", dir); codeOf(err) != 1 {
-		t.Fatalf("a failing Rego test did not fail the command: %v", err)
+	if _, err := run(t, "policy", "test", dir); codeOf(err) != 2 {
+		t.Fatalf("a failing Rego test did not fail the command with opa test's 2: %v", err)
+	}
+}
+
+// policy test answers as opa test: --format json on stdout, exit status 0
+// (passed), 2 (a test failed, coverage under --threshold), 1 (the tests
+// could not run).
+func TestPolicyTestSpeaksOpaTest(t *testing.T) {
+	atRoot(t)
+	runSplit := func(args ...string) (stdout, stderr string, err error) {
+		root := newRoot()
+		var o, e bytes.Buffer
+		root.SetOut(&o)
+		root.SetErr(&e)
+		root.SetArgs(args)
+		err = root.ExecuteContext(t.Context())
+		return o.String(), e.String(), err
+	}
+	stdout, stderr, err := runSplit("policy", "test", "--format", "json", "--run", "purge", "rego/examples/purge-mfa")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var results []*tester.Result
+	if err := json.Unmarshal([]byte(stdout), &results); err != nil || len(results) == 0 {
+		t.Fatalf("stdout is not opa test's JSON: %v\n%s", err, stdout)
+	}
+	for _, r := range results {
+		if !strings.Contains(r.Package+"."+r.Name, "purge") || r.Fail {
+			t.Errorf("--run purge ran %s.%s (fail=%v)", r.Package, r.Name, r.Fail)
+		}
+	}
+	// -v adds each test's trace, as opa test -v --format json does.
+	stdout, _, err = runSplit("policy", "test", "--format", "json", "-v", "--run", "purge", "rego/examples/purge-mfa")
+	if err != nil || !json.Valid([]byte(stdout)) || !strings.Contains(stdout, `"trace"`) {
+		t.Fatalf("-v --format json: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runSplit("policy", "test", "--format", "json", "--coverage", "rego/examples/purge-mfa")
+	var cov cover.Report
+	if err != nil || json.Unmarshal([]byte(stdout), &cov) != nil || cov.Coverage == 0 {
+		t.Fatalf("--coverage JSON: %v\n%s", err, stdout)
+	}
+	_, stderr, err = runSplit("policy", "test", "--threshold", "100", "--run", "purge", "rego/examples/purge-mfa")
+	if codeOf(err) != 2 || !strings.Contains(stderr, "Code coverage threshold not met") {
+		t.Fatalf("under the threshold: %v\n%s", err, stderr)
+	}
+	if _, _, err := runSplit("policy", "test", "--threshold", "50", "rego/examples/purge-mfa"); err != nil {
+		t.Fatalf("over the threshold: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "x.rego"), []byte("package vaultwall.operator\n\ndeny contains \"x\" if input.operation.objct == \"x\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runSplit("policy", "test", dir); codeOf(err) != 1 || !strings.Contains(err.Error(), "x.rego:3") || !strings.Contains(err.Error(), "input.operation.objct") {
+		t.Fatalf("a policy that does not compile: %v, want exit 1 naming x.rego:3 and the field", err)
 	}
 }
 
