@@ -66,8 +66,12 @@ e2e: $(PY_STAMP) ## end-to-end scenarios through the real Envoy of make py (ENVO
 	$(ENVOY_ENV) $(GO) test -race -count=1 -timeout 10m ./e2e/...
 
 .PHONY: check
-check: fmt-check vet proto-check test ## gofmt, go vet, buf lint, generated-code drift, all tests
+check: fmt-check vet proto-check policy-lint test ## gofmt, go vet, buf lint, generated-code drift, all tests
 	@echo "check: ok"
+
+.PHONY: policy-lint
+policy-lint: ## lint the shipped Rego policies and the examples (vaultwall policy lint; exit 3 on findings)
+	$(GO) run ./cmd/vaultwall policy lint rego/examples/business-hours rego/examples/purge-mfa
 
 .PHONY: fmt-check
 fmt-check:

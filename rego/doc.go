@@ -5,7 +5,8 @@
 // tests), the input document built from an authz.Decision, the OPA data built
 // from the configuration's access policies, role assignments and role
 // definitions (indexed at load for constant-time lookup), the composition
-// with operator rules from policy.dir, and `vaultwall policy test`.
+// with operator rules from policy.dir, the JSON Schemas of the input and
+// data, `vaultwall policy test` and `vaultwall policy lint` (lint.go).
 //
 // New compiles and prepares everything once and evaluates sample inputs, so
 // a policy that does not compile or misbehaves never serves; Authorize is the

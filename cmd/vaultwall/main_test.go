@@ -307,3 +307,34 @@ controlPlane:
 		t.Errorf("validate with etcd: %v\n%s", err, out)
 	}
 }
+
+// policy lint: the shipped policy and the examples are clean (exit 0); a
+// bad policy's findings, as text or JSON, exit 3; a policy that does not
+// load exits 1.
+func TestPolicyLint(t *testing.T) {
+	atRoot(t)
+	if out, err := run(t, "policy", "lint", "rego/examples/business-hours", "rego/examples/purge-mfa"); err != nil || out != "" {
+		t.Fatalf("the shipped policy and the examples do not lint clean: %v\n%s", err, out)
+	}
+	out, err := run(t, "policy", "lint", "rego/testdata/lint/bad")
+	if codeOf(err) != 3 || !strings.Contains(out, "rego/testdata/lint/bad/rules.rego:6:2: vaultwall/never-fires:") {
+		t.Fatalf("exit %d:\n%s", codeOf(err), out)
+	}
+	out, err = run(t, "policy", "lint", "--format", "json", "rego/testdata/lint/bad")
+	var doc struct {
+		Findings []struct {
+			File, Category, Rule, Message string
+			Line, Col                     int
+		}
+	}
+	if codeOf(err) != 3 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Findings) < 5 || doc.Findings[0].File != "rego/testdata/lint/bad/rules.rego" {
+		t.Fatalf("exit %d, JSON:\n%s", codeOf(err), out)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "x.rego"), []byte("package vaultwall.operator\n\ndeny contains \"x\" if input.operation.objct == \"x\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "policy", "lint", dir); codeOf(err) != 1 {
+		t.Fatalf("a policy that does not load: exit %d (%v), want 1", codeOf(err), err)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -65,5 +66,52 @@ func newPolicyCmd() *cobra.Command {
 	test.Flags().BoolVar(&jsonAlias, "json", false, "the same as --format json")
 	_ = test.Flags().MarkDeprecated("json", "use --format json")
 	cmd.AddCommand(test)
+	cmd.AddCommand(newPolicyLintCmd())
 	return cmd
+}
+
+// exitLintFindings is the status of a lint run with findings (Regal's).
+const exitLintFindings = 3
+
+func newPolicyLintCmd() *cobra.Command {
+	var format string
+	lint := &cobra.Command{
+		Use:   "lint [DIR...]",
+		Short: "lint the shipped policies and operator policy directories",
+		Long: "Load the shipped data-plane and control-plane policies and each DIR's operator files (tests\n" +
+			"included) as vaultwall does, then apply Regal-style rules and vaultwall's own: a comparison that can\n" +
+			"never hold given the input schema, a raw name compared instead of the canonical one, a header the\n" +
+			"input never carries, opa fmt, print calls, constant conditions, … (rego/README.md lists them).\n" +
+			"`# regal ignore:<rule>` on the line or the line above silences a finding.\n" +
+			"Exit status: 0 clean, 3 findings, 1 a file does not load.",
+		RunE: func(cmd *cobra.Command, dirs []string) error {
+			if format != "text" && format != "json" {
+				return fmt.Errorf("unknown format %q: want text or json", format)
+			}
+			findings, err := rego.Lint(dirs)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if format == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(struct {
+					Findings []rego.Finding `json:"findings"`
+				}{append([]rego.Finding{}, findings...)}); err != nil {
+					return err
+				}
+			} else {
+				for _, f := range findings {
+					fmt.Fprintln(w, f)
+				}
+			}
+			if len(findings) > 0 {
+				return &exitError{code: exitLintFindings, err: fmt.Errorf("%d lint findings", len(findings)), quiet: format == "json"}
+			}
+			return nil
+		},
+	}
+	lint.Flags().StringVarP(&format, "format", "f", "text", "output format: text (file:line:col: category/rule: message) or json")
+	return lint
 }
