@@ -219,7 +219,7 @@ func TestControl(ctx context.Context, dir string) (passed int, failures []string
 	if err != nil {
 		return 0, nil, err
 	}
-	ch, err := tester.NewRunner().SetCompiler(ast.NewCompiler().WithCapabilities(capabilities()).WithSchemas(controlInputSchemaSet)).
+	ch, err := tester.NewRunner().SetCompiler(ast.NewCompiler().WithCapabilities(capabilities()).WithSchemas(controlInputSchemaSet).WithUseTypeCheckAnnotations(true)).
 		SetTimeout(5*time.Second).SetModules(mods).RunTests(ctx, nil)
 	if err != nil {
 		return 0, nil, err

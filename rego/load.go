@@ -217,6 +217,9 @@ func compile(mods map[string]*ast.Module, schemas *ast.SchemaSet, printStatement
 	if err := checkOperatorRules(mods); err != nil {
 		return nil, err
 	}
+	if schemas == dataInputSchemaSet {
+		annotateOperatorData(mods)
+	}
 	compileMu.Lock()
 	defer compileMu.Unlock()
 	c := ast.NewCompiler().
@@ -224,6 +227,7 @@ func compile(mods map[string]*ast.Module, schemas *ast.SchemaSet, printStatement
 		WithDefaultRegoVersion(ast.RegoV1).
 		WithEnablePrintStatements(printStatements).
 		WithSchemas(schemas).
+		WithUseTypeCheckAnnotations(true).
 		SetErrorLimit(0)
 	c.Compile(mods)
 	if c.Failed() {

@@ -130,6 +130,7 @@ func Test(ctx context.Context, w io.Writer, dirs []string, opts TestOptions) (Te
 			WithCapabilities(capabilities()).
 			WithDefaultRegoVersion(ast.RegoV1).
 			WithSchemas(dataInputSchemaSet).
+			WithUseTypeCheckAnnotations(true).
 			WithEnablePrintStatements(true)).
 		SetStore(inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false))).
 		CapturePrintOutput(true).

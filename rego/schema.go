@@ -177,13 +177,14 @@ func InputSchema() jsonSchema {
 
 // DataSchema is the JSON Schema of data.vaultwall as buildData makes it
 // (data.go): the configuration's access policies, role assignments and
-// role definitions, indexed, and the settings. Sets are written as arrays,
-// as JSON has no sets.
+// role definitions, indexed, and the settings. A family's permissions are
+// a Rego set, which JSON Schema cannot say: they are left untyped, so
+// that both `"get" in perms` and `perms["get"]` type-check.
 func DataSchema() jsonSchema {
 	str := jsonSchema{"type": "string"}
 	perms := props{}
 	for fam := range authz.KnownPermissions {
-		perms[fam] = jsonSchema{"type": "array", "items": str, "uniqueItems": true, "description": "lower-case permissions (a set)"}
+		perms[fam] = jsonSchema{"description": "the set of lower-case permissions (a JSON array when serialized)"}
 	}
 	entry := object(props{
 		"index":          {"type": "integer"},
@@ -330,4 +331,50 @@ func schemaSet(input string) *ast.SchemaSet {
 var (
 	dataInputSchemaSet    = schemaSet("input")
 	controlInputSchemaSet = schemaSet("control_input")
+	dataAnnotations       = dataSchemaAnnotations()
 )
+
+// dataSchemaAnnotations attach DataSchema's sections to data.vaultwall's
+// documents (access_policies, role_assignments, role_definitions,
+// settings): the part of data.vaultwall that is data, not rules.
+func dataSchemaAnnotations() []*ast.SchemaAnnotation {
+	var v map[string]any
+	b, err := json.Marshal(DataSchema())
+	if err == nil {
+		err = json.Unmarshal(b, &v)
+	}
+	if err != nil {
+		panic(err)
+	}
+	sections := v["properties"].(map[string]any)
+	names := make([]string, 0, len(sections))
+	for name := range sections {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := make([]*ast.SchemaAnnotation, 0, len(names))
+	for _, name := range names {
+		def := sections[name]
+		out = append(out, &ast.SchemaAnnotation{
+			Path:       ast.MustParseRef("data.vaultwall").Append(ast.StringTerm(name)),
+			Definition: &def,
+		})
+	}
+	return out
+}
+
+// annotateOperatorData type-checks the operator's policy files' reads of
+// data.vaultwall against DataSchema, as if each rule carried a
+// `# METADATA schemas:` annotation for it. Test files are left alone: they
+// replace the data with `with`.
+func annotateOperatorData(mods map[string]*ast.Module) {
+	for name, m := range mods {
+		if strings.HasSuffix(name, "_test.rego") || !m.Package.Path.HasPrefix(operatorPath) {
+			continue
+		}
+		for _, r := range m.Rules {
+			a := (&ast.Annotations{Scope: "rule", Schemas: dataAnnotations, Location: r.Location}).Copy(r)
+			m.Annotations = append(m.Annotations, a)
+		}
+	}
+}

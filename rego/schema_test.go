@@ -50,6 +50,35 @@ func TestSchemaRefusesTyposAndWrongTypes(t *testing.T) {
 			t.Fatalf("NewControl: err = %v, want ErrCompile at %s naming input.token.group", err, want)
 		}
 	})
+	t.Run("data.vaultwall", func(t *testing.T) {
+		for rule, field := range map[string]string{
+			`deny contains "x" if data.vaultwall.settings.allow_operator_grant`:                                               "data.vaultwall.settings.allow_operator_grant",
+			`deny contains "x" if { some e in data.vaultwall.access_policies.entries; e.objectId == input.caller.object_id }`: "objectId",
+			`deny contains "x" if data.vaultwall.role_assignments.entries[0].principal == "p"`:                                "data.vaultwall.role_assignments.entries[0].principal",
+		} {
+			dir := policyDir(t, map[string]string{"rules.rego": pkg + rule + "\n"})
+			_, err := rego.New(t.Context(), load(t, ""), rego.WithDir(dir))
+			if !errors.Is(err, rego.ErrCompile) || !strings.Contains(err.Error(), dir+"/rules.rego:3: ") || !strings.Contains(err.Error(), field) {
+				t.Errorf("%s: err = %v, want ErrCompile at rules.rego:3 naming %s", rule, err, field)
+			}
+		}
+		dir := policyDir(t, map[string]string{"rules.rego": pkg +
+			"deny contains \"x\" if {\n\tsome e in data.vaultwall.access_policies.by_object[input.caller.object_id]\n\te.permissions.secrets[\"purge\"]\n\t\"get\" in e.permissions.keys\n\tnot data.vaultwall.settings.allow_operator_grants\n\tdata.vaultwall.role_definitions[_].name == \"Reader\"\n}\n"})
+		if _, err := rego.New(t.Context(), load(t, ""), rego.WithDir(dir)); err != nil {
+			t.Fatalf("correct reads of data.vaultwall refused: %v", err)
+		}
+	})
+	t.Run("schema annotations", func(t *testing.T) {
+		annotated := "# METADATA\n# schemas:\n#   - input: schema.input\n"
+		dir := policyDir(t, map[string]string{"rules.rego": pkg + annotated + `deny contains "x" if input.operation.object == "prod-root"` + "\n"})
+		if _, err := rego.New(t.Context(), load(t, ""), rego.WithDir(dir)); err != nil {
+			t.Fatalf("a rule annotated with schema.input: %v", err)
+		}
+		dir = policyDir(t, map[string]string{"rules.rego": pkg + strings.Replace(annotated, "schema.input", "schema.nosuch", 1) + `deny contains "x" if input.operation.object == "prod-root"` + "\n"})
+		if _, err := rego.New(t.Context(), load(t, ""), rego.WithDir(dir)); !errors.Is(err, rego.ErrCompile) || !strings.Contains(err.Error(), "schema.nosuch") {
+			t.Fatalf("an annotation naming an unknown schema: %v", err)
+		}
+	})
 	t.Run("correct rules load", func(t *testing.T) {
 		dir := policyDir(t, map[string]string{"rules.rego": pkg +
 			`deny contains "no" if { input.operation.object == "prod-root"; not input.vault.rbac; "ops" in input.caller.groups; input.caller.claims.amr[_] == "mfa"; input.request.headers["user-agent"] == "x" }` + "\n"})
