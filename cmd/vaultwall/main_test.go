@@ -338,3 +338,38 @@ func TestPolicyLint(t *testing.T) {
 		t.Fatalf("a policy that does not load: exit %d (%v), want 1", codeOf(err), err)
 	}
 }
+
+// config validate refuses a misspelt input field in policy.dir and in
+// controlPlane.policyDir, with the file, the line and the field.
+func TestConfigValidateTypeChecksPolicies(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("ops/rules.rego", "package vaultwall.operator\n\ndeny contains \"x\" if input.operation.objct == \"prod-root\"\n")
+	write("cp/control.rego", "package vaultwall.control\n\ndecision := {\"allow\": true, \"reason\": \"ops\"} if \"ops\" in input.token.group\nelse := {\"allow\": false, \"reason\": \"no\"}\n")
+	write("ok/rules.rego", "package vaultwall.operator\n\ndeny contains \"x\" if input.operation.object == \"prod-root\"\n")
+	head := "vault: {name: contoso-vault, tenantId: 00000000-0000-0000-0000-000000000001, location: westeurope}\nproperties: {accessPolicies: []}\n"
+	cp := "controlPlane:\n  enabled: true\n  listenAddr: 127.0.0.1:0\n  audiences: [api://vaultwall-admin]\n  store: {type: file, path: state.json}\n"
+	for _, tc := range []struct{ cfg, want string }{
+		{head + "policy: {dir: ops}\n", filepath.Join(dir, "ops/rules.rego") + ":3: compile error: rego_type_error: undefined ref: input.operation.objct"},
+		{head + "policy: {dir: ok}\n" + cp + "  policyDir: cp\n", filepath.Join(dir, "cp/control.rego") + ":3: compile error: rego_type_error: undefined ref: input.token.group"},
+	} {
+		path := write("vault.yaml", tc.cfg)
+		_, err := run(t, "config", "validate", path)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("config validate: %v, want %q", err, tc.want)
+		}
+	}
+	path := write("vault.yaml", head+"policy: {dir: ok}\n"+cp)
+	if out, err := run(t, "config", "validate", path); err != nil {
+		t.Fatalf("a valid configuration: %v\n%s", err, out)
+	}
+}
