@@ -41,12 +41,13 @@ var LintRules = map[string]string{
 	"style/prefer-snake-case":        "a rule or function name that is not snake_case",
 }
 
-// Lint checks the shipped data-plane and control-plane policies and the
-// operator files of dirs (tests included): first as New does (a file that
-// does not load is an error, not a finding), then with the rules of
-// LintRules. A `# regal ignore:<rule>` comment on the line of a finding, or
-// the line above, silences it.
-func Lint(dirs []string) ([]Finding, error) {
+// Lint checks the shipped data-plane policy and the operator files of dirs,
+// and the control-plane policy (the shipped one, or controlDir's, as
+// controlPlane.policyDir), tests included: first as New and NewControl do
+// (a file that does not load is an error, not a finding), then with the
+// rules of LintRules. A `# regal ignore:<rule>` comment on the line of a
+// finding, or the line above, silences it.
+func Lint(dirs []string, controlDir string) ([]Finding, error) {
 	srcs, err := shippedSources(true)
 	if err != nil {
 		return nil, err
@@ -65,12 +66,15 @@ func Lint(dirs []string) ([]Finding, error) {
 	if _, err := compile(mods, dataInputSchemaSet, true); err != nil {
 		return nil, err
 	}
-	ctl, err := controlSources("", true)
+	ctl, err := controlSources(controlDir, true)
 	if err != nil {
 		return nil, err
 	}
 	ctlMods, err := parse(ctl)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := compile(ctlMods, controlInputSchemaSet, true); err != nil {
 		return nil, err
 	}
 	var out []Finding

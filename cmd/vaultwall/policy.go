@@ -74,21 +74,22 @@ func newPolicyCmd() *cobra.Command {
 const exitLintFindings = 3
 
 func newPolicyLintCmd() *cobra.Command {
-	var format string
+	var format, controlDir string
 	lint := &cobra.Command{
 		Use:   "lint [DIR...]",
 		Short: "lint the shipped policies and operator policy directories",
-		Long: "Load the shipped data-plane and control-plane policies and each DIR's operator files (tests\n" +
-			"included) as vaultwall does, then apply Regal-style rules and vaultwall's own: a comparison that can\n" +
-			"never hold given the input schema, a raw name compared instead of the canonical one, a header the\n" +
-			"input never carries, opa fmt, print calls, constant conditions, … (rego/README.md lists them).\n" +
+		Long: "Load the shipped data-plane policy and each DIR's operator files, and the control-plane policy\n" +
+			"(the shipped one, or --control DIR's), tests included, as vaultwall does, then apply Regal-style\n" +
+			"rules and vaultwall's own: a comparison that can never hold given the input schema, a raw name\n" +
+			"compared instead of the canonical one, a header the input never carries, opa fmt, print calls,\n" +
+			"constant conditions, … (rego/README.md lists them).\n" +
 			"`# regal ignore:<rule>` on the line or the line above silences a finding.\n" +
 			"Exit status: 0 clean, 3 findings, 1 a file does not load.",
 		RunE: func(cmd *cobra.Command, dirs []string) error {
 			if format != "text" && format != "json" {
 				return fmt.Errorf("unknown format %q: want text or json", format)
 			}
-			findings, err := rego.Lint(dirs)
+			findings, err := rego.Lint(dirs, controlDir)
 			if err != nil {
 				return err
 			}
@@ -113,5 +114,6 @@ func newPolicyLintCmd() *cobra.Command {
 		},
 	}
 	lint.Flags().StringVarP(&format, "format", "f", "text", "output format: text (file:line:col: category/rule: message) or json")
+	lint.Flags().StringVar(&controlDir, "control", "", "a control-plane policy directory (controlPlane.policyDir) to lint instead of the shipped one")
 	return lint
 }
