@@ -85,8 +85,12 @@ schema: ## regenerate docs/vault.schema.json (the JSON Schema of vault.yaml) fro
 	$(GO) generate ./internal/schemagen
 
 .PHONY: check
-check: fmt-check vet proto-check test ## gofmt, go vet, buf lint, generated-code drift, all tests
+check: fmt-check vet proto-check policy-lint test ## gofmt, go vet, buf lint, generated-code drift, all tests
 	@echo "check: ok"
+
+.PHONY: policy-lint
+policy-lint: ## lint the shipped Rego policies and the examples (vaultwall policy lint; exit 3 on findings)
+	$(GO) run ./cmd/vaultwall policy lint rego/examples/business-hours rego/examples/purge-mfa
 
 .PHONY: fmt-check
 fmt-check:

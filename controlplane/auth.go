@@ -15,6 +15,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/rego"
 )
 
 // method is what the policy knows about an RPC.
@@ -203,24 +204,16 @@ func (s *Server) matchAdmin(cert *x509.Certificate) (principal string, admin boo
 	return s.admins.MatchCertificate(cert)
 }
 
-func policyInput(name string, m method, c *Caller) map[string]any {
-	in := map[string]any{"method": name, "action": m.action, "readOnly": m.readOnly}
+func policyInput(name string, m method, c *Caller) rego.ControlInput {
+	in := rego.ControlInput{Method: name, Action: m.action, ReadOnly: m.readOnly}
 	if t := c.Token; t != nil {
-		in["token"] = map[string]any{
-			"objectId": t.ObjectID, "applicationId": t.ApplicationID, "tenantId": t.TenantID,
-			"roles": strList(t.Roles), "groups": strList(t.Groups), "scopes": strList(t.Scopes), "claims": t.Claims,
+		in.Token = &rego.ControlToken{
+			ObjectID: t.ObjectID, ApplicationID: t.ApplicationID, TenantID: t.TenantID,
+			Roles: t.Roles, Groups: t.Groups, Scopes: t.Scopes, Claims: t.Claims,
 		}
 	}
 	if c.Principal != "" {
-		in["certificate"] = map[string]any{"principal": c.Principal, "admin": c.Admin}
+		in.Certificate = &rego.ControlCertificate{Principal: c.Principal, Admin: c.Admin}
 	}
 	return in
-}
-
-func strList(l []string) []any {
-	out := make([]any, len(l))
-	for i, s := range l {
-		out[i] = s
-	}
-	return out
 }

@@ -32,7 +32,7 @@
 //     matching controlPlane.adminPrincipals through the trusted-service
 //     matcher (peer.Principals: raw SANs, one URI SAN, each pattern kind
 //     against its own name type), then the control-plane Rego policy
-//     (rego.ControlPolicy);
+//     (rego.ControlPolicy, whose input is a rego.ControlInput);
 //   - Key Vault's rules for what a write may name: GUID object,
 //     application, principal and assignment ids; the vault's tenant in
 //     access-policy entries (part of an entry's identity); role-assignment

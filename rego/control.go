@@ -35,6 +35,55 @@ type ControlPolicy struct {
 	files []string
 }
 
+// ControlInput is the control-plane policy's input document. Its JSON
+// Schema (ControlInputSchema, rego/schema/control-input.json) is generated
+// from these fields, and the policy is type-checked against it.
+type ControlInput struct {
+	Method      string              `json:"method" doc:"the RPC, e.g. UpdateAccessPolicies"`
+	Action      string              `json:"action" doc:"vault/read, networkAcls/write, accessPolicies/write, roleAssignments/write, explain/action, …"`
+	ReadOnly    bool                `json:"readOnly" doc:"true for methods that change nothing"`
+	Token       *ControlToken       `json:"token,omitempty" doc:"the verified management token's caller, when one was sent"`
+	Certificate *ControlCertificate `json:"certificate,omitempty" doc:"the verified client certificate, when one was sent"`
+}
+
+// ControlToken is the caller of a verified management token.
+type ControlToken struct {
+	ObjectID      string         `json:"objectId" doc:"oid"`
+	ApplicationID string         `json:"applicationId" doc:"appid or azp"`
+	TenantID      string         `json:"tenantId" doc:"tid"`
+	Roles         []string       `json:"roles" doc:"roles"`
+	Groups        []string       `json:"groups" doc:"groups"`
+	Scopes        []string       `json:"scopes" doc:"scp split on spaces"`
+	Claims        map[string]any `json:"claims" doc:"every verified claim (never the token)"`
+}
+
+// ControlCertificate is a verified client certificate.
+type ControlCertificate struct {
+	Principal string `json:"principal" doc:"the certificate's principal (SAN)"`
+	Admin     bool   `json:"admin" doc:"it matches controlPlane.adminPrincipals"`
+}
+
+// value converts the input for OPA: empty lists and claims are present, as
+// the schema says.
+func (in ControlInput) value() (ast.Value, error) {
+	if t := in.Token; t != nil {
+		c := *t
+		c.Roles, c.Groups, c.Scopes = nonNil(c.Roles), nonNil(c.Groups), nonNil(c.Scopes)
+		if c.Claims == nil {
+			c.Claims = map[string]any{}
+		}
+		in.Token = &c
+	}
+	return ast.InterfaceToValue(in)
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
 // ControlDecision is the control-plane policy's answer.
 type ControlDecision struct {
 	Allow  bool
@@ -54,7 +103,7 @@ func NewControl(ctx context.Context, dir string) (*ControlPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	compiler, err := compile(mods, false)
+	compiler, err := compile(mods, controlInputSchemaSet, false)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +121,7 @@ func NewControl(ctx context.Context, dir string) (*ControlPolicy, error) {
 		p.files = append(p.files, s.name)
 	}
 	// A policy that admits a caller nobody authenticated is broken.
-	d, err := p.Authorize(ctx, map[string]any{"method": "GetVault", "action": "vault/read", "readOnly": true})
+	d, err := p.Authorize(ctx, ControlInput{Method: "GetVault", Action: "vault/read", ReadOnly: true})
 	if err != nil {
 		return nil, &FileError{File: dirOr(dir), Err: fmt.Errorf("%w: %v", ErrSample, err)}
 	}
@@ -94,10 +143,14 @@ func (p *ControlPolicy) Files() []string { return p.files }
 
 // Authorize evaluates the policy for one call. Anything but one object with
 // a boolean allow is an error: the caller is then refused.
-func (p *ControlPolicy) Authorize(ctx context.Context, input map[string]any) (ControlDecision, error) {
+func (p *ControlPolicy) Authorize(ctx context.Context, input ControlInput) (ControlDecision, error) {
+	v, err := input.value()
+	if err != nil {
+		return ControlDecision{}, fmt.Errorf("%w: the input: %w", ErrEval, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
-	rs, err := p.query.Eval(ctx, oparego.EvalInput(input))
+	rs, err := p.query.Eval(ctx, oparego.EvalParsedInput(v))
 	if err != nil {
 		if topdown.IsCancel(err) || ctx.Err() != nil {
 			return ControlDecision{}, fmt.Errorf("%w of %v", ErrTimeout, controlTimeout)
@@ -166,7 +219,7 @@ func TestControl(ctx context.Context, dir string) (passed int, failures []string
 	if err != nil {
 		return 0, nil, err
 	}
-	ch, err := tester.NewRunner().SetCompiler(ast.NewCompiler().WithCapabilities(capabilities())).
+	ch, err := tester.NewRunner().SetCompiler(ast.NewCompiler().WithCapabilities(capabilities()).WithSchemas(controlInputSchemaSet).WithUseTypeCheckAnnotations(true)).
 		SetTimeout(5*time.Second).SetModules(mods).RunTests(ctx, nil)
 	if err != nil {
 		return 0, nil, err

@@ -29,15 +29,15 @@ func TestControlPolicy(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		input map[string]any
+		input rego.ControlInput
 		allow bool
 	}{
-		{"admin role writes", map[string]any{"action": "networkAcls/write", "token": map[string]any{"objectId": "o", "roles": []any{"Vault.Admin"}}}, true},
-		{"reader reads", map[string]any{"action": "vault/read", "readOnly": true, "token": map[string]any{"objectId": "o", "roles": []any{"Vault.Reader"}}}, true},
-		{"reader cannot write", map[string]any{"action": "networkAcls/write", "token": map[string]any{"objectId": "o", "roles": []any{"Vault.Reader"}}}, false},
-		{"admin certificate", map[string]any{"action": "networkAcls/write", "certificate": map[string]any{"principal": "spiffe://a/b", "admin": true}}, true},
-		{"anonymous", map[string]any{"action": "vault/read", "readOnly": true}, false},
-		{"roles not a list", map[string]any{"action": "vault/read", "token": map[string]any{"objectId": "o", "roles": "Vault.Admin"}}, false},
+		{"admin role writes", rego.ControlInput{Action: "networkAcls/write", Token: &rego.ControlToken{ObjectID: "o", Roles: []string{"Vault.Admin"}}}, true},
+		{"reader reads", rego.ControlInput{Action: "vault/read", ReadOnly: true, Token: &rego.ControlToken{ObjectID: "o", Roles: []string{"Vault.Reader"}}}, true},
+		{"reader cannot write", rego.ControlInput{Action: "networkAcls/write", Token: &rego.ControlToken{ObjectID: "o", Roles: []string{"Vault.Reader"}}}, false},
+		{"admin certificate", rego.ControlInput{Action: "networkAcls/write", Certificate: &rego.ControlCertificate{Principal: "spiffe://a/b", Admin: true}}, true},
+		{"anonymous", rego.ControlInput{Action: "vault/read", ReadOnly: true}, false},
+		{"no roles", rego.ControlInput{Action: "vault/read", Token: &rego.ControlToken{ObjectID: "o"}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := p.Authorize(t.Context(), tc.input)
@@ -69,11 +69,11 @@ else := {"allow": false, "reason": "not ops"}
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := p.Authorize(t.Context(), map[string]any{"token": map[string]any{"groups": []any{"ops"}, "roles": []any{}}})
+		d, err := p.Authorize(t.Context(), rego.ControlInput{Token: &rego.ControlToken{Groups: []string{"ops"}}})
 		if err != nil || !d.Allow {
 			t.Fatalf("%+v %v", d, err)
 		}
-		d, _ = p.Authorize(t.Context(), map[string]any{"token": map[string]any{"roles": []any{"Vault.Admin"}}})
+		d, _ = p.Authorize(t.Context(), rego.ControlInput{Token: &rego.ControlToken{Roles: []string{"Vault.Admin"}}})
 		if d.Allow {
 			t.Fatal("the shipped rule still applies after the override")
 		}
@@ -90,7 +90,7 @@ else := {"allow": false, "reason": "not ops"}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d, err := p.Authorize(t.Context(), map[string]any{"token": map[string]any{}}); !errors.Is(err, rego.ErrResult) || d.Allow {
+		if d, err := p.Authorize(t.Context(), rego.ControlInput{Token: &rego.ControlToken{}}); !errors.Is(err, rego.ErrResult) || d.Allow {
 			t.Fatalf("%+v %v", d, err)
 		}
 	})

@@ -5,7 +5,8 @@
 // tests), the input document built from an authz.Decision, the OPA data built
 // from the configuration's access policies, role assignments and role
 // definitions (indexed at load for constant-time lookup), the composition
-// with operator rules from policy.dir, and `vaultwall policy test`.
+// with operator rules from policy.dir, the JSON Schemas of the input and
+// data, `vaultwall policy test` and `vaultwall policy lint` (lint.go).
 //
 // New compiles and prepares everything once and evaluates sample inputs, so
 // a policy that does not compile or misbehaves never serves; Authorize is the
@@ -13,6 +14,11 @@
 // prepared query under the request's context, the decision's clock and
 // policy.timeout, and decodes the one result strictly. Anything unexpected is
 // an error, which the pipeline turns into a fail-closed deny.
+//
+// The input's JSON Schema (schema.go, committed as schema/*.json) is
+// generated from the description the input is built from; every policy is
+// compiled against it, so a rule reading a field the input does not have,
+// or using one as the wrong type, is refused at load.
 //
 // Verdicts are cached per Policy, keyed by an exact encoding of the input
 // fields the rules read, never past the caller's token exp; the cache is

@@ -37,6 +37,9 @@ type fieldFuncs struct {
 	// injective. nil for a value that differs on every request, which no
 	// cache key can usefully hold.
 	appendKey func(k []byte, d *authz.Decision) ([]byte, error)
+	// schema is the value's JSON Schema (schema.go publishes the document's
+	// and the compiler type-checks every policy against it).
+	schema jsonSchema
 }
 
 type inputSection struct {
@@ -51,6 +54,7 @@ func s(f func(d *authz.Decision) string) fieldFuncs {
 	return fieldFuncs{
 		value:     func(d *authz.Decision) (*ast.Term, error) { return str(f(d)), nil },
 		appendKey: func(k []byte, d *authz.Decision) ([]byte, error) { return appendString(k, f(d)), nil },
+		schema:    jsonSchema{"type": "string"},
 	}
 }
 
@@ -58,6 +62,7 @@ func b(f func(d *authz.Decision) bool) fieldFuncs {
 	return fieldFuncs{
 		value:     func(d *authz.Decision) (*ast.Term, error) { return ast.InternedTerm(f(d)), nil },
 		appendKey: func(k []byte, d *authz.Decision) ([]byte, error) { return appendBool(k, f(d)), nil },
+		schema:    jsonSchema{"type": "boolean"},
 	}
 }
 
@@ -72,12 +77,19 @@ func list(f func(d *authz.Decision) []string) fieldFuncs {
 			}
 			return k, nil
 		},
+		schema: arrayOf(jsonSchema{"type": "string"}),
 	}
+}
+
+// oneOf is a string field whose value is one of values.
+func oneOf(f fieldFuncs, values ...string) fieldFuncs {
+	f.schema = jsonSchema{"type": "string", "enum": values}
+	return f
 }
 
 // perRequest is a value that differs on every request: not keyable.
 func perRequest(f func(d *authz.Decision) string) fieldFuncs {
-	return fieldFuncs{value: s(f).value}
+	return fieldFuncs{value: s(f).value, schema: jsonSchema{"type": "string"}}
 }
 
 func field(name string, f fieldFuncs) inputField {
@@ -106,8 +118,8 @@ func req(d *authz.Decision) *authz.Request {
 
 var schema = []inputSection{
 	{key: ast.StringTerm("operation"), fields: []inputField{
-		field("plane", s(func(d *authz.Decision) string { return d.Operation.Plane.String() })),
-		field("resource", s(func(d *authz.Decision) string { return d.Operation.Resource })),
+		field("plane", oneOf(s(func(d *authz.Decision) string { return d.Operation.Plane.String() }), planes()...)),
+		field("resource", oneOf(s(func(d *authz.Decision) string { return d.Operation.Resource }), families()...)),
 		field("permission", s(func(d *authz.Decision) string { return d.Operation.Permission })),
 		field("data_action", s(func(d *authz.Decision) string { return d.Operation.DataAction })),
 		field("name", s(func(d *authz.Decision) string { return d.Operation.Name })),
@@ -136,7 +148,7 @@ var schema = []inputSection{
 		field("subject", s(func(d *authz.Decision) string { return d.Caller.Subject })),
 		field("mi_resource_id", s(func(d *authz.Decision) string { return d.Caller.MIResourceID })),
 		field("az_resource_id", s(func(d *authz.Decision) string { return d.Caller.AzResourceID })),
-		field("claims", fieldFuncs{value: claims, appendKey: claimsKey}),
+		field("claims", fieldFuncs{value: claims, appendKey: claimsKey, schema: jsonSchema{"type": "object", "additionalProperties": true}}),
 	}},
 	{key: ast.StringTerm("source"), fields: []inputField{
 		field("client_addr", s(func(d *authz.Decision) string {
@@ -168,6 +180,10 @@ var schema = []inputSection{
 				k = appendBool(appendBool(k, n.Evaluated), n.Allowed)
 				return appendString(appendString(k, n.AuthType.String()), n.Rule), nil
 			},
+			schema: object(props{
+				"evaluated": {"type": "boolean"}, "allowed": {"type": "boolean"},
+				"auth_type": {"type": "string", "enum": authTypes()}, "rule": {"type": "string"},
+			}, true),
 		}),
 		field("trusted_service", fieldFuncs{
 			value: func(d *authz.Decision) (*ast.Term, error) {
@@ -179,6 +195,7 @@ var schema = []inputSection{
 			appendKey: func(k []byte, d *authz.Decision) ([]byte, error) {
 				return appendBool(appendString(k, d.Network.TrustedService), d.Network.TrustedInScope), nil
 			},
+			schema: object(props{"name": {"type": "string"}, "in_scope": {"type": "boolean"}}, true),
 		}),
 		field("tls", b(func(d *authz.Decision) bool { return req(d).TLS })),
 		field("principal", s(func(d *authz.Decision) string { return req(d).Principal })),
@@ -199,7 +216,8 @@ var schema = []inputSection{
 		field("scheme", s(func(d *authz.Decision) string { return req(d).Scheme })),
 		field("protocol", s(func(d *authz.Decision) string { return req(d).Protocol })),
 		// x-ms-client-request-id makes the headers differ on every request.
-		field("headers", fieldFuncs{value: headers}),
+		// Only the listed headers, each when sent.
+		field("headers", fieldFuncs{value: headers, schema: headersSchema()}),
 	}},
 	{key: ast.StringTerm("time"), scalar: func(d *authz.Decision) *ast.Term {
 		return ast.StringTerm(d.Time.UTC().Format(time.RFC3339Nano))

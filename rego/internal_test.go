@@ -59,7 +59,7 @@ func evalFixture(t *testing.T, expr string) ast.Value {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := compile(mods, false)
+	c, err := compile(mods, dataInputSchemaSet, false)
 	if err != nil {
 		t.Fatal(err)
 	}

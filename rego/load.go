@@ -209,10 +209,16 @@ func checkBuiltins(file string, m *ast.Module) []error {
 // reload.
 var compileMu sync.Mutex
 
-// compile compiles the modules with the settings vaultwall serves with.
-func compile(mods map[string]*ast.Module, printStatements bool) (*ast.Compiler, error) {
+// compile compiles the modules with the settings vaultwall serves with,
+// type-checking every reference to input against the input's schema
+// (dataInputSchemaSet or controlInputSchemaSet): a field the document does
+// not have, or a value used as the wrong type, fails to compile.
+func compile(mods map[string]*ast.Module, schemas *ast.SchemaSet, printStatements bool) (*ast.Compiler, error) {
 	if err := checkOperatorRules(mods); err != nil {
 		return nil, err
+	}
+	if schemas == dataInputSchemaSet {
+		annotateOperatorData(mods)
 	}
 	compileMu.Lock()
 	defer compileMu.Unlock()
@@ -220,6 +226,8 @@ func compile(mods map[string]*ast.Module, printStatements bool) (*ast.Compiler, 
 		WithCapabilities(capabilities()).
 		WithDefaultRegoVersion(ast.RegoV1).
 		WithEnablePrintStatements(printStatements).
+		WithSchemas(schemas).
+		WithUseTypeCheckAnnotations(true).
 		SetErrorLimit(0)
 	c.Compile(mods)
 	if c.Failed() {
@@ -293,7 +301,25 @@ func astErrors(file string, sentinel error, err error) []error {
 	}
 	out := make([]error, 0, len(list))
 	for _, e := range list {
-		fe := &FileError{File: file, Err: fmt.Errorf("%w: %s: %s", sentinel, e.Code, e.Message)}
+		msg := e.Message
+		if e.Code == ast.TypeErr && e.Location != nil && len(e.Location.Text) > 0 && !strings.Contains(msg, string(e.Location.Text)) {
+			// The expression, so that the message names the field.
+			msg += " in `" + strings.Join(strings.Fields(string(e.Location.Text)), " ") + "`"
+		}
+		if e.Details != nil {
+			// A type error's detail names the reference and the types
+			// (left: input.vault.rbac, have: boolean …).
+			var parts []string
+			for _, l := range e.Details.Lines() {
+				if l = strings.Join(strings.Fields(l), " "); l != "" && l != "^" {
+					parts = append(parts, l)
+				}
+			}
+			if len(parts) > 0 {
+				msg += " (" + strings.Join(parts, "; ") + ")"
+			}
+		}
+		fe := &FileError{File: file, Err: fmt.Errorf("%w: %s: %s", sentinel, e.Code, msg)}
 		if e.Location != nil {
 			if e.Location.File != "" {
 				fe.File = e.Location.File

@@ -96,7 +96,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, erro
 	if perr != nil || derr != nil {
 		return nil, errors.Join(perr, derr)
 	}
-	compiler, err := compile(mods, false)
+	compiler, err := compile(mods, dataInputSchemaSet, false)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package rego
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,10 +28,20 @@ type TestOptions struct {
 	Run string
 	// Timeout bounds each test (default 5s, as opa test).
 	Timeout time.Duration
-	// JSON prints the coverage report in `opa test --coverage`'s JSON instead
-	// of a per-file summary.
-	JSON bool
+	// Format is "pretty" (default) or "json", as opa test --format: json
+	// prints the results as opa test's JSON array, or with coverage the
+	// coverage report as opa test --coverage prints it.
+	Format string
+	// Threshold fails the run when the coverage of every file run is
+	// under this percentage (opa test --threshold); it turns coverage on.
+	Threshold float64
 }
+
+// Test output formats.
+const (
+	FormatPretty = "pretty"
+	FormatJSON   = "json"
+)
 
 // TestReport counts a Test run.
 type TestReport struct {
@@ -44,6 +53,8 @@ type TestReport struct {
 	// ShippedCoverage is the percentage of the shipped policy's lines
 	// (rego/policy/*.rego without the tests) that the tests evaluated.
 	ShippedCoverage float64
+	// BelowThreshold: the coverage is under TestOptions.Threshold.
+	BelowThreshold bool
 }
 
 // TestCase is one test rule's outcome.
@@ -54,9 +65,21 @@ type TestCase struct {
 	Outcome string // PASS, FAIL, ERROR or SKIPPED, as opa test prints it
 }
 
-// OK reports whether every test passed and at least one ran.
+// OK reports whether every test passed, at least one ran, and the
+// coverage threshold, if any, is met.
 func (r TestReport) OK() bool {
-	return r.Failed == 0 && r.Errored == 0 && r.Passed > 0
+	return r.Failed == 0 && r.Errored == 0 && r.Passed > 0 && !r.BelowThreshold
+}
+
+// ExitCode is opa test's exit status for the report: 0 when every test
+// passed, 2 when a test failed or errored or the coverage is under the
+// threshold. (opa test exits 1 when the tests could not run: Test returns
+// an error then.)
+func (r TestReport) ExitCode() int {
+	if r.Failed+r.Errored > 0 || r.BelowThreshold {
+		return 2
+	}
+	return 0
 }
 
 // Test runs the Rego unit tests of the shipped policy and of the given
@@ -71,6 +94,17 @@ func (r TestReport) OK() bool {
 // compile); failing tests are counted in the report.
 func Test(ctx context.Context, w io.Writer, dirs []string, opts TestOptions) (TestReport, error) {
 	var rep TestReport
+	switch opts.Format {
+	case "", FormatPretty, FormatJSON:
+	default:
+		return rep, fmt.Errorf("unknown test output format %q: want %s or %s", opts.Format, FormatPretty, FormatJSON)
+	}
+	if opts.Threshold < 0 || opts.Threshold > 100 {
+		return rep, fmt.Errorf("the coverage threshold must be between 0 and 100, not %v", opts.Threshold)
+	}
+	if opts.Threshold > 0 {
+		opts.Coverage = true
+	}
 	srcs, err := shippedSources(true)
 	if err != nil {
 		return rep, err
@@ -86,7 +120,7 @@ func Test(ctx context.Context, w io.Writer, dirs []string, opts TestOptions) (Te
 	if err != nil {
 		return rep, err
 	}
-	if _, err := compile(mods, true); err != nil {
+	if _, err := compile(mods, dataInputSchemaSet, true); err != nil {
 		return rep, err
 	}
 
@@ -95,6 +129,8 @@ func Test(ctx context.Context, w io.Writer, dirs []string, opts TestOptions) (Te
 		SetCompiler(ast.NewCompiler().
 			WithCapabilities(capabilities()).
 			WithDefaultRegoVersion(ast.RegoV1).
+			WithSchemas(dataInputSchemaSet).
+			WithUseTypeCheckAnnotations(true).
 			WithEnablePrintStatements(true)).
 		SetStore(inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false))).
 		CapturePrintOutput(true).
@@ -131,21 +167,39 @@ func Test(ctx context.Context, w io.Writer, dirs []string, opts TestOptions) (Te
 		sorted <- r
 	}
 	close(sorted)
+	if cov != nil {
+		report := cov.Report(mods)
+		rep.Coverage = &report
+		rep.ShippedCoverage = shippedCoverage(report)
+		rep.BelowThreshold = report.Coverage < opts.Threshold
+	}
+	switch {
+	case opts.Format == FormatJSON && cov != nil:
+		// opa test --coverage: failures as text, else the coverage
+		// report, or the threshold error.
+		err := tester.JSONCoverageReporter{Cover: cov, Modules: mods, Output: w, Threshold: opts.Threshold, Verbose: opts.Verbose}.Report(sorted)
+		if rep.Failed+rep.Errored > 0 || rep.BelowThreshold {
+			err = nil // counted in the report
+		}
+		return rep, err
+	case opts.Format == FormatJSON:
+		return rep, tester.JSONReporter{Output: w}.Report(sorted)
+	}
 	if err := (tester.PrettyReporter{Output: w, Verbose: opts.Verbose}).Report(sorted); err != nil {
 		return rep, err
 	}
 	if cov == nil {
 		return rep, nil
 	}
-	report := cov.Report(mods)
-	rep.Coverage = &report
-	rep.ShippedCoverage = shippedCoverage(report)
-	if opts.JSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return rep, enc.Encode(report)
+	return rep, writeCoverage(w, *rep.Coverage, rep.ShippedCoverage)
+}
+
+// ThresholdError is opa test's message for a coverage under the threshold.
+func (r TestReport) ThresholdError(threshold float64) error {
+	if !r.BelowThreshold || r.Coverage == nil {
+		return nil
 	}
-	return rep, writeCoverage(w, report, rep.ShippedCoverage)
+	return &cover.CoverageThresholdError{Coverage: r.Coverage.Coverage, Threshold: threshold}
 }
 
 // count counts like opa test: a parameterized test counts each case.

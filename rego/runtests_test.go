@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/cover"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/tester"
 
@@ -111,7 +112,7 @@ func TestTestReportsFailures(t *testing.T) {
 		"ops_test.rego": "package vaultwall.operator_test\n\nimport data.vaultwall.operator\n\ntest_denies_sets if operator.deny[\"writes\"] with input.operation.permission as \"set\"\n\ntest_wrong if operator.deny[\"writes\"] with input.operation.permission as \"get\"\n",
 	})
 	var out bytes.Buffer
-	rep, err := rego.Test(t.Context(), &out, []string{dir}, rego.TestOptions{Coverage: true, JSON: true, Run: "vaultwall.operator_test"})
+	rep, err := rego.Test(t.Context(), &out, []string{dir}, rego.TestOptions{Coverage: true, Run: "vaultwall.operator_test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,9 +122,6 @@ func TestTestReportsFailures(t *testing.T) {
 	text := out.String()
 	if !strings.Contains(text, "data.vaultwall.operator_test.test_wrong: FAIL") {
 		t.Errorf("output:\n%s", text)
-	}
-	if i := strings.Index(text, "{"); i < 0 || !json.Valid([]byte(text[i:])) {
-		t.Errorf("coverage is not opa test's JSON:\n%s", text)
 	}
 	if rep.Coverage == nil || rep.Coverage.Files[filepath.Join(dir, "ops.rego")] == nil {
 		t.Errorf("no coverage of the operator file: %+v", rep.Coverage)
@@ -154,5 +152,68 @@ func TestTestRefusesWhatNewRefuses(t *testing.T) {
 	dir := policyDir(t, map[string]string{"mine_test.rego": "package mytests\n\ntest_ok if true\n"})
 	if rep, err := rego.Test(t.Context(), &bytes.Buffer{}, []string{dir}, rego.TestOptions{Run: "mytests"}); err != nil || !rep.OK() {
 		t.Fatalf("report %+v, err %v", rep, err)
+	}
+}
+
+// --format json prints what opa test --format json prints: OPA's own
+// tester.Result values, which decode back into them.
+func TestTestJSONIsOpaTests(t *testing.T) {
+	dir := policyDir(t, map[string]string{
+		"ops.rego":      pkg + "deny contains \"writes\" if input.operation.permission == \"set\"\n\nother contains 1 if input.operation.permission == \"purge\"\n",
+		"ops_test.rego": "package vaultwall.operator_test\n\nimport data.vaultwall.operator\n\ntest_denies_sets if operator.deny[\"writes\"] with input.operation.permission as \"set\"\n\ntest_wrong if operator.deny[\"writes\"] with input.operation.permission as \"get\"\n",
+	})
+	var out bytes.Buffer
+	rep, err := rego.Test(t.Context(), &out, []string{dir}, rego.TestOptions{Format: rego.FormatJSON, Run: "vaultwall.operator_test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []*tester.Result
+	if err := json.Unmarshal(out.Bytes(), &results); err != nil {
+		t.Fatalf("not opa test's JSON: %v\n%s", err, out.String())
+	}
+	got := map[string]bool{}
+	for _, r := range results {
+		if r.Package != "data.vaultwall.operator_test" || r.Location == nil || r.Location.File != filepath.Join(dir, "ops_test.rego") {
+			t.Errorf("result %+v", r)
+		}
+		got[r.Name] = r.Fail
+	}
+	if len(results) != 2 || got["test_denies_sets"] || !got["test_wrong"] {
+		t.Errorf("results %v\n%s", got, out.String())
+	}
+	if rep.ExitCode() != 2 || rep.OK() {
+		t.Errorf("exit code %d for a failing test, want opa's 2", rep.ExitCode())
+	}
+
+	// With coverage, opa test --coverage's report, which decodes into OPA's
+	// cover.Report; under the threshold, no report and exit code 2.
+	out.Reset()
+	rep, err = rego.Test(t.Context(), &out, []string{dir}, rego.TestOptions{Format: rego.FormatJSON, Coverage: true, Run: "test_denies_sets"})
+	if err != nil || rep.ExitCode() != 0 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	var cov cover.Report
+	if err := json.Unmarshal(out.Bytes(), &cov); err != nil || cov.Files[filepath.Join(dir, "ops.rego")] == nil {
+		t.Fatalf("not opa test --coverage's JSON: %v\n%s", err, out.String())
+	}
+	if fr := cov.Files[filepath.Join(dir, "ops.rego")]; len(fr.NotCovered) == 0 {
+		t.Fatalf("the purge rule is covered: %+v", fr)
+	}
+	out.Reset()
+	rep, err = rego.Test(t.Context(), &out, []string{dir}, rego.TestOptions{Format: rego.FormatJSON, Threshold: 100, Run: "test_denies_sets"})
+	if err != nil || !rep.BelowThreshold || rep.ExitCode() != 2 || rep.ThresholdError(100) == nil || out.Len() != 0 {
+		t.Fatalf("threshold 100: %v %+v %q", err, rep, out.String())
+	}
+	if !strings.Contains(rep.ThresholdError(100).Error(), "Code coverage threshold not met") {
+		t.Errorf("threshold error %q is not opa's", rep.ThresholdError(100))
+	}
+	// The coverage is over every file run, the shipped policy's too, as
+	// opa test computes it: one operator test covers a fraction of 1%.
+	rep, err = rego.Test(t.Context(), &bytes.Buffer{}, []string{dir}, rego.TestOptions{Threshold: 0.1, Run: "test_denies_sets"})
+	if err != nil || rep.BelowThreshold || rep.ExitCode() != 0 {
+		t.Fatalf("threshold 0.1: %v %+v", err, rep)
+	}
+	if _, err := rego.Test(t.Context(), &bytes.Buffer{}, nil, rego.TestOptions{Format: "junit"}); err == nil {
+		t.Error("an unknown format was accepted")
 	}
 }

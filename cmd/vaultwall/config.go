@@ -14,6 +14,7 @@ import (
 	"github.com/vaultwall/vaultwall/controlplane"
 	"github.com/vaultwall/vaultwall/controlplane/store"
 	"github.com/vaultwall/vaultwall/engine"
+	"github.com/vaultwall/vaultwall/rego"
 )
 
 func newConfigCmd() *cobra.Command {
@@ -79,6 +80,14 @@ func validateConfig(cmd *cobra.Command, path string) error {
 		return err
 	}
 	rt.Close()
+	// The control-plane policy is compiled where vaultwall serve starts the
+	// control plane: compile it here too, so that an error in
+	// controlPlane.policyDir (a misspelt input field) is found before.
+	if cp := rt.Config.ControlPlane; cp.Enabled {
+		if _, err := rego.NewControl(cmd.Context(), cp.PolicyDir); err != nil {
+			return fmt.Errorf("%s: controlPlane.policyDir: %w", path, err)
+		}
+	}
 	writeSummary(cmd.OutOrStdout(), rt.Config)
 	return warnOverridden(cmd.ErrOrStderr(), path, rt.Config)
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/cover"
+	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/controlplane/store"
@@ -169,8 +173,61 @@ func TestPolicyTest(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "x_test.rego"), []byte(failing), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, "policy", "test", dir); codeOf(err) != 1 {
-		t.Fatalf("a failing Rego test did not fail the command: %v", err)
+	if _, err := run(t, "policy", "test", dir); codeOf(err) != 2 {
+		t.Fatalf("a failing Rego test did not fail the command with opa test's 2: %v", err)
+	}
+}
+
+// policy test answers as opa test: --format json on stdout, exit status 0
+// (passed), 2 (a test failed, coverage under --threshold), 1 (the tests
+// could not run).
+func TestPolicyTestSpeaksOpaTest(t *testing.T) {
+	atRoot(t)
+	runSplit := func(args ...string) (stdout, stderr string, err error) {
+		root := newRoot()
+		var o, e bytes.Buffer
+		root.SetOut(&o)
+		root.SetErr(&e)
+		root.SetArgs(args)
+		err = root.ExecuteContext(t.Context())
+		return o.String(), e.String(), err
+	}
+	stdout, stderr, err := runSplit("policy", "test", "--format", "json", "--run", "purge", "rego/examples/purge-mfa")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var results []*tester.Result
+	if err := json.Unmarshal([]byte(stdout), &results); err != nil || len(results) == 0 {
+		t.Fatalf("stdout is not opa test's JSON: %v\n%s", err, stdout)
+	}
+	for _, r := range results {
+		if !strings.Contains(r.Package+"."+r.Name, "purge") || r.Fail {
+			t.Errorf("--run purge ran %s.%s (fail=%v)", r.Package, r.Name, r.Fail)
+		}
+	}
+	// -v adds each test's trace, as opa test -v --format json does.
+	stdout, _, err = runSplit("policy", "test", "--format", "json", "-v", "--run", "purge", "rego/examples/purge-mfa")
+	if err != nil || !json.Valid([]byte(stdout)) || !strings.Contains(stdout, `"trace"`) {
+		t.Fatalf("-v --format json: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runSplit("policy", "test", "--format", "json", "--coverage", "rego/examples/purge-mfa")
+	var cov cover.Report
+	if err != nil || json.Unmarshal([]byte(stdout), &cov) != nil || cov.Coverage == 0 {
+		t.Fatalf("--coverage JSON: %v\n%s", err, stdout)
+	}
+	_, stderr, err = runSplit("policy", "test", "--threshold", "100", "--run", "purge", "rego/examples/purge-mfa")
+	if codeOf(err) != 2 || !strings.Contains(stderr, "Code coverage threshold not met") {
+		t.Fatalf("under the threshold: %v\n%s", err, stderr)
+	}
+	if _, _, err := runSplit("policy", "test", "--threshold", "50", "rego/examples/purge-mfa"); err != nil {
+		t.Fatalf("over the threshold: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "x.rego"), []byte("package vaultwall.operator\n\ndeny contains \"x\" if input.operation.objct == \"x\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runSplit("policy", "test", dir); codeOf(err) != 1 || !strings.Contains(err.Error(), "x.rego:3") || !strings.Contains(err.Error(), "input.operation.objct") {
+		t.Fatalf("a policy that does not compile: %v, want exit 1 naming x.rego:3 and the field", err)
 	}
 }
 
@@ -248,5 +305,71 @@ controlPlane:
 	out, err = run(t, "config", "validate", path)
 	if err != nil || !strings.Contains(out, "validate cannot read them offline") {
 		t.Errorf("validate with etcd: %v\n%s", err, out)
+	}
+}
+
+// policy lint: the shipped policy and the examples are clean (exit 0); a
+// bad policy's findings, as text or JSON, exit 3; a policy that does not
+// load exits 1.
+func TestPolicyLint(t *testing.T) {
+	atRoot(t)
+	if out, err := run(t, "policy", "lint", "rego/examples/business-hours", "rego/examples/purge-mfa"); err != nil || out != "" {
+		t.Fatalf("the shipped policy and the examples do not lint clean: %v\n%s", err, out)
+	}
+	out, err := run(t, "policy", "lint", "rego/testdata/lint/bad")
+	if codeOf(err) != 3 || !strings.Contains(out, "rego/testdata/lint/bad/rules.rego:6:2: vaultwall/never-fires:") {
+		t.Fatalf("exit %d:\n%s", codeOf(err), out)
+	}
+	out, err = run(t, "policy", "lint", "--format", "json", "rego/testdata/lint/bad")
+	var doc struct {
+		Findings []struct {
+			File, Category, Rule, Message string
+			Line, Col                     int
+		}
+	}
+	if codeOf(err) != 3 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Findings) < 5 || doc.Findings[0].File != "rego/testdata/lint/bad/rules.rego" {
+		t.Fatalf("exit %d, JSON:\n%s", codeOf(err), out)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "x.rego"), []byte("package vaultwall.operator\n\ndeny contains \"x\" if input.operation.objct == \"x\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "policy", "lint", dir); codeOf(err) != 1 {
+		t.Fatalf("a policy that does not load: exit %d (%v), want 1", codeOf(err), err)
+	}
+}
+
+// config validate refuses a misspelt input field in policy.dir and in
+// controlPlane.policyDir, with the file, the line and the field.
+func TestConfigValidateTypeChecksPolicies(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("ops/rules.rego", "package vaultwall.operator\n\ndeny contains \"x\" if input.operation.objct == \"prod-root\"\n")
+	write("cp/control.rego", "package vaultwall.control\n\ndecision := {\"allow\": true, \"reason\": \"ops\"} if \"ops\" in input.token.group\nelse := {\"allow\": false, \"reason\": \"no\"}\n")
+	write("ok/rules.rego", "package vaultwall.operator\n\ndeny contains \"x\" if input.operation.object == \"prod-root\"\n")
+	head := "vault: {name: contoso-vault, tenantId: 00000000-0000-0000-0000-000000000001, location: westeurope}\nproperties: {accessPolicies: []}\n"
+	cp := "controlPlane:\n  enabled: true\n  listenAddr: 127.0.0.1:0\n  audiences: [api://vaultwall-admin]\n  store: {type: file, path: state.json}\n"
+	for _, tc := range []struct{ cfg, want string }{
+		{head + "policy: {dir: ops}\n", filepath.Join(dir, "ops/rules.rego") + ":3: compile error: rego_type_error: undefined ref: input.operation.objct"},
+		{head + "policy: {dir: ok}\n" + cp + "  policyDir: cp\n", filepath.Join(dir, "cp/control.rego") + ":3: compile error: rego_type_error: undefined ref: input.token.group"},
+	} {
+		path := write("vault.yaml", tc.cfg)
+		_, err := run(t, "config", "validate", path)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("config validate: %v, want %q", err, tc.want)
+		}
+	}
+	path := write("vault.yaml", head+"policy: {dir: ok}\n"+cp)
+	if out, err := run(t, "config", "validate", path); err != nil {
+		t.Fatalf("a valid configuration: %v\n%s", err, out)
 	}
 }

@@ -13,6 +13,9 @@
 #   input.certificate  the verified client certificate, when one was sent:
 #                      {principal, admin} (admin: it matches controlPlane.adminPrincipals)
 #
+# Its JSON Schema is rego/schema/control_input.json (generated from
+# rego.ControlInput); a policy reading any other field does not load.
+#
 # The answer is data.vaultwall.control.decision = {"allow": bool, "reason": string}.
 # Operators replace this file with controlPlane.policyDir.
 package vaultwall.control

@@ -51,7 +51,7 @@ test_wildcards[name] if {
 	matches(pattern, action) == want
 }
 
-matches(pattern, action) := true if {
+matches(pattern, action) if {
 	rbac.action_matches(pattern, action)
 } else := false
 

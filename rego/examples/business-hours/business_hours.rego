@@ -8,6 +8,12 @@ package vaultwall.operator
 
 business_zone := "Europe/Amsterdam"
 
+# The schema annotation lets `opa check -s rego/schema` and editors type-check
+# the rule as vaultwall does (vaultwall checks every rule without it).
+#
+# METADATA
+# schemas:
+#   - input: schema.input
 deny contains {
 	"rule": "business-hours",
 	"message": "Secrets can be read only on working days between 08:00 and 18:00 (Europe/Amsterdam).",
