@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -161,25 +162,7 @@ func TestTimeHasSevenDigits(t *testing.T) {
 	}
 }
 
-// syncBuffer is a concurrency-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func stdoutWriter(t *testing.T, out *syncBuffer, queue int) (*audit.Writer, *audit.Counters) {
+func stdoutWriter(t *testing.T, out *authztest.Buffer, queue int) (*audit.Writer, *audit.Counters) {
 	t.Helper()
 	var c audit.Counters
 	w, err := audit.New(config.Audit{Enabled: true, Sink: config.AuditSinkStdout, QueueSize: queue}, audit.Options{Counters: &c, Stdout: out})
@@ -194,7 +177,7 @@ func stdoutWriter(t *testing.T, out *syncBuffer, queue int) (*audit.Writer, *aud
 func TestNoTokenInRecords(t *testing.T) {
 	r := opstest.New(t)
 	path := r.WriteConfig("vault.yaml", "")
-	var out syncBuffer
+	var out authztest.Buffer
 	w, _ := stdoutWriter(t, &out, 64)
 	srv := r.Server(r.Runtime(path), w)
 	tokens := []string{
@@ -393,7 +376,7 @@ func TestRequestRoundTrip(t *testing.T) {
 	cr.Attributes.Source.Principal = "spiffe://trusted.example/azure-backup"
 	cr.Attributes.Source.Certificate = "-----BEGIN%20CERTIFICATE-----%0AMIIB%0A-----END%20CERTIFICATE-----%0A"
 	d := decide(t, r, path, cr)
-	var out syncBuffer
+	var out authztest.Buffer
 	w, _ := stdoutWriter(t, &out, 8)
 	w.Observe(d, 0)
 	if err := w.Close(t.Context()); err != nil {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +22,6 @@ import (
 	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
 )
-
-// syncBuffer is a log sink safe for the watcher's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // panicky builds with b, except that a configuration whose location is
 // "panic" makes the build panic, as a bug in a stage's compile step would.
@@ -68,7 +48,7 @@ func TestHotReloadSurvivesPanic(t *testing.T) {
 	cfgPath := filepath.Join(dir, "vault.yaml")
 	write(t, cfgPath, liveConfig(is, dir))
 	_ = os.MkdirAll(filepath.Join(dir, "policy"), 0o755)
-	var logs syncBuffer
+	var logs authztest.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 
 	ctx, cancel := context.WithCancel(t.Context())

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,30 +28,13 @@ import (
 	"github.com/vaultwall/vaultwall/ops"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // process is one running vaultwall: the ops stack and engine.Serve.
 type process struct {
 	t      *testing.T
 	st     *ops.Stack
 	client authv3.AuthorizationClient
 	http   string
-	stdout *syncBuffer
+	stdout *authztest.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -63,7 +45,7 @@ func start(t *testing.T, r *opstest.Rig, cfgPath string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{t: t, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{t: t, stdout: &authztest.Buffer{}, done: make(chan error, 1)}
 	p.st, err = ops.New(t.Context(), cfgPath, cfg, ops.Options{Store: r.StoreOptions(), Stdout: p.stdout,
 		Poll: 100 * time.Millisecond, Now: func() time.Time { return opstest.Now }, Version: "test"})
 	if err != nil {

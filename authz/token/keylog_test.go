@@ -1,10 +1,8 @@
 package token_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,24 +10,6 @@ import (
 	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
 )
-
-// syncBuffer is a log sink the key store's goroutines may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const lastGood = "the last good keys stay in use"
 
@@ -40,7 +20,7 @@ func TestKeyFetchLogsTellTheTruth(t *testing.T) {
 	t.Run("never loaded", func(t *testing.T) {
 		is := authztest.NewIssuer(t)
 		is.SetFailure(authztest.Fail500)
-		var logs syncBuffer
+		var logs authztest.Buffer
 		store := token.NewKeyStore(token.StoreOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		t.Cleanup(func() { _ = store.Close() })
 		a := newAuthn(t, store, identity(is.Config()))
@@ -55,7 +35,7 @@ func TestKeyFetchLogsTellTheTruth(t *testing.T) {
 		}
 	})
 	t.Run("loaded, then down", func(t *testing.T) {
-		var logs syncBuffer
+		var logs authztest.Buffer
 		f := newFixture(t, func(id *config.Identity, so *token.StoreOptions) {
 			id.Refresh.Timeout = config.Duration(time.Second)
 			so.Logger = slog.New(slog.NewTextHandler(&logs, nil))
