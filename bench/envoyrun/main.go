@@ -158,7 +158,7 @@ func run(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	floor, err := startProc(ctx, out, "floor", f.authzCPUs, env, nil, floorBin, "-addr", floorAddr)
+	floor, err := startProc(out, "floor", f.authzCPUs, env, nil, floorBin, "-addr", floorAddr)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func run(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	vw, err := startProc(ctx, out, "vaultwall", f.authzCPUs, env, nil, vwBin, "serve", "--config", cfgPath, "--grpc-addr", vwAddr, "--http-addr", vwHTTP)
+	vw, err := startProc(out, "vaultwall", f.authzCPUs, env, nil, vwBin, "serve", "--config", cfgPath, "--grpc-addr", vwAddr, "--http-addr", vwHTTP)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,14 @@ func run(ctx context.Context, f flags) error {
 		}
 		adminFile := filepath.Join(out, "envoy-"+c.name+".admin")
 		_ = os.Remove(adminFile)
-		e, err := startProc(ctx, out, "envoy-"+c.name, f.envoyCPUs, nil, io.Discard, f.envoyBin, "-c", path,
+		// The access log (stdout, one JSON line per request) goes to
+		// /dev/null itself, not through a pipe this process would drain.
+		devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer devNull.Close()
+		e, err := startProc(out, "envoy-"+c.name, f.envoyCPUs, nil, devNull, f.envoyBin, "-c", path,
 			"--disable-hot-restart", "--concurrency", "1", "--log-level", "warn", "--admin-address-path", adminFile)
 		if err != nil {
 			return err
@@ -302,7 +309,7 @@ type proc struct {
 // startProc starts argv, pinned with taskset -c cpus when cpus is set
 // (taskset execs the program, so the pid is the program's), with stderr
 // in out/<name>.log and stdout there too unless stdout is given.
-func startProc(ctx context.Context, out, name, cpus string, env []string, stdout io.Writer, argv ...string) (*proc, error) {
+func startProc(out, name, cpus string, env []string, stdout *os.File, argv ...string) (*proc, error) {
 	if cpus != "" {
 		argv = append([]string{"taskset", "-c", cpus}, argv...)
 	}
