@@ -93,12 +93,20 @@ func (p *Pipeline) Decide(ctx context.Context, req *Request) *Decision {
 	return d
 }
 
-// DecideInto is Decide into a Decision the caller allocated (zero, not
-// shared), so that an adapter can allocate it together with the request
-// and the response: one allocation per check instead of three.
+// DecideInto is Decide into a Decision the caller allocated, so that an
+// adapter can allocate it together with the request and the response: one
+// allocation per check instead of three. d is overwritten, and must not be
+// in use elsewhere while it is. A fresh d holds its id's bytes; a reused
+// one keeps the bytes of the id it held (a string some log or audit record
+// may still hold) and gets an id of its own.
 func (p *Pipeline) DecideInto(ctx context.Context, d *Decision, req *Request) {
-	*d = Decision{Vault: &p.Vault, Request: req}
-	d.ID = d.newID()
+	reused := d.ID != ""
+	*d = Decision{Vault: &p.Vault, Request: req, idBuf: d.idBuf}
+	if reused {
+		d.ID = NewID()
+	} else {
+		d.ID = d.newID()
+	}
 	if p.Now != nil {
 		d.Time = p.Now()
 	} else {

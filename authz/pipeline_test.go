@@ -232,6 +232,13 @@ func TestDecideIntoIDs(t *testing.T) {
 			t.Fatalf("id %q changed after later decisions", d.ID)
 		}
 	}
+	// A Decision reused for another decision leaves the first id intact.
+	d := kept[0]
+	first := d.ID
+	p.DecideInto(t.Context(), d, &authz.Request{})
+	if !seen[first] || d.ID == first || len(d.ID) != 36 {
+		t.Fatalf("reuse: first id now %q, second %q", first, d.ID)
+	}
 }
 
 // TestNetworkInfoAndClientIP: the network-info header and the client_ip
