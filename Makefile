@@ -121,6 +121,12 @@ bench: $(GHZ) $(BENCHSTAT) ## load benchmark: vaultwall vs a no-op floor under g
 bench-go: $(BENCHSTAT) ## Go benchmarks of the Check path and its stages only
 	$(GO) run ./bench/run -ghz $(GHZ) -benchstat $(BENCHSTAT) -load=false $(BENCHFLAGS)
 
+BENCHENVOYFLAGS ?=
+
+.PHONY: bench-envoy
+bench-envoy: $(PY_STAMP) ## HTTPS load through the real Envoy of make py on the shipped envoy.yaml: Envoy alone, + the floor, + vaultwall (BENCHENVOYFLAGS=-h lists options)
+	ENVOY_BIN="$${ENVOY_BIN:-$(ENVOY_FROM_PY)}" $(GO) run ./bench/envoyrun $(BENCHENVOYFLAGS)
+
 CHAOSFLAGS ?=
 
 .PHONY: chaos

@@ -47,6 +47,8 @@ type Decision struct {
 	// Err is the internal error or panic behind a fail-closed deny, for logs
 	// and audit only: it never reaches the client.
 	Err error
+
+	idBuf [36]byte // ID's bytes when Decide made it (see newID)
 }
 
 // Denial is a refusal as Key Vault would answer it.

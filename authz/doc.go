@@ -3,6 +3,10 @@
 // token proves, the Decision that one pass of the Pipeline builds, and the
 // Key Vault–shaped Response that a Decision turns into.
 //
+// Pipeline.Decide allocates the Decision; DecideInto fills one the caller
+// allocated, so that an adapter can allocate it with the request and the
+// response. A Decision made by the pipeline holds its id's bytes.
+//
 // It owns the order of the stages — classify, authenticate, firewall,
 // authorize — and the rule that any error or panic ends in a deny. The stages
 // themselves live in sub-packages (route, token, peer, network) or elsewhere

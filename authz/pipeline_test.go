@@ -265,3 +265,73 @@ func TestDecideTracerPanicAfterAllowRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideIntoIDs: decisions made in place, into one reused and into
+// fresh storage, carry distinct well-formed ids that do not change when
+// the storage is reused for the next decision's struct copy.
+func TestDecideIntoIDs(t *testing.T) {
+	p := pipeline(authenticator{caller: alice}, firewall{true}, policy{verdict: authz.AuthzVerdict{Model: authz.ModelRBAC}})
+	seen := map[string]bool{}
+	var kept []*authz.Decision
+	for range 100 {
+		d := &authz.Decision{}
+		p.DecideInto(t.Context(), d, &authz.Request{})
+		id := d.ID
+		if len(id) != 36 || id[8] != '-' || seen[id] {
+			t.Fatalf("id %q repeated or malformed", id)
+		}
+		seen[id] = true
+		kept = append(kept, d)
+		cp := *d // a copy keeps the id
+		if cp.ID != id {
+			t.Fatalf("copied id %q, want %q", cp.ID, id)
+		}
+	}
+	for _, d := range kept {
+		if !seen[d.ID] || d.Response().Metadata.DecisionID != d.ID {
+			t.Fatalf("id %q changed after later decisions", d.ID)
+		}
+	}
+	// A Decision reused for another decision leaves the first id intact.
+	d := kept[0]
+	first := d.ID
+	p.DecideInto(t.Context(), d, &authz.Request{})
+	if !seen[first] || d.ID == first || len(d.ID) != 36 {
+		t.Fatalf("reuse: first id now %q, second %q", first, d.ID)
+	}
+}
+
+// TestNetworkInfoAndClientIP: the network-info header and the client_ip
+// metadata name the same address, for IPv4, IPv6 with a zone, a subnet
+// and a private endpoint; no address, neither.
+func TestNetworkInfoAndClientIP(t *testing.T) {
+	for _, tc := range []struct {
+		conn authz.Connection
+		info string
+	}{
+		{authz.Connection{ClientAddr: netip.MustParseAddr("198.51.100.7")}, "conn_type=Ipv4;addr=198.51.100.7;act_addr_fam=InterNetwork;"},
+		{authz.Connection{ClientAddr: netip.MustParseAddr("2001:db8::1%eth0")}, "conn_type=Ipv6;addr=2001:db8::1%eth0;act_addr_fam=InterNetworkV6;"},
+		{authz.Connection{ClientAddr: netip.MustParseAddr("::ffff:10.0.0.1")}, "conn_type=Ipv6;addr=::ffff:10.0.0.1;act_addr_fam=InterNetworkV6;"},
+		{authz.Connection{ClientAddr: netip.MustParseAddr("10.0.0.1"), SubnetID: "/subscriptions/s/x/subnets/sn"}, "conn_type=Subnet;subnet=/subscriptions/s/x/subnets/sn;addr=10.0.0.1;act_addr_fam=InterNetwork;"},
+		{authz.Connection{ClientAddr: netip.MustParseAddr("10.0.0.1"), PrivateEndpointID: "/pe/1", SubnetID: "sn"}, "conn_type=PrivateLink;private_endpoint=/pe/1;addr=10.0.0.1;act_addr_fam=InterNetwork;"},
+		{authz.Connection{}, ""},
+	} {
+		for _, allowed := range []bool{true, false} {
+			d := &authz.Decision{ID: "id", Allowed: allowed, Network: authz.NetworkVerdict{Connection: tc.conn}}
+			if !allowed {
+				d.Denial = &authz.Denial{Status: 403, Code: "Forbidden"}
+			}
+			r := d.Response()
+			if got := header(r, "x-ms-keyvault-network-info"); got != tc.info {
+				t.Errorf("allowed=%v %v: network info %q, want %q", allowed, tc.conn.ClientAddr, got, tc.info)
+			}
+			want := ""
+			if tc.conn.ClientAddr.IsValid() {
+				want = tc.conn.ClientAddr.String()
+			}
+			if r.Metadata.ClientIP != want || allowed && upstream(r, authz.HeaderClientIP) != want {
+				t.Errorf("allowed=%v: client ip %q / %q, want %q", allowed, r.Metadata.ClientIP, upstream(r, authz.HeaderClientIP), want)
+			}
+		}
+	}
+}

@@ -95,19 +95,24 @@ func (d *Decision) response() Response {
 		Trusted:     d.Network.TrustedService,
 		Endpoint:    d.Network.PrivateEndpointID,
 	}
-	if d.Network.ClientAddr.IsValid() {
-		md.ClientIP = d.Network.ClientAddr.String()
-	}
-	netInfo := d.networkInfo(md.ClientIP)
+	netInfo, clientIP := d.networkInfo()
+	md.ClientIP = clientIP
 	if d.Allowed {
 		r := Response{Allowed: true, Metadata: md}
+		// One array for both header lists: up to 7 upstream headers, then
+		// up to 2 response headers.
+		hs := make([]Header, 0, 9)
+		r.Upstream = d.upstreamHeaders(hs[:0:7], md.ClientIP)
+		r.Headers = hs[len(r.Upstream):len(r.Upstream)]
 		if netInfo != "" {
 			r.Headers = append(r.Headers, Header{"x-ms-keyvault-network-info", netInfo})
 		}
 		if id := d.Authz.AssignmentID; id != "" && d.Vault != nil && d.Vault.RBAC {
 			r.Headers = append(r.Headers, Header{HeaderRBACAssignmentID, id})
 		}
-		r.Upstream = d.upstreamHeaders(md.ClientIP)
+		if len(r.Headers) == 0 {
+			r.Headers = nil
+		}
 		r.UpstreamRemove = d.forgedHeaders(r.Upstream)
 		return r
 	}
@@ -227,8 +232,9 @@ func writeJSONString(b *strings.Builder, s string) {
 	b.WriteByte('"')
 }
 
-func (d *Decision) upstreamHeaders(clientIP string) []Header {
-	h := make([]Header, 0, 7)
+// upstreamHeaders appends the headers set on the request to the vault to
+// h (of capacity 7, all it can need).
+func (d *Decision) upstreamHeaders(h []Header, clientIP string) []Header {
 	h = append(h, Header{HeaderDecisionID, d.ID})
 	if d.Operation.Name != "" {
 		h = append(h, Header{HeaderOperation, d.Operation.Name})
@@ -275,26 +281,45 @@ func (d *Decision) forgedHeaders(set []Header) []string {
 	return out
 }
 
-// networkInfo is Key Vault's x-ms-keyvault-network-info header value; addr
-// is the client address, "" when unknown.
-func (d *Decision) networkInfo(addr string) string {
+// networkInfo is Key Vault's x-ms-keyvault-network-info header value and
+// the client address, both "" when the address is unknown. They are one
+// string, the address a substring of the header value: one allocation.
+func (d *Decision) networkInfo() (info, addr string) {
 	c := &d.Network.Connection
-	if addr == "" {
-		return ""
+	if !c.ClientAddr.IsValid() {
+		return "", ""
 	}
 	fam := "InterNetwork"
 	kind := "Ipv4"
 	if c.ClientAddr.Is6() {
 		fam, kind = "InterNetworkV6", "Ipv6"
 	}
+	// The address's longest text form, with a zone.
+	const maxAddr = len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%")
+	var b strings.Builder
+	b.Grow(len("conn_type=PrivateLink;private_endpoint=;addr=;act_addr_fam=InterNetworkV6;") +
+		len(c.PrivateEndpointID) + len(c.SubnetID) + maxAddr + len(c.ClientAddr.Zone()))
 	switch {
 	case c.PrivateEndpointID != "":
-		return "conn_type=PrivateLink;private_endpoint=" + c.PrivateEndpointID + ";addr=" + addr + ";act_addr_fam=" + fam + ";"
+		b.WriteString("conn_type=PrivateLink;private_endpoint=")
+		b.WriteString(c.PrivateEndpointID)
 	case c.SubnetID != "":
-		return "conn_type=Subnet;subnet=" + c.SubnetID + ";addr=" + addr + ";act_addr_fam=" + fam + ";"
+		b.WriteString("conn_type=Subnet;subnet=")
+		b.WriteString(c.SubnetID)
 	default:
-		return "conn_type=" + kind + ";addr=" + addr + ";act_addr_fam=" + fam + ";"
+		b.WriteString("conn_type=")
+		b.WriteString(kind)
 	}
+	b.WriteString(";addr=")
+	start := b.Len()
+	var buf [64]byte
+	b.Write(c.ClientAddr.AppendTo(buf[:0]))
+	end := b.Len()
+	b.WriteString(";act_addr_fam=")
+	b.WriteString(fam)
+	b.WriteString(";")
+	info = b.String()
+	return info, info[start:end]
 }
 
 func firewallDenial(d *Decision) *Denial {

@@ -3,6 +3,11 @@
 // two pure translators around the decision pipeline — CheckRequest →
 // authz.Request and authz.Response → CheckResponse. Protobuf stops here.
 //
+// Check allocates little: the authz.Request, the Decision (through
+// Pipeline.DecideInto) and an allowed CheckResponse share one block, so a
+// check whose token and verdict are cached makes 5 allocations in all
+// (bench's TestCheckAllocsCached); a refusal's response has its own block.
+//
 // Health reports SERVING once a pipeline is set, unless the owner has
 // taken it over with SetServing (vaultwall serve: the engine's readiness,
 // the same rule as /readyz).

@@ -31,9 +31,15 @@ const tlvSubtypeID = 0x01
 // empty or invalid, and the stages refuse it.
 func RequestFrom(cr *authv3.CheckRequest) *authz.Request {
 	req := &authz.Request{}
+	requestInto(cr, req)
+	return req
+}
+
+// requestInto is RequestFrom into a zero Request the caller allocated.
+func requestInto(cr *authv3.CheckRequest, req *authz.Request) {
 	attrs := cr.GetAttributes()
 	if attrs == nil {
-		return req
+		return
 	}
 	if src := attrs.GetSource(); src != nil {
 		req.Peer = addrPort(src.GetAddress())
@@ -71,7 +77,6 @@ func RequestFrom(cr *authv3.CheckRequest) *authz.Request {
 	}
 	req.ContextExtensions = attrs.GetContextExtensions()
 	req.PrivateLink = privateLink(attrs.GetMetadataContext())
-	return req
 }
 
 func addrPort(a *corev3.Address) netip.AddrPort {

@@ -41,8 +41,17 @@ var (
 // its values, and the header options): one allocation instead
 // of a few dozen on the hot path. None is shared between responses.
 func ResponseFrom(r authz.Response) *authv3.CheckResponse {
+	return responseInto(r, nil)
+}
+
+// responseInto is ResponseFrom building an allowed response in a (zero,
+// allocated with the check by Server.Check) or, when a is nil, in a block
+// of its own. A refusal's block is always its own.
+func responseInto(r authz.Response, a *allowedBlock) *authv3.CheckResponse {
 	if r.Allowed {
-		a := &allowedBlock{}
+		if a == nil {
+			a = &allowedBlock{}
+		}
 		a.resp.Status = okStatus
 		a.resp.DynamicMetadata = a.md.fill(r.Metadata)
 		a.ok.OkResponse = &a.http
@@ -53,19 +62,19 @@ func ResponseFrom(r authz.Response) *authv3.CheckResponse {
 		a.http.HeadersToRemove = r.UpstreamRemove
 		return &a.resp
 	}
-	a := &deniedBlock{}
-	a.resp.Status = deniedStatus
+	b := &deniedBlock{}
+	b.resp.Status = deniedStatus
 	if r.Status == 401 {
-		a.resp.Status = unauthStatus
+		b.resp.Status = unauthStatus
 	}
-	a.resp.DynamicMetadata = a.md.fill(r.Metadata)
-	a.status.Code = typev3.StatusCode(r.Status)
-	a.http.Status = &a.status
-	a.http.Headers = fillHeaders(headerOptions(a.ptrs[:], a.opts[:], a.values[:], len(r.Headers)), r.Headers)
-	a.http.Body = r.Body
-	a.denied.DeniedResponse = &a.http
-	a.resp.HttpResponse = &a.denied
-	return &a.resp
+	b.resp.DynamicMetadata = b.md.fill(r.Metadata)
+	b.status.Code = typev3.StatusCode(r.Status)
+	b.http.Status = &b.status
+	b.http.Headers = fillHeaders(headerOptions(b.ptrs[:], b.opts[:], b.values[:], len(r.Headers)), r.Headers)
+	b.http.Body = r.Body
+	b.denied.DeniedResponse = &b.http
+	b.resp.HttpResponse = &b.denied
+	return &b.resp
 }
 
 // An allowed response sets at most 7 upstream headers and 2 response

@@ -101,13 +101,14 @@ func (s *Server) Register(g *grpc.Server) {
 // it into an allow.
 func (s *Server) Check(ctx context.Context, cr *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
-	d := s.decide(ctx, cr)
+	c := &checkBlock{}
+	d := s.decideInto(ctx, cr, c)
 	if d.Err != nil {
 		// The client learns only that no decision was reached, and its id;
 		// the cause is logged here, under that id.
 		s.log.ErrorContext(ctx, "decision failed closed", MDDecisionID, d.ID, MDStage, d.Stage.String(), "error", d.Err)
 	}
-	resp := s.respond(d)
+	resp := s.respond(d, &c.ok)
 	if s.observer != nil {
 		s.observe(ctx, d, time.Since(start))
 	}
@@ -116,14 +117,15 @@ func (s *Server) Check(ctx context.Context, cr *authv3.CheckRequest) (*authv3.Ch
 
 // respond builds the CheckResponse; a panic while doing so (grpc-go does
 // not recover handlers, so it would end the process) becomes a refusal.
-func (s *Server) respond(d *authz.Decision) (resp *authv3.CheckResponse) {
+// An allowed response is built in ok, allocated with the check.
+func (s *Server) respond(d *authz.Decision, ok *allowedBlock) (resp *authv3.CheckResponse) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("building the response panicked; refusing", MDDecisionID, d.ID, "panic", fmt.Sprint(r))
 			resp = ResponseFrom(unavailable(fmt.Errorf("panic building the response: %v", r), d.Request).Response())
 		}
 	}()
-	return ResponseFrom(d.Response())
+	return responseInto(d.Response(), ok)
 }
 
 // observe hands the decision to the observer (audit, metrics, shadow); a
@@ -143,18 +145,33 @@ func (s *Server) Decide(ctx context.Context, cr *authv3.CheckRequest) *authz.Dec
 	return s.decide(ctx, cr)
 }
 
-func (s *Server) decide(ctx context.Context, cr *authv3.CheckRequest) (d *authz.Decision) {
+func (s *Server) decide(ctx context.Context, cr *authv3.CheckRequest) *authz.Decision {
+	return s.decideInto(ctx, cr, &checkBlock{})
+}
+
+// checkBlock is what one Check allocates, in one block: the request, the
+// decision and, when it allows, the CheckResponse. A refusal's response is
+// allocated apart (see responseInto). The block lives as long as the
+// longest-lived of its parts (an observer may keep the decision).
+type checkBlock struct {
+	req authz.Request
+	d   authz.Decision
+	ok  allowedBlock
+}
+
+func (s *Server) decideInto(ctx context.Context, cr *authv3.CheckRequest, c *checkBlock) (d *authz.Decision) {
 	defer func() {
 		if r := recover(); r != nil {
 			d = unavailable(fmt.Errorf("panic translating the CheckRequest: %v\n%s", r, debug.Stack()), nil)
 		}
 	}()
-	req := RequestFrom(cr)
+	requestInto(cr, &c.req)
 	p := s.pipeline.Load()
 	if p == nil {
-		return unavailable(errors.New("no configuration is loaded yet"), req)
+		return unavailable(errors.New("no configuration is loaded yet"), &c.req)
 	}
-	return p.Decide(ctx, req)
+	p.DecideInto(ctx, &c.d, &c.req)
+	return &c.d
 }
 
 // unavailable is the refusal for checks that never reached a pipeline.

@@ -1,6 +1,6 @@
 // Package metrics exports vaultwall's Prometheus metrics: decisions by
 // stage and result code, the Check latency histogram, JWKS refreshes and
-// key age, the verified-token cache, the audit queue, shadow differences,
+// key age, the verified-token and refused-token caches, the audit queue, shadow differences,
 // and gRPC server metrics (go-grpc-middleware's prometheus provider).
 // Configuration generation and reload failures come from
 // engine.StatusCollector.

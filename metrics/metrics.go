@@ -48,9 +48,10 @@ type Metrics struct {
 
 	grpc *grpcprom.ServerMetrics
 
-	current   atomic.Pointer[engine.Runtime]
-	cacheMu   sync.Mutex
-	cacheBase token.CacheStats // counters of retired authenticators
+	current     atomic.Pointer[engine.Runtime]
+	cacheMu     sync.Mutex
+	cacheBase   token.CacheStats // counters of retired authenticators
+	refusedBase uint64           // their refused-token cache hits
 }
 
 // New creates the collectors and registers them with reg.
@@ -137,6 +138,7 @@ func (m *Metrics) Swap(rt *engine.Runtime) {
 		m.cacheBase.Misses += st.Misses
 		m.cacheBase.Coalesced += st.Coalesced
 		m.cacheBase.Evictions += st.Evictions
+		m.refusedBase += old.Authenticator.RefusedCacheStats().Hits
 		m.cacheMu.Unlock()
 	}
 }
@@ -164,11 +166,13 @@ var (
 	descCacheEvict = prometheus.NewDesc("vaultwall_token_cache_evictions_total", "Verified tokens dropped from the cache.", nil, nil)
 	descCacheSize  = prometheus.NewDesc("vaultwall_token_cache_entries", "Verified tokens held in the cache.", nil, nil)
 	descCacheCap   = prometheus.NewDesc("vaultwall_token_cache_capacity", "Capacity of the verified-token cache (0: disabled).", nil, nil)
+	descRefusedHit = prometheus.NewDesc("vaultwall_token_refused_cache_hits_total", "Tokens refused from the refused-token cache (final refusals: bad signature, expired, wrong audience…) without verifying them again.", nil, nil)
+	descRefusedLen = prometheus.NewDesc("vaultwall_token_refused_cache_entries", "Refused tokens held in the refused-token cache.", nil, nil)
 )
 
 func (c *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descKeysLoaded, descKeyCount, descKeyAge, descKeyFailing,
-		descCacheHits, descCacheMiss, descCacheCoal, descCacheEvict, descCacheSize, descCacheCap} {
+		descCacheHits, descCacheMiss, descCacheCoal, descCacheEvict, descCacheSize, descCacheCap, descRefusedHit, descRefusedLen} {
 		ch <- d
 	}
 }
@@ -177,6 +181,7 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 	rt := c.m.current.Load()
 	c.m.cacheMu.Lock()
 	cs := c.m.cacheBase
+	refusedHits, refusedLen := c.m.refusedBase, 0
 	c.m.cacheMu.Unlock()
 	if rt != nil && rt.Authenticator != nil {
 		for _, st := range rt.Authenticator.Status() {
@@ -193,6 +198,9 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 		cs.Coalesced += now.Coalesced
 		cs.Evictions += now.Evictions
 		cs.Entries, cs.Capacity = now.Entries, now.Capacity
+		rs := rt.Authenticator.RefusedCacheStats()
+		refusedHits += rs.Hits
+		refusedLen = rs.Entries
 	}
 	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(cs.Hits))
 	ch <- prometheus.MustNewConstMetric(descCacheMiss, prometheus.CounterValue, float64(cs.Misses))
@@ -200,6 +208,8 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCacheEvict, prometheus.CounterValue, float64(cs.Evictions))
 	ch <- prometheus.MustNewConstMetric(descCacheSize, prometheus.GaugeValue, float64(cs.Entries))
 	ch <- prometheus.MustNewConstMetric(descCacheCap, prometheus.GaugeValue, float64(cs.Capacity))
+	ch <- prometheus.MustNewConstMetric(descRefusedHit, prometheus.CounterValue, float64(refusedHits))
+	ch <- prometheus.MustNewConstMetric(descRefusedLen, prometheus.GaugeValue, float64(refusedLen))
 }
 
 // AuditCollector exports the audit log's counters and queue length.

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vaultwall/vaultwall/authz"
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/token"
 	"github.com/vaultwall/vaultwall/internal/opstest"
 	"github.com/vaultwall/vaultwall/metrics"
@@ -118,6 +119,35 @@ vaultwall_token_cache_hits_total 4
 # TYPE vaultwall_token_cache_misses_total counter
 vaultwall_token_cache_misses_total 2
 `), "vaultwall_token_cache_hits_total", "vaultwall_token_cache_misses_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A refused token is verified once, then refused from the refused-token
+// cache; its hits survive a reload like the verified-token cache's.
+func TestRefusedCacheCounters(t *testing.T) {
+	r := opstest.New(t)
+	path := r.WriteConfig("vault.yaml", "")
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	tok := authztest.Tamper(r.Token())
+	for range 2 {
+		rt := r.Runtime(path)
+		m.Swap(rt)
+		srv := r.Server(rt, nil)
+		for range 3 {
+			srv.Decide(t.Context(), opstest.Check(tok, "203.0.113.10", "GET", "/secrets/db?api-version=7.5"))
+		}
+	}
+	err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP vaultwall_token_refused_cache_hits_total Tokens refused from the refused-token cache (final refusals: bad signature, expired, wrong audience…) without verifying them again.
+# TYPE vaultwall_token_refused_cache_hits_total counter
+vaultwall_token_refused_cache_hits_total 4
+# HELP vaultwall_token_refused_cache_entries Refused tokens held in the refused-token cache.
+# TYPE vaultwall_token_refused_cache_entries gauge
+vaultwall_token_refused_cache_entries 1
+`), "vaultwall_token_refused_cache_hits_total", "vaultwall_token_refused_cache_entries")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,6 +165,15 @@ func (is *Issuer) AddKey(alg string) *SigningKey {
 	return k
 }
 
+// Publish publishes an existing key (one made with NewSigningKey or
+// WrapSigningKey: a token signed before its publication, a kid reused for
+// another key) without making it Mint's key.
+func (is *Issuer) Publish(k *SigningKey) {
+	is.mu.Lock()
+	is.keys = append(is.keys, k)
+	is.mu.Unlock()
+}
+
 // Rotate publishes a new signing key and makes it Mint's key. The previous
 // keys stay published until RemoveKey.
 func (is *Issuer) Rotate(alg string) *SigningKey {

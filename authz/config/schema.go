@@ -319,10 +319,11 @@ func (c Challenge) Header(tenantID string) string {
 	return `Bearer authorization="` + auth + `", resource="` + c.Resource + `"`
 }
 
-// TokenCache bounds the verified-token cache.
+// TokenCache bounds the verified-token cache and the refused-token cache.
 type TokenCache struct {
 	// MaxEntries is the number of verified tokens kept (default 10000; 0
-	// keeps the default, -1 disables the cache).
+	// keeps the default, -1 disables the cache); the refused-token cache
+	// keeps a tenth as many final refusals, and is disabled with it.
 	MaxEntries int `json:"maxEntries,omitempty"`
 }
 

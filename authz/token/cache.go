@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,15 +29,31 @@ type outcome struct {
 	deny   *authz.Denial
 	err    error
 	// For a caller: the source and key generation it was verified against,
-	// and when it stops being valid (the token's exp).
+	// and when it stops being valid (the token's exp). For a final refusal,
+	// the source and generation it was reached under (none when the
+	// token's bytes and the configuration alone decided).
 	src     *source
 	gen     uint64
 	expires time.Time
+	// final marks a refusal the same token can never escape while the
+	// issuer's keys stay the same: a bad signature under a known key, an
+	// expired token, a wrong audience or tenant, a malformed one… Never an
+	// unknown kid (a refresh may bring the key) nor a token not yet valid
+	// (time will make it so). expired is the exp of an expired token.
+	final   bool
+	expired time.Time
 }
 
 type entry struct {
-	token   string // the token itself: a hit compares it in full
-	caller  *authz.Caller
+	token  string // the token itself: a hit compares it in full
+	caller *authz.Caller
+	// In the refused-token cache: the refusal (never handed out: a hit
+	// gets a copy) and, for an expired token, its exp, so that the message
+	// is rebuilt with the current time.
+	deny    *authz.Denial
+	expired time.Time
+	// The issuer keys the outcome was reached under; nil for a refusal
+	// decided by the token's bytes and the configuration alone.
 	src     *source
 	gen     uint64
 	expires int64 // unix nanoseconds; unusable from then on
@@ -48,6 +65,9 @@ type entry struct {
 func (e *entry) valid(now int64) bool {
 	if now >= e.expires {
 		return false
+	}
+	if e.src == nil {
+		return true
 	}
 	ks := e.src.current()
 	return ks != nil && ks.gen == e.gen
@@ -118,24 +138,48 @@ func (c *tokenCache) shard(k cacheKey) *shard {
 
 // get returns the cached caller for a token, or nil.
 func (c *tokenCache) get(k cacheKey, tok string, now int64) *authz.Caller {
+	e, ok := c.lookup(k, tok, now)
+	if !ok {
+		return nil
+	}
+	return e.caller
+}
+
+// refusal returns the refused-token cache's refusal of a token, or nil:
+// a copy, and for an expired token one that states the current time.
+func (c *tokenCache) refusal(k cacheKey, tok string, now time.Time, skew time.Duration) *authz.Denial {
+	e, ok := c.lookup(k, tok, now.UnixNano())
+	if !ok || e.deny == nil {
+		return nil
+	}
+	if !e.expired.IsZero() {
+		return denyExpired(e.expired, now, skew)
+	}
+	d := *e.deny
+	return &d
+}
+
+// lookup returns the entry of a token while it may be served, dropping it
+// once it may not.
+func (c *tokenCache) lookup(k cacheKey, tok string, now int64) (entry, bool) {
 	sh := c.shard(k)
 	sh.mu.RLock()
 	e, ok := sh.m[k]
 	sh.mu.RUnlock()
 	if !ok || e.token != tok {
-		return nil
+		return entry{}, false
 	}
 	if !e.valid(now) {
 		sh.mu.Lock()
-		if cur, ok := sh.m[k]; ok && cur.caller == e.caller {
+		if cur, ok := sh.m[k]; ok && cur.caller == e.caller && cur.deny == e.deny {
 			delete(sh.m, k)
 			c.evictions.Add(1)
 		}
 		sh.mu.Unlock()
-		return nil
+		return entry{}, false
 	}
 	c.hits.Add(1)
-	return e.caller
+	return e, true
 }
 
 func (c *tokenCache) put(k cacheKey, tok string, o *outcome, now int64) {
@@ -145,6 +189,18 @@ func (c *tokenCache) put(k cacheKey, tok string, o *outcome, now int64) {
 	if e.expires <= now { // valid only thanks to clock skew: not worth keeping
 		return
 	}
+	c.store(k, e, now)
+}
+
+// putRefusal keeps a final refusal (outcome.final): one that no later
+// moment can turn into an allow while the issuer's keys stay the same.
+// It has no expiry of its own: the bound and a key change remove it.
+func (c *tokenCache) putRefusal(k cacheKey, tok string, o *outcome, now int64) {
+	d := *o.deny
+	c.store(k, entry{token: strings.Clone(tok), deny: &d, expired: o.expired, src: o.src, gen: o.gen, expires: math.MaxInt64}, now)
+}
+
+func (c *tokenCache) store(k cacheKey, e entry, now int64) {
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -123,3 +123,22 @@ func TestEcho(t *testing.T) {
 		}
 	}
 }
+
+// A refusal is served only to its own token, as a copy, and never as a
+// caller.
+func TestRefusalKeyCollision(t *testing.T) {
+	c := newTokenCache(10)
+	const k = cacheKey(7)
+	now := time.Now()
+	c.putRefusal(k, "token-a", &outcome{deny: denySignature(), final: true}, now.UnixNano())
+	if d := c.refusal(k, "token-b", now, 0); d != nil {
+		t.Fatalf("token-b was served token-a's refusal %+v", d)
+	}
+	if got := c.get(k, "token-a", now.UnixNano()); got != nil {
+		t.Fatalf("a refusal served as caller %+v", got)
+	}
+	d1, d2 := c.refusal(k, "token-a", now, 0), c.refusal(k, "token-a", now, 0)
+	if d1 == nil || d1 == d2 || d1.Message != denySignature().Message {
+		t.Fatalf("token-a: %+v, %+v", d1, d2)
+	}
+}

@@ -23,12 +23,16 @@ func TestCacheHit(t *testing.T) {
 	if s := f.authn.CacheStats(); s.Hits != 1 || s.Misses != 1 || s.Entries != 1 || s.Capacity != 1000 {
 		t.Errorf("stats %+v", s)
 	}
-	// Refusals are not cached: each is verified again.
+	// A final refusal is not a verified caller: it goes to the
+	// refused-token cache, and is verified once.
 	bad := authztest.Tamper(tok)
 	mustDeny(t, f.authn, bearer(bad), "signature")
 	mustDeny(t, f.authn, bearer(bad), "signature")
-	if s := f.authn.CacheStats(); s.Misses != 3 || s.Entries != 1 {
+	if s := f.authn.CacheStats(); s.Misses != 2 || s.Entries != 1 {
 		t.Errorf("stats %+v", s)
+	}
+	if s := f.authn.RefusedCacheStats(); s.Hits != 1 || s.Entries != 1 || s.Capacity != 100 {
+		t.Errorf("refused-token cache stats %+v", s)
 	}
 }
 

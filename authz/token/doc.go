@@ -29,7 +29,19 @@
 //     equals the request's in full; bounded, never past the token's exp,
 //     single-flight per token, invalidated when its issuer's key set
 //     changes. It holds tokens in memory (as the request buffers do), and
-//     never logs or exposes them.
+//     never logs or exposes them;
+//   - the refused-token cache: the same structure, a tenth of the bound,
+//     for final refusals only — those no later moment can turn into an
+//     allow while the issuer's keys stay the same: a malformed token, an
+//     algorithm, issuer or kid-less header the configuration refuses, a bad
+//     signature under a published key, an expired token, a missing exp, a
+//     wrong audience or tenant. Entries reached under an issuer's keys are
+//     dropped when that issuer's key set changes (a kid may come to name
+//     the key that signed a token refused for its signature); an unknown
+//     kid (a refresh may bring it) and a token not yet valid (time will
+//     make it so) are never kept. A hit answers a copy of the refusal, an
+//     expiry's message with the current time; it can never answer a
+//     caller. A flood of distinct bad tokens only evicts other refusals.
 //
 // # Lifecycle
 //

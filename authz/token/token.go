@@ -20,6 +20,10 @@ import (
 // defaultCacheEntries applies when identity.tokenCache.maxEntries is 0.
 const defaultCacheEntries = 10000
 
+// refusedShare: the refused-token cache holds up to a tenth as many
+// tokens as the verified-token cache.
+const refusedShare = 10
+
 // Authenticator validates bearer tokens against the configured issuers and
 // maps them to callers. It is immutable once built: a configuration change
 // builds a new one on the same KeyStore, then closes the old one.
@@ -31,6 +35,9 @@ type Authenticator struct {
 	order    []*issuer
 	expected string // the configured issuers, as AKV10032 lists them
 	cache    *tokenCache
+	// refused is the refused-token cache: final refusals (see
+	// outcome.final), a tenth of cache's bound; nil when cache is.
+	refused *tokenCache
 
 	closeOnce sync.Once
 }
@@ -68,6 +75,10 @@ func New(store *KeyStore, id config.Identity, vault authz.Vault) (*Authenticator
 		a.cache = newTokenCache(defaultCacheEntries)
 	case n > 0:
 		a.cache = newTokenCache(n)
+	}
+	if a.cache != nil {
+		a.refused = newTokenCache(max(1, a.cache.capacity/refusedShare))
+		a.refused.seed = a.cache.seed // one hash places a token in both
 	}
 	r := refreshSettings(id.Refresh)
 	names := make([]string, 0, len(id.Issuers))
@@ -166,6 +177,16 @@ func (a *Authenticator) WaitReady(ctx context.Context) error {
 	return nil
 }
 
+// RefusedCacheStats returns the refused-token cache's counters: Hits are
+// refusals served without verifying, Misses count only verifications (as
+// in CacheStats, shared by both caches' lookups, so always 0 here).
+func (a *Authenticator) RefusedCacheStats() CacheStats {
+	if a.refused == nil {
+		return CacheStats{}
+	}
+	return a.refused.stats()
+}
+
 // CacheStats returns the verified-token cache's counters.
 func (a *Authenticator) CacheStats() CacheStats {
 	if a.cache == nil {
@@ -192,10 +213,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, req *authz.Request, _ 
 		return o.caller, o.deny, o.err
 	}
 	k := a.cache.key(raw)
-	if c := a.cache.get(k, raw, a.store.now().UnixNano()); c != nil {
+	now := a.store.now()
+	if c := a.cache.get(k, raw, now.UnixNano()); c != nil {
 		return c, nil, nil
 	}
+	if d := a.refused.refusal(k, raw, now, a.skew); d != nil {
+		return nil, d, nil
+	}
 	o := a.cache.do(ctx, k, raw, a.store.now, func() outcome { return a.verify(ctx, raw) })
+	if o.final && o.deny != nil {
+		a.refused.putRefusal(k, raw, &o, now.UnixNano())
+	}
 	return o.caller, o.deny, o.err
 }
 
@@ -240,6 +268,10 @@ func bearerToken(h string) (string, *authz.Denial) {
 // before the signature has been checked against that issuer's keys alone.
 func (a *Authenticator) verify(ctx context.Context, raw string) outcome {
 	deny := func(d *authz.Denial) outcome { return outcome{deny: d} }
+	// refuse is a final refusal decided by the token's bytes and the
+	// configuration (the refused-token cache keeps it); the cheap
+	// structural checks before jws.Parse are not worth a cache entry.
+	refuse := func(d *authz.Denial) outcome { return outcome{deny: d, final: true} }
 
 	switch strings.Count(raw, ".") {
 	case 2:
@@ -255,78 +287,82 @@ func (a *Authenticator) verify(ctx context.Context, raw string) outcome {
 	}
 	msg, err := jws.Parse([]byte(raw), jws.WithCompact())
 	if err != nil || len(msg.Signatures()) != 1 {
-		return deny(denyMalformed("it is not a signed JWT (three base64url parts)"))
+		return refuse(denyMalformed("it is not a signed JWT (three base64url parts)"))
 	}
 	sig := msg.Signatures()[0]
 	hdr := sig.ProtectedHeaders()
 	algName := hdr.Algorithm().String()
 	switch {
 	case algName == "":
-		return deny(denyMalformed("its header has no alg"))
+		return refuse(denyMalformed("its header has no alg"))
 	case strings.EqualFold(algName, "none"):
-		return deny(denyAlgNone(defaultAlgs))
+		return refuse(denyAlgNone(defaultAlgs))
 	case strings.HasPrefix(strings.ToUpper(algName), "HS"):
-		return deny(denyHMAC(algName, defaultAlgs))
+		return refuse(denyHMAC(algName, defaultAlgs))
 	}
 	al, ok := parseAlg(algName)
 	if !ok {
-		return deny(denyAlg(algName, defaultAlgs))
+		return refuse(denyAlg(algName, defaultAlgs))
 	}
 	if _, b64 := hdr.Get("b64"); b64 || len(hdr.Critical()) > 0 {
-		return deny(denyCrit())
+		return refuse(denyCrit())
 	}
 
 	tok := jwt.New()
 	if err := json.Unmarshal(msg.Payload(), tok); err != nil {
-		return deny(denyMalformed("its claims are not a valid JSON object"))
+		return refuse(denyMalformed("its claims are not a valid JSON object"))
 	}
 	if c := nonNumericDate(msg.Payload()); c != "" {
 		// jwx reads "exp": "1700000000" as a date; RFC 7519 §2 says a
 		// NumericDate is a JSON number.
-		return deny(denyMalformed("its " + c + " claim is not a number (RFC 7519 NumericDate)"))
+		return refuse(denyMalformed("its " + c + " claim is not a number (RFC 7519 NumericDate)"))
 	}
 	is := a.issuers[tok.Issuer()]
 	if is == nil {
-		return deny(denyIssuer(a.expected, tok.Issuer()))
+		return refuse(denyIssuer(a.expected, tok.Issuer()))
 	}
 	if !is.algs.has(al) {
-		return deny(denyAlg(algName, is.algs))
+		return refuse(denyAlg(algName, is.algs))
 	}
 	kid := hdr.KeyID()
 	if kid == "" {
-		return deny(denyNoKID())
+		return refuse(denyNoKID())
 	}
 
 	vk, ks, o := a.key(ctx, is, kid)
 	if vk == nil {
-		return o
+		return o // an unknown kid is never final: a refresh may bring it
 	}
+	// Final under these keys: a key change drops it from the cache.
+	refuseUnder := func(d *authz.Denial) outcome { return outcome{deny: d, final: true, src: is.src, gen: ks.gen} }
 	if !vk.algs.has(al) {
-		return deny(denyKeyAlg(algName, kid))
+		return refuseUnder(denyKeyAlg(algName, kid))
 	}
 	signed := raw[:strings.LastIndexByte(raw, '.')]
 	if err := verifiers[al].Verify([]byte(signed), sig.Signature(), vk.pub); err != nil {
-		return deny(denySignature())
+		return refuseUnder(denySignature())
 	}
 
 	// The claims are now the issuer's word.
 	now := a.store.now()
 	exp := tok.Expiration()
 	if exp.IsZero() {
-		return deny(denyNoExp())
+		return refuseUnder(denyNoExp())
 	}
 	if !now.Before(exp.Add(a.skew)) {
-		return deny(denyExpired(exp, now, a.skew))
+		o := refuseUnder(denyExpired(exp, now, a.skew))
+		o.expired = exp
+		return o
 	}
 	if nbf := tok.NotBefore(); !nbf.IsZero() && now.Add(a.skew).Before(nbf) {
-		return deny(denyNotYet(nbf, now, a.skew))
+		return deny(denyNotYet(nbf, now, a.skew)) // not final: time makes it valid
 	}
 	aud := tok.Audience()
 	if !slices.ContainsFunc(aud, func(s string) bool { return slices.Contains(is.audiences, s) }) {
-		return deny(denyAudience(is.audiences, aud))
+		return refuseUnder(denyAudience(is.audiences, aud))
 	}
 	if tid := str(tok.PrivateClaims()["tid"]); !strings.EqualFold(tid, a.tenant) || tid == "" {
-		return deny(denyTenant(a.tenant, tid, is.name))
+		return refuseUnder(denyTenant(a.tenant, tid, is.name))
 	}
 	return outcome{caller: callerFrom(tok), src: is.src, gen: ks.gen, expires: exp}
 }

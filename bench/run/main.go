@@ -7,7 +7,7 @@
 // benchmarks of the Check path and its stages and prints them through
 // benchstat.
 //
-// Imports: bench/workload, engine, envoy, grpc.
+// Imports: bench/workload, bench/internal/procstat, engine, envoy, grpc.
 package main
 
 import (
@@ -40,6 +40,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/bench/internal/procstat"
 	"github.com/vaultwall/vaultwall/bench/workload"
 	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/envoy"
@@ -213,7 +214,7 @@ func loadBenchmark(ctx context.Context, f flags) error {
 				return err
 			}
 		}
-		if p.rssKiB, err = procHWM(p.pid); err != nil {
+		if p.rssKiB, err = procstat.HWM(p.pid); err != nil {
 			return err
 		}
 	}
@@ -390,7 +391,7 @@ func (p *proc) ghz(ctx context.Context, f flags, dataFile string, n int, label s
 
 // measure is one closed-loop run, with the server's CPU over it.
 func (p *proc) measure(ctx context.Context, f flags, dataFile string, round int) error {
-	cpu0, err := procCPU(p.pid)
+	cpu0, err := procstat.CPU(p.pid)
 	if err != nil {
 		return err
 	}
@@ -398,7 +399,7 @@ func (p *proc) measure(ctx context.Context, f flags, dataFile string, round int)
 	if err != nil {
 		return err
 	}
-	cpu1, err := procCPU(p.pid)
+	cpu1, err := procstat.CPU(p.pid)
 	if err != nil {
 		return err
 	}
@@ -445,47 +446,6 @@ func waitReady(ctx context.Context, grpcAddr, httpAddr string, readyz bool, exit
 			}
 		}
 	}
-}
-
-// clockTicks is USER_HZ, which Linux fixes at 100 for /proc on every
-// architecture Go supports.
-const clockTicks = 100
-
-// procCPU is the process's utime+stime, all threads.
-func procCPU(pid int) (time.Duration, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is field 3, utime 14, stime 15.
-	rest := raw[bytes.LastIndexByte(raw, ')')+2:]
-	fields := strings.Fields(string(rest))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	ut, err1 := strconv.ParseInt(fields[11], 10, 64)
-	st, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
-}
-
-// procHWM is the process's peak resident set size (VmHWM), in KiB.
-func procHWM(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, errors.New("no VmHWM")
 }
 
 type metrics map[string]float64

@@ -4,8 +4,9 @@
 // set of Envoy CheckRequests mixing allowed, firewall-denied, 401 and
 // policy-denied requests.
 //
-// It is used by bench/run (make bench) and by the in-process Check
-// benchmark, so that both measure the same mix.
+// It is used by bench/run (make bench), bench/envoyrun (make bench-envoy,
+// with Options.Sources bounding the client addresses) and by the in-process
+// Check benchmark, so that all measure the same mix.
 //
 // Imports: go-control-plane (the CheckRequest), jwx (signing), protobuf.
 package workload

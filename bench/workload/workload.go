@@ -54,7 +54,14 @@ type Options struct {
 	// Share of each kind in the data set, in percent; the rest is Allowed.
 	// Defaults: 10% firewall-denied, 10% 401, 10% policy-denied.
 	FirewallPct, UnauthorizedPct, PolicyPct int
-	Seed                                    uint64
+	// Sources, when positive, draws the client addresses from a fixed pool
+	// of that many addresses inside the rules (and a tenth as many outside
+	// every rule, for the firewall denials) instead of a fresh random host
+	// per request: a load generator that opens a connection per client
+	// address (make bench-envoy, PROXY protocol v2) then keeps a bounded
+	// number of connections. 0 (make bench) keeps the random hosts.
+	Sources int
+	Seed    uint64
 	// Now is the tokens' issue time (default time.Now); they expire 12h later.
 	Now time.Time
 }
@@ -172,16 +179,34 @@ func Generate(o Options) (*Workload, error) {
 			return nil, err
 		}
 	}
+	var inside, outside []netip.Addr
+	if o.Sources > 0 {
+		for range o.Sources {
+			inside = append(inside, allowedAddr(rng, o))
+		}
+		for range max(1, o.Sources/10) {
+			outside = append(outside, deniedAddr(rng))
+		}
+	}
 	used := map[string]bool{}
 	for n := range o.Requests {
 		kind := pickKind(rng, o)
 		i := rng.IntN(o.Callers)
 		tok := callers[i]
-		addr := allowedAddr(rng, o)
+		var addr netip.Addr
+		if inside != nil {
+			addr = inside[rng.IntN(len(inside))]
+		} else {
+			addr = allowedAddr(rng, o)
+		}
 		op := allowedOp(rng, i)
 		switch kind {
 		case FirewallDenied:
-			addr = deniedAddr(rng)
+			if outside != nil {
+				addr = outside[rng.IntN(len(outside))]
+			} else {
+				addr = deniedAddr(rng)
+			}
 		case PolicyDenied:
 			op = deniedOp(rng, i)
 		case Unauthorized:
