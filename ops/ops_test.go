@@ -178,7 +178,7 @@ func eventually(t *testing.T, what string, f func() bool) {
 // reload failures, audit records.
 func TestMetricsOverHTTP(t *testing.T) {
 	r := opstest.New(t)
-	path := r.WriteConfig("vault.yaml", "policy: {dir: policy}\naudit: {enabled: true}\n")
+	path := r.WriteConfig("vault.yaml", "policy: {dir: policy, timeout: 5s}\naudit: {enabled: true}\n")
 	r.Write("policy/ops.rego", "package vaultwall.operator\n")
 	p := start(t, r, path)
 	tok := r.Token()

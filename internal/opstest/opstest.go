@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"text/template"
@@ -28,7 +29,8 @@ var Now = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 const Subnet = "/subscriptions/11111111-0000-0000-0000-000000000000/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/app/subnets/backend"
 
 // Config is a vault whose one application may get and list secrets from
-// 203.0.113.0/24 or the subnet; {{.Extra}} is appended (other sections).
+// 203.0.113.0/24 or the subnet, with a 5s policy budget; {{.Extra}} is
+// appended (other sections).
 const Config = `
 vault: {name: contoso-vault, tenantId: {{.Tenant}}, location: westeurope, subscriptionId: 11111111-0000-0000-0000-000000000000, resourceGroup: kv-rg}
 properties:
@@ -44,7 +46,7 @@ network:
 identity:
   issuers: [{issuer: "{{.Issuer}}", discovery: true}]
 server: {grpcAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0"}
-{{.Extra}}
+{{.Policy}}{{.Extra}}
 `
 
 // Rig is one test's vault.
@@ -77,9 +79,16 @@ func (r *Rig) StoreOptions() token.StoreOptions {
 func (r *Rig) Render(tmpl, extra string) string {
 	r.T.Helper()
 	t := template.Must(template.New("config").Parse(tmpl))
+	// A generous policy budget unless extra sets its own policy section: the
+	// default 250ms is not under test, and a cold evaluation on a busy,
+	// race-instrumented 2-core machine can pass it and fail closed with a 500.
+	policy := "policy: {timeout: 5s}\n"
+	if strings.HasPrefix(extra, "policy:") || strings.Contains(extra, "\npolicy:") {
+		policy = ""
+	}
 	var b bytes.Buffer
 	err := t.Execute(&b, map[string]string{"Tenant": r.Issuer.Tenant(), "Issuer": r.Issuer.Issuer(),
-		"ObjectID": authztest.DefaultObjectID, "Dir": r.Dir, "Extra": extra})
+		"ObjectID": authztest.DefaultObjectID, "Dir": r.Dir, "Policy": policy, "Extra": extra})
 	if err != nil {
 		r.T.Fatal(err)
 	}
