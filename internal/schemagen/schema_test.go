@@ -136,15 +136,16 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-required.yaml":      true, // ErrRequired: vault.tenantId missing
 		"invalid-syntax.yaml":        true, // ErrSyntax: not YAML at all (never reaches the schema)
 		// Semantic, beyond a schema: each needs vaultwall's own validation.
-		"invalid-conflict.yaml":    false, // an issuer with both discovery and keys, or neither
-		"invalid-duplicate.yaml":   false, // the same IP rule twice
-		"invalid-host-bits.yaml":   false, // a CIDR with host bits set
-		"invalid-id.yaml":          false, // a malformed ARM resource id
-		"invalid-prefix.yaml":      false, // an address that does not parse
-		"invalid-too-many.yaml":    false, // more rules than limits allow
-		"invalid-unresolved.yaml":  false, // a subnet rule naming no known subnet
-		"invalid-value.yaml":       false, // publicNetworkAccess: Sometimes (values are case-insensitive, as ARM's)
-		"invalid-unsupported.yaml": true,  // a role assignment with an ABAC condition: the schema has no condition field
+		"invalid-conflict.yaml":      false, // an issuer with both discovery and keys, or neither
+		"invalid-duplicate.yaml":     false, // the same IP rule twice
+		"invalid-host-bits.yaml":     false, // a CIDR with host bits set
+		"invalid-id.yaml":            false, // a malformed ARM resource id
+		"invalid-prefix.yaml":        false, // an address that does not parse
+		"invalid-prefix-subnet.yaml": false, // a subnet addressPrefix that does not parse
+		"invalid-too-many.yaml":      false, // more rules than limits allow
+		"invalid-unresolved.yaml":    false, // a subnet rule naming no known subnet
+		"invalid-value.yaml":         false, // publicNetworkAccess: Sometimes (values are case-insensitive, as ARM's)
+		"invalid-unsupported.yaml":   true,  // a role assignment with an ABAC condition: the schema has no condition field
 	}
 	files, err := filepath.Glob("authz/config/testdata/config/invalid-*.yaml")
 	if err != nil || len(files) == 0 {
