@@ -55,3 +55,24 @@ func TestControlPlaneConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestClientTLSEnabled: an etcd store connects over TLS when caFile or
+// certFile is set, and in plain text when neither is (a store without a tls
+// block must not be dialled with TLS).
+func TestClientTLSEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tls  config.ClientTLS
+		want bool
+	}{
+		{"nothing set", config.ClientTLS{}, false},
+		{"key file alone", config.ClientTLS{KeyFile: "c.key"}, false},
+		{"caFile", config.ClientTLS{CAFile: "ca.pem"}, true},
+		{"certFile and keyFile", config.ClientTLS{CertFile: "c.pem", KeyFile: "c.key"}, true},
+		{"all three", config.ClientTLS{CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "c.key"}, true},
+	} {
+		if got := tc.tls.Enabled(); got != tc.want {
+			t.Errorf("%s: Enabled() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
