@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -198,10 +199,53 @@ func TestCAFileNotTrusted(t *testing.T) {
 		t.Fatalf("want a TLS trust failure, got %v", err)
 	}
 
+	// A caFile that cannot be read is reported as such (the file's own
+	// error), not as a file without certificates.
 	ic.CAFile = filepath.Join(t.TempDir(), "missing.pem")
-	if _, err := token.New(store, identity(ic), vault()); err == nil {
-		t.Error("New accepted a missing caFile")
+	if _, err := token.New(store, identity(ic), vault()); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "caFile") {
+		t.Errorf("New with a missing caFile: %v, want a caFile error wrapping fs.ErrNotExist", err)
 	}
+}
+
+// TestUnusableKeySetKeepsLastGood: a refetched key set with no usable key
+// (here: none at all) is an error, not a new set: the last good keys stay
+// in force and the status says why.
+func TestUnusableKeySetKeepsLastGood(t *testing.T) {
+	f := newFixture(t)
+	k1 := f.iss.Key()
+	mustAllow(t, f.authn, bearer(f.iss.MintValid()))
+
+	f.iss.RemoveKey(k1.KID) // the issuer now publishes {"keys": []}
+	f.clk.Advance(minInterval)
+	unknown := authztest.Sign(t, authztest.NewSigningKey(t, "ES256"), nil, f.iss.Claims())
+	mustDeny(t, f.authn, bearer(unknown), "is not among the published keys") // the refetch
+	if got := f.iss.JWKSFetches(); got != 2 {
+		t.Fatalf("JWKS fetched %d times, want 2 (initial + the unknown kid's refetch)", got)
+	}
+	// A token of the last good key, never seen before (so not cached).
+	mustAllow(t, f.authn, bearer(authztest.Sign(t, k1, nil, f.iss.Claims())))
+	eventually(t, "the refused key set in the status", func() bool { return f.authn.Status()[0].LastError != "" })
+	if st := f.authn.Status()[0]; st.KeyCount != 1 || !strings.Contains(st.LastError, "no usable signing key") {
+		t.Errorf("status %+v, want the last good key and a no-usable-key error", st)
+	}
+}
+
+// TestGarbageKeySetReported: a JWKS response that is not a key set is an
+// error naming that, the last good keys stay in force.
+func TestGarbageKeySetReported(t *testing.T) {
+	f := newFixture(t)
+	good := f.iss.MintValid()
+	mustAllow(t, f.authn, bearer(good))
+
+	f.iss.SetFailure(authztest.FailGarbage)
+	f.clk.Advance(minInterval)
+	unknown := authztest.Sign(t, authztest.NewSigningKey(t, "ES256"), nil, f.iss.Claims())
+	mustDeny(t, f.authn, bearer(unknown), "is not among the published keys") // the refetch
+	eventually(t, "the failed refetch in the status", func() bool { return f.authn.Status()[0].LastError != "" })
+	if st := f.authn.Status()[0]; st.KeyCount != 1 || !strings.Contains(st.LastError, "is not a JSON Web Key Set") {
+		t.Errorf("status %+v, want the last good key and a not-a-key-set error", st)
+	}
+	mustAllow(t, f.authn, bearer(authztest.Sign(t, f.iss.Key(), nil, f.iss.Claims())))
 }
 
 // otherCA writes a self-signed CA that signed nothing the issuer serves.
