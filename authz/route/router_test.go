@@ -173,6 +173,8 @@ func TestRefusals(t *testing.T) {
 		{"duplicate api-version, encoded name", "GET", "/secrets?api-version=7.4&api%2Dversion=7.5", nil, 400, uri, "more than one api-version"},
 		{"bad escape in query", "GET", "/secrets?api-version=7.5&x=%zz", nil, 400, uri, "percent-encoding"},
 		{"truncated escape in query", "GET", "/secrets?x=%4", nil, 400, uri, "percent-encoding"},
+		{"escape with a bad second digit", "GET", "/secrets?x=%4g", nil, 400, uri, "percent-encoding"},
+		{"escape with a bad first digit", "GET", "/secrets?x=%g4", nil, 400, uri, "percent-encoding"},
 		{"semicolon in query", "GET", "/secrets?api-version=7.4;api-version=7.5", nil, 400, uri, "';'"},
 		{"empty api-version", "GET", "/secrets?api-version=", nil, 400, uri, "api-version"},
 		{"encoded api-version", "GET", "/secrets?api-version=7%2E5", nil, 400, uri, "api-version"},

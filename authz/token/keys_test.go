@@ -96,11 +96,18 @@ func TestJWKSFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"keys": "nope"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := token.New(store, identity(ic), vault()); err == nil || !strings.Contains(err.Error(), "jwksFile") {
-		t.Errorf("New with a broken jwksFile: %v", err)
+	if _, err := token.New(store, identity(ic), vault()); err == nil || !strings.Contains(err.Error(), "jwksFile") ||
+		!strings.Contains(err.Error(), "is not a JSON Web Key Set") {
+		t.Errorf("New with a broken jwksFile: %v, want a jwksFile error saying it is not a key set", err)
 	}
 	// The running authenticator keeps its keys.
 	mustAllow(t, b, bearer(iss.MintValid()))
+	// A missing file is reported as such (the file's own error).
+	gone := ic
+	gone.JWKSFile = filepath.Join(t.TempDir(), "missing.json")
+	if _, err := token.New(store, identity(gone), vault()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("New with a missing jwksFile: %v, want an error wrapping fs.ErrNotExist", err)
+	}
 }
 
 // A configuration whose issuer entry does not change reuses the running
