@@ -344,7 +344,9 @@ func (r recognizer) Recognize(*authz.Request, *authz.Caller, *authz.Operation) (
 
 type explainingRecognizer struct{ recognizer }
 
-func (explainingRecognizer) Unrecognized(*authz.Request) string { return "no clientAuth extended key usage" }
+func (explainingRecognizer) Unrecognized(*authz.Request) string {
+	return "no clientAuth extended key usage"
+}
 
 // TestTrustedProblem: the trusted-service stage is asked why a certificate
 // was not recognised only when it can say (TrustedProblems) and only when
