@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,5 +75,23 @@ func TestClientTLSEnabled(t *testing.T) {
 		if got := tc.tls.Enabled(); got != tc.want {
 			t.Errorf("%s: Enabled() = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestRoleDefinitionID: a custom role definition needs an id — and one that
+// has it is valid.
+func TestRoleDefinitionID(t *testing.T) {
+	const rd = `
+properties:
+  enableRbacAuthorization: true
+  roleDefinitions: [{%s roleName: Custom Secret Reader, dataActions: ["Microsoft.KeyVault/vaults/secrets/getSecret/action"]}]
+`
+	path := filepath.Join(t.TempDir(), "vault.yaml")
+	if _, err := config.Parse(path, []byte(cpBase+fmt.Sprintf(rd, "id: custom-secret-reader,"))); err != nil {
+		t.Errorf("a role definition with an id: %v", err)
+	}
+	_, err := config.Parse(path, []byte(cpBase+fmt.Sprintf(rd, "")))
+	if !errors.Is(err, config.ErrRequired) || !strings.Contains(err.Error(), "properties.roleDefinitions[0].id: ") {
+		t.Errorf("a role definition without an id: %v, want %v on properties.roleDefinitions[0].id", err, config.ErrRequired)
 	}
 }
