@@ -521,3 +521,29 @@ func withAlgs(ic config.Issuer, algs ...string) config.Issuer {
 	ic.Algorithms = algs
 	return ic
 }
+
+// TestKIDPublishedThrice: a kid published more than once names no key,
+// however many times it appears (the third copy is not taken either).
+func TestKIDPublishedThrice(t *testing.T) {
+	iss := authztest.NewIssuer(t)
+	kid := iss.Key().KID
+	second := authztest.WrapSigningKey(t, kid, "RS256", authztest.NewSigningKey(t, "RS256").Signer)
+	third := authztest.WrapSigningKey(t, kid, "RS256", authztest.NewSigningKey(t, "RS256").Signer)
+	iss.Publish(second)
+	iss.Publish(third)
+	other := iss.AddKey("ES256") // keeps the set usable
+	ic := config.Issuer{Issuer: iss.Issuer(), JWKSFile: iss.WriteJWKSFile(""), Audiences: []string{authztest.DefaultAudience}}
+	store := token.NewKeyStore(token.StoreOptions{})
+	t.Cleanup(func() { _ = store.Close() })
+	a := newAuthn(t, store, identity(ic))
+	for name, k := range map[string]*authztest.SigningKey{"first": iss.Key(), "second": second, "third": third} {
+		c, d, err := a.Authenticate(t.Context(), bearer(authztest.Sign(t, k, nil, iss.Claims())), nil)
+		if c != nil || err != nil || d == nil || !strings.Contains(d.Message, "is not among the published keys") {
+			t.Errorf("token of the %s copy of kid %s: caller %v, denial %+v, err %v; want refused as an unknown kid", name, kid, c, d, err)
+		}
+	}
+	mustAllow(t, a, bearer(authztest.Sign(t, other, nil, iss.Claims())))
+	if st := a.Status()[0]; st.KeyCount != 1 {
+		t.Errorf("status %+v, want only the key with a kid of its own", st)
+	}
+}
