@@ -217,3 +217,21 @@ func TestTestJSONIsOpaTests(t *testing.T) {
 		t.Error("an unknown format was accepted")
 	}
 }
+
+// TestTestRefusesBadOptions: a coverage threshold outside 0..100, or an
+// unknown output format, is refused before anything runs.
+func TestTestRefusesBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts rego.TestOptions
+		want string
+	}{
+		{rego.TestOptions{Threshold: -1}, "coverage threshold must be between 0 and 100"},
+		{rego.TestOptions{Threshold: 100.5}, "coverage threshold must be between 0 and 100"},
+		{rego.TestOptions{Format: "xml"}, `unknown test output format "xml"`},
+	} {
+		var out bytes.Buffer
+		if _, err := rego.Test(t.Context(), &out, nil, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) || out.Len() != 0 {
+			t.Errorf("%+v: err %v, output %q; want %q and no output", tc.opts, err, out.String(), tc.want)
+		}
+	}
+}
