@@ -235,3 +235,20 @@ func TestTestRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestTestShowsPrintOutput: print() in a failing test shows in the report,
+// as opa test shows it.
+func TestTestShowsPrintOutput(t *testing.T) {
+	dir := policyDir(t, map[string]string{
+		"ops.rego":      pkg + "deny contains \"writes\" if input.operation.permission == \"set\"\n",
+		"ops_test.rego": "package vaultwall.operator_test\n\nimport data.vaultwall.operator\n\ntest_wrong if {\n\tprint(\"probe-7f3a\", count(operator.deny))\n\toperator.deny[\"writes\"] with input.operation.permission as \"get\"\n}\n",
+	})
+	var out bytes.Buffer
+	rep, err := rego.Test(t.Context(), &out, []string{dir}, rego.TestOptions{Run: "vaultwall.operator_test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 1 || !strings.Contains(out.String(), "probe-7f3a") {
+		t.Errorf("report %+v, output:\n%s\nwant the failing test's print output", rep, out.String())
+	}
+}
