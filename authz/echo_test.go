@@ -17,6 +17,7 @@ func TestSanitize(t *testing.T) {
 		{"id\r\nx-injected: 1", "id\uFFFD\uFFFDx-injected: 1", MaxEchoValue},
 		{"nul\x00del\x7fc1\u0085sep\u2028", "nul\uFFFDdel\uFFFDc1\uFFFDsep\uFFFD", MaxEchoValue},
 		{"\xe2\x82", "\uFFFD\uFFFD", MaxEchoValue}, // a truncated sequence: one per byte
+		{"c1 bounds \u0080\u009f, kept \u007e\u00a0", "c1 bounds \uFFFD\uFFFD, kept \u007e\u00a0", MaxEchoValue},
 		{"abcdefghij", "abcdefghij", 10},
 		{"abcdefghijk", "abcdefg…", 10},
 		{"ééééé", "ééé…", 9}, // cut on a character boundary, never inside é

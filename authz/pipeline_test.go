@@ -335,3 +335,41 @@ func TestNetworkInfoAndClientIP(t *testing.T) {
 		}
 	}
 }
+
+type recognizer struct{ name string }
+
+func (r recognizer) Recognize(*authz.Request, *authz.Caller, *authz.Operation) (string, bool) {
+	return r.name, r.name != ""
+}
+
+type explainingRecognizer struct{ recognizer }
+
+func (explainingRecognizer) Unrecognized(*authz.Request) string {
+	return "no clientAuth extended key usage"
+}
+
+// TestTrustedProblem: the trusted-service stage is asked why a certificate
+// was not recognised only when it can say (TrustedProblems) and only when
+// nothing was recognised; a stage that cannot say is no failure.
+func TestTrustedProblem(t *testing.T) {
+	allowAll := policy{verdict: authz.AuthzVerdict{Allowed: true}}
+	for _, tc := range []struct {
+		name    string
+		trusted authz.TrustedServices
+		service string
+		problem string
+	}{
+		{"cannot explain, nothing recognised", recognizer{}, "", ""},
+		{"cannot explain, recognised", recognizer{"AzureBackup"}, "AzureBackup", ""},
+		{"explains, nothing recognised", explainingRecognizer{}, "", "no clientAuth extended key usage"},
+		{"explains, recognised", explainingRecognizer{recognizer{"AzureBackup"}}, "AzureBackup", ""},
+	} {
+		p := pipeline(authenticator{caller: alice}, firewall{true}, allowAll)
+		p.Trusted = tc.trusted
+		d := p.Decide(t.Context(), &authz.Request{Method: "GET", Path: "/secrets/db"})
+		if !d.Allowed || d.Network.TrustedService != tc.service || d.Network.TrustedProblem != tc.problem {
+			t.Errorf("%s: allowed %v, service %q, problem %q; want allowed, %q, %q (denial %+v)",
+				tc.name, d.Allowed, d.Network.TrustedService, d.Network.TrustedProblem, tc.service, tc.problem, d.Denial)
+		}
+	}
+}

@@ -107,3 +107,26 @@ func TestRBACAssignmentIDHeader(t *testing.T) {
 		t.Error("a refusal names an RBAC assignment")
 	}
 }
+
+// TestFirewallDenialByCode: each network refusal code gets Key Vault's own
+// inner code and message.
+func TestFirewallDenialByCode(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		code      string
+		plUnknown bool
+		inner     string
+		prefix    string
+	}{
+		{"public access disabled", "ForbiddenByConnection", false, "ForbiddenByConnection", "Public network access is disabled and request is not from a trusted service nor via an approved private link."},
+		{"unapproved private endpoint", "ForbiddenByConnection", true, "ForbiddenByConnection", "The request came through a private endpoint connection that is not approved"},
+		{"address not in the rules", "ForbiddenByFirewall", false, "ForbiddenByFirewall", "Client address is not authorized and caller is not a trusted service."},
+	} {
+		d := &Decision{Vault: &Vault{Name: "contoso-vault"}}
+		d.Network.Code, d.Network.PrivateLinkUnknown = tc.code, tc.plUnknown
+		den := firewallDenial(d)
+		if den.Status != 403 || den.Code != "Forbidden" || den.Inner != tc.inner || !strings.HasPrefix(den.Message, tc.prefix) {
+			t.Errorf("%s: %+v, want 403 Forbidden/%s %q…", tc.name, den, tc.inner, tc.prefix)
+		}
+	}
+}

@@ -277,3 +277,45 @@ func FuzzRequestFrom(f *testing.F) {
 		}
 	})
 }
+
+// TestAWSEndpointIDSubtype: AWS's TLV 0xEA is read only with subtype 0x01;
+// another subtype, or a value too short to hold one, names no endpoint.
+func TestAWSEndpointIDSubtype(t *testing.T) {
+	for _, tc := range []struct {
+		b    []byte
+		want string
+	}{
+		{[]byte("\x01vpce-0abc123"), "vpce-0abc123"},
+		{[]byte("\x02vpce-0abc123"), ""},
+		{[]byte("vpce-0abc123"), ""},
+		{[]byte{0x01}, ""},
+		{nil, ""},
+	} {
+		if got := awsEndpointID(tc.b); got != tc.want {
+			t.Errorf("awsEndpointID(%q) = %q, want %q", tc.b, got, tc.want)
+		}
+	}
+}
+
+// TestRequestFromTLSByPrincipal: a source principal means the peer
+// presented a certificate, hence TLS, even when Envoy sent neither a TLS
+// session nor the https scheme; the https scheme alone also means TLS.
+func TestRequestFromTLSByPrincipal(t *testing.T) {
+	for _, tc := range []struct {
+		name, principal, scheme string
+		want                    bool
+	}{
+		{"principal, no scheme", "spiffe://trusted.example/azure-backup", "", true},
+		{"principal over http", "spiffe://trusted.example/azure-backup", "http", true},
+		{"https alone", "", "https", true},
+		{"neither", "", "http", false},
+	} {
+		cr := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Source:  &authv3.AttributeContext_Peer{Principal: tc.principal},
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/secrets", Scheme: tc.scheme}},
+		}}
+		if got := RequestFrom(cr).TLS; got != tc.want {
+			t.Errorf("%s: TLS = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

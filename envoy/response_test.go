@@ -58,3 +58,22 @@ func TestResponseFromHeaders(t *testing.T) {
 		t.Error("two responses share a header option")
 	}
 }
+
+// TestHeaderOptionsReuseBlock: n header options fit in arrays of exactly n,
+// so they are the block's own, not fresh allocations (the per-check block
+// sizes its arrays to the usual count).
+func TestHeaderOptionsReuseBlock(t *testing.T) {
+	ptrs := make([]*corev3.HeaderValueOption, 2)
+	opts := make([]corev3.HeaderValueOption, 2)
+	values := make([]corev3.HeaderValue, 2)
+	got := headerOptions(ptrs, opts, values, 2)
+	if len(got) != 2 || &got[0] != &ptrs[0] || got[1] != &opts[1] || got[1].Header != &values[1] {
+		t.Fatal("two options in arrays of two were not placed in the block")
+	}
+	if n := testing.AllocsPerRun(50, func() { _ = headerOptions(ptrs, opts, values, 2) }); n != 0 {
+		t.Errorf("headerOptions allocated %v times with arrays large enough", n)
+	}
+	if got := headerOptions(ptrs, opts, values, 3); len(got) != 3 || &got[0] == &ptrs[0] || got[2].Header == nil {
+		t.Error("three options did not get arrays of their own")
+	}
+}

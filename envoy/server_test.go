@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -456,5 +458,43 @@ func TestGRPCRejectsBeforeCheck(t *testing.T) {
 	}
 	if n := obs.n.Load(); n != 1 {
 		t.Errorf("Check ran %d times for the raw-bytes request, want 1", n)
+	}
+}
+
+// TestNewGRPCServerRefusesBadTLS: a listener whose TLS cannot be set up is
+// never built, least of all as a plain-text one.
+func TestNewGRPCServerRefusesBadTLS(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Server{MaxRecvMsgBytes: 1 << 20, TLS: config.ServerTLS{
+		CertFile: filepath.Join(dir, "missing.pem"), KeyFile: filepath.Join(dir, "missing.key"),
+	}}
+	g, err := NewGRPCServer(NewServer(nil, nil), cfg)
+	if err == nil || !strings.Contains(err.Error(), "server.tls") {
+		t.Errorf("NewGRPCServer with a missing certificate: err = %v, want a server.tls error", err)
+	}
+	if g != nil {
+		g.Stop()
+		t.Error("NewGRPCServer returned a server although its TLS failed")
+	}
+}
+
+// TestServerTLSConfigMissingClientCA: a clientCAFile that cannot be read is
+// reported as such (the file's own error, e.g. not found), not as a file
+// without certificates.
+func TestServerTLSConfigMissingClientCA(t *testing.T) {
+	dir := t.TempDir()
+	ca := authztest.NewTestCA(t)
+	cert := ca.Issue(authztest.CertOptions{DNSNames: []string{"localhost"}, Server: true})
+	certFile, keyFile := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
+	if err := os.WriteFile(certFile, []byte(cert.PEM()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(cert.KeyPEM()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing-ca.pem")
+	tc, err := ServerTLSConfig(config.ServerTLS{CertFile: certFile, KeyFile: keyFile, ClientCAFile: missing})
+	if tc != nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "server.tls.clientCAFile") {
+		t.Errorf("missing clientCAFile: tls %v, err %v; want no config and a server.tls.clientCAFile error wrapping fs.ErrNotExist", tc, err)
 	}
 }

@@ -22,6 +22,20 @@ func TestControlPolicyRegoTests(t *testing.T) {
 	}
 }
 
+// TestControlBadDir: running the tests of a directory that cannot be read,
+// or holds no policy, is an error — never zero tests passed and none failed.
+func TestControlBadDir(t *testing.T) {
+	for name, dir := range map[string]string{
+		"missing": filepath.Join(t.TempDir(), "nope"),
+		"empty":   t.TempDir(),
+	} {
+		passed, failures, err := rego.TestControl(t.Context(), dir)
+		if !errors.Is(err, rego.ErrPolicyDir) || passed != 0 || len(failures) != 0 {
+			t.Errorf("%s dir: passed %d, failures %v, err %v; want ErrPolicyDir", name, passed, failures, err)
+		}
+	}
+}
+
 func TestControlPolicy(t *testing.T) {
 	p, err := rego.NewControl(t.Context(), "")
 	if err != nil {
@@ -92,6 +106,22 @@ else := {"allow": false, "reason": "not ops"}
 		}
 		if d, err := p.Authorize(t.Context(), rego.ControlInput{Token: &rego.ControlToken{}}); !errors.Is(err, rego.ErrResult) || d.Allow {
 			t.Fatalf("%+v %v", d, err)
+		}
+	})
+	t.Run("an evaluation error is ErrEval, not a timeout", func(t *testing.T) {
+		dir := write(t, `package vaultwall.control
+import rego.v1
+decision := {"allow": false, "reason": "a"} if "boom" in input.token.groups
+decision := {"allow": false, "reason": "b"} if "boom" in input.token.groups
+default decision := {"allow": false, "reason": "no"}
+`)
+		p, err := rego.NewControl(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := p.Authorize(t.Context(), rego.ControlInput{Token: &rego.ControlToken{Groups: []string{"boom"}}})
+		if !errors.Is(err, rego.ErrEval) || errors.Is(err, rego.ErrTimeout) || d.Allow {
+			t.Fatalf("conflicting outputs: %+v %v, want ErrEval and no ErrTimeout", d, err)
 		}
 	})
 	t.Run("syntax errors name the file", func(t *testing.T) {

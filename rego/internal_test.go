@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/cover"
 	oparego "github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
@@ -145,6 +146,29 @@ func TestNormalizeAction(t *testing.T) {
 		got, err := normalizeAction(tt.in)
 		if got != tt.want || (err != nil) != (tt.want == "") {
 			t.Errorf("normalizeAction(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestLineRanges: uncovered lines print as ranges, adjacent and
+// overlapping ones merged.
+func TestLineRanges(t *testing.T) {
+	r := func(a, b int) cover.Range {
+		return cover.Range{Start: cover.Position{Row: a}, End: cover.Position{Row: b}}
+	}
+	for _, tc := range []struct {
+		in   []cover.Range
+		want string
+	}{
+		{nil, ""},
+		{[]cover.Range{r(3, 3)}, "3"},
+		{[]cover.Range{r(7, 9), r(3, 3), r(12, 12)}, "3, 7-9, 12"},
+		{[]cover.Range{r(3, 4), r(5, 6)}, "3-6"},          // adjacent
+		{[]cover.Range{r(3, 8), r(5, 6), r(8, 9)}, "3-9"}, // overlapping
+		{[]cover.Range{r(3, 4), r(6, 6)}, "3-4, 6"},       // a gap of one line
+	} {
+		if got := lineRanges(tc.in); got != tc.want {
+			t.Errorf("lineRanges(%v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

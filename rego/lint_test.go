@@ -3,6 +3,7 @@ package rego_test
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,5 +78,43 @@ func TestLintControlDir(t *testing.T) {
 	bad := policyDir(t, map[string]string{"control.rego": "package vaultwall.control\n\ndecision := {\"allow\": false, \"reason\": input.token.object_id}\n"})
 	if _, err := rego.Lint(nil, bad); !errors.Is(err, rego.ErrCompile) || !strings.Contains(err.Error(), "input.token.object_id") {
 		t.Errorf("a control policy that does not type-check: %v", err)
+	}
+}
+
+// TestLintOnlyEqualityNeverFires: only ==, = and in on an input field are
+// judged against the values it can have; another call on the same operands
+// (a prefix test, an ordering), or a data path that looks like an input
+// field, draws no never-fires finding.
+func TestLintOnlyEqualityNeverFires(t *testing.T) {
+	dir := t.TempDir()
+	src := `package vaultwall.operator
+
+import rego.v1
+
+deny contains "prefix" if {
+	startswith(input.operation.resource, "sec")
+}
+
+deny contains "ordered" if {
+	input.operation.object > "PROD"
+}
+
+# Not input: data.source.firewall.auth_type is the operator's own data, with
+# any value it likes.
+deny contains "own data" if {
+	data.source.firewall.auth_type == "NotAnAuthType"
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "rules.rego"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := rego.Lint([]string{dir}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if f.Rule == "never-fires" {
+			t.Errorf("never-fires finding on something other than an equality on input: %+v", f)
+		}
 	}
 }

@@ -217,3 +217,38 @@ func TestTestJSONIsOpaTests(t *testing.T) {
 		t.Error("an unknown format was accepted")
 	}
 }
+
+// TestTestRefusesBadOptions: a coverage threshold outside 0..100, or an
+// unknown output format, is refused before anything runs.
+func TestTestRefusesBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts rego.TestOptions
+		want string
+	}{
+		{rego.TestOptions{Threshold: -1}, "coverage threshold must be between 0 and 100"},
+		{rego.TestOptions{Threshold: 100.5}, "coverage threshold must be between 0 and 100"},
+		{rego.TestOptions{Format: "xml"}, `unknown test output format "xml"`},
+	} {
+		var out bytes.Buffer
+		if _, err := rego.Test(t.Context(), &out, nil, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) || out.Len() != 0 {
+			t.Errorf("%+v: err %v, output %q; want %q and no output", tc.opts, err, out.String(), tc.want)
+		}
+	}
+}
+
+// TestTestShowsPrintOutput: print() in a failing test shows in the report,
+// as opa test shows it.
+func TestTestShowsPrintOutput(t *testing.T) {
+	dir := policyDir(t, map[string]string{
+		"ops.rego":      pkg + "deny contains \"writes\" if input.operation.permission == \"set\"\n",
+		"ops_test.rego": "package vaultwall.operator_test\n\nimport data.vaultwall.operator\n\ntest_wrong if {\n\tprint(\"probe-7f3a\", count(operator.deny))\n\toperator.deny[\"writes\"] with input.operation.permission as \"get\"\n}\n",
+	})
+	var out bytes.Buffer
+	rep, err := rego.Test(t.Context(), &out, []string{dir}, rego.TestOptions{Run: "vaultwall.operator_test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 1 || !strings.Contains(out.String(), "probe-7f3a") {
+		t.Errorf("report %+v, output:\n%s\nwant the failing test's print output", rep, out.String())
+	}
+}

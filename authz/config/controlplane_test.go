@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,5 +54,44 @@ func TestControlPlaneConfig(t *testing.T) {
 				t.Fatalf("err = %v, want %v on %s", err, tc.want, tc.field)
 			}
 		})
+	}
+}
+
+// TestClientTLSEnabled: an etcd store connects over TLS when caFile or
+// certFile is set, and in plain text when neither is (a store without a tls
+// block must not be dialled with TLS).
+func TestClientTLSEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tls  config.ClientTLS
+		want bool
+	}{
+		{"nothing set", config.ClientTLS{}, false},
+		{"key file alone", config.ClientTLS{KeyFile: "c.key"}, false},
+		{"caFile", config.ClientTLS{CAFile: "ca.pem"}, true},
+		{"certFile and keyFile", config.ClientTLS{CertFile: "c.pem", KeyFile: "c.key"}, true},
+		{"all three", config.ClientTLS{CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "c.key"}, true},
+	} {
+		if got := tc.tls.Enabled(); got != tc.want {
+			t.Errorf("%s: Enabled() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestRoleDefinitionID: a custom role definition needs an id — and one that
+// has it is valid.
+func TestRoleDefinitionID(t *testing.T) {
+	const rd = `
+properties:
+  enableRbacAuthorization: true
+  roleDefinitions: [{%s roleName: Custom Secret Reader, dataActions: ["Microsoft.KeyVault/vaults/secrets/getSecret/action"]}]
+`
+	path := filepath.Join(t.TempDir(), "vault.yaml")
+	if _, err := config.Parse(path, []byte(cpBase+fmt.Sprintf(rd, "id: custom-secret-reader,"))); err != nil {
+		t.Errorf("a role definition with an id: %v", err)
+	}
+	_, err := config.Parse(path, []byte(cpBase+fmt.Sprintf(rd, "")))
+	if !errors.Is(err, config.ErrRequired) || !strings.Contains(err.Error(), "properties.roleDefinitions[0].id: ") {
+		t.Errorf("a role definition without an id: %v, want %v on properties.roleDefinitions[0].id", err, config.ErrRequired)
 	}
 }

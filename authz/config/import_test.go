@@ -132,6 +132,8 @@ func TestImportRefusals(t *testing.T) {
 		"a vaultwall file":            {"testdata/config/valid-minimal.yaml", "", "already a vaultwall configuration"},
 		"a template with expressions": {"testdata/azure/invalid-template-parameters.json", "", "resources[0].name: not supported"},
 		"not a list of assignments":   {"testdata/azure/keyvault-show-rbac.yaml", "testdata/azure/keyvault-show-rbac.yaml", "az role assignment list output"},
+		"role assignments for a template without a vault": {"testdata/azure/invalid-template-no-vault.json", "testdata/azure/role-assignments.json",
+			"resources: required: the template has no Microsoft.KeyVault/vaults resource"},
 	} {
 		data, _ := os.ReadFile(tc.file)
 		var roles []byte

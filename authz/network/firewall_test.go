@@ -246,15 +246,18 @@ func check(t *testing.T, v authz.NetworkVerdict, w want) {
 // A deny never becomes an allow through a missing firewall or decision.
 func TestEvaluateFailsClosed(t *testing.T) {
 	var nilFW *network.Firewall
-	if v := nilFW.Evaluate(&authz.Decision{}); v.Allowed || v.Code == "" {
-		t.Errorf("nil firewall: %+v", v)
+	// The refusal is a recorded network verdict (audit and Explain show it
+	// only when Evaluated is set), by the default-deny rule.
+	want := authz.NetworkVerdict{Evaluated: true, Code: network.CodeForbiddenByFirewall, Rule: network.RuleDefaultDeny}
+	if v := nilFW.Evaluate(&authz.Decision{}); v != want {
+		t.Errorf("nil firewall: %+v, want %+v", v, want)
 	}
 	if c := nilFW.Connect(request("198.18.0.1")); c.ClientAddr.IsValid() || c.Problem == "" {
 		t.Errorf("nil firewall placed a request: %+v", c)
 	}
 	fw := firewall(t, aclConfig("Enabled", "Deny", "AzureServices"))
-	if v := fw.Evaluate(nil); v.Allowed || v.Code == "" {
-		t.Errorf("nil decision: %+v", v)
+	if v := fw.Evaluate(nil); v != want {
+		t.Errorf("nil decision: %+v, want %+v", v, want)
 	}
 	if c := fw.Connect(nil); c.ClientAddr.IsValid() || c.Problem == "" {
 		t.Errorf("nil request: %+v", c)

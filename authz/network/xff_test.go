@@ -83,6 +83,9 @@ func TestClientAddress(t *testing.T) {
 		// Forms of an entry.
 		{mode: "hops1", peer: "10.0.0.1", xff: "198.51.100.9:4711", client: "198.51.100.9"},
 		{mode: "hops1", peer: "10.0.0.1", xff: "[2001:db8::9]:443", client: "2001:db8::9"},
+		{mode: "hops1", peer: "10.0.0.1", xff: "198.51.100.9:65535", client: "198.51.100.9"},
+		{mode: "hops1", peer: "10.0.0.1", xff: "[2001:db8::9]:65535", client: "2001:db8::9"},
+		{mode: "hops1", peer: "10.0.0.1", xff: "198.51.100.9:65536", problem: "198.51.100.9:65536"},
 		{mode: "hops1", peer: "10.0.0.1", xff: "[2001:db8::9]", client: "2001:db8::9"},
 		{mode: "hops1", peer: "10.0.0.1", xff: "2001:db8::9", client: "2001:db8::9"},
 		{mode: "hops1", peer: "10.0.0.1", xff: "2001:db8::9:443", client: "2001:db8::9:443"}, // an address, not a port

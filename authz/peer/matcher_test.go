@@ -60,6 +60,13 @@ func TestNewReportsEveryProblem(t *testing.T) {
 				{"trustedServices.services[1].principals[4]", ErrDuplicatePrincipal, "covers trustedServices.services[0].principals[0]"},
 				{"trustedServices.services[2].principals[0]", ErrDuplicatePrincipal, "already bound"},
 			}},
+		{"a refused principal binds nothing", config.TrustedServices{Services: []config.TrustedService{
+			svc("Backup", "spiffe://td/a/b/*"),
+			svc("Storage", "spiffe://td/a/*", "spiffe://td/a/c")}},
+			[]want{
+				// td/a/c overlaps only the refused td/a/*: no second error.
+				{"trustedServices.services[1].principals[0]", ErrDuplicatePrincipal, "covers trustedServices.services[0].principals[0]"},
+			}},
 		{"scope widening", config.TrustedServices{Services: []config.TrustedService{
 			{Name: "AppService", Principals: []string{"dns:a.example"}, Scope: map[string][]string{
 				"certificates": {"get", "list"}, "secrets": {"all"}, "keys": {"get"}, "blobs": {"get"}}},

@@ -54,3 +54,39 @@ func TestPrincipals(t *testing.T) {
 		t.Fatal("a nil set matched")
 	}
 }
+
+// TestMatchDNSBounds: the DNS lookup is total on its own, whatever its
+// caller checked first: a name longer than a host name may be (253) is no
+// match and never overruns its fixed lower-casing buffer; a name of exactly
+// 253 bytes is still looked up. Today both callers pass only names that
+// validHostname accepted; this pins the lookup's own bound for the next one.
+func TestMatchDNSBounds(t *testing.T) {
+	label := strings.Repeat("a", 63)
+	name253 := label + "." + label + "." + label + "." + strings.Repeat("b", 61) // 253 bytes
+	if len(name253) != maxDNSNameLen {
+		t.Fatalf("test name is %d bytes", len(name253))
+	}
+	p, err := NewPrincipals("f", []string{"dns:" + name253})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := p.idx.matchDNS(strings.ToUpper(name253)); b != 0 {
+		t.Errorf("a 253-byte name in another case: %d, want a match", b)
+	}
+	for _, n := range []string{name253 + "c", strings.Repeat("a", 4096)} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("a %d-byte name panicked the lookup: %v", len(n), r)
+				}
+			}()
+			if b := p.idx.matchDNS(n); b != -1 {
+				t.Errorf("a %d-byte name matched %d", len(n), b)
+			}
+		}()
+	}
+	var empty principalIndex
+	if b := empty.matchDNS(name253); b != -1 {
+		t.Errorf("an index without DNS patterns matched %d", b)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -95,11 +96,18 @@ func TestJWKSFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"keys": "nope"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := token.New(store, identity(ic), vault()); err == nil || !strings.Contains(err.Error(), "jwksFile") {
-		t.Errorf("New with a broken jwksFile: %v", err)
+	if _, err := token.New(store, identity(ic), vault()); err == nil || !strings.Contains(err.Error(), "jwksFile") ||
+		!strings.Contains(err.Error(), "is not a JSON Web Key Set") {
+		t.Errorf("New with a broken jwksFile: %v, want a jwksFile error saying it is not a key set", err)
 	}
 	// The running authenticator keeps its keys.
 	mustAllow(t, b, bearer(iss.MintValid()))
+	// A missing file is reported as such (the file's own error).
+	gone := ic
+	gone.JWKSFile = filepath.Join(t.TempDir(), "missing.json")
+	if _, err := token.New(store, identity(gone), vault()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("New with a missing jwksFile: %v, want an error wrapping fs.ErrNotExist", err)
+	}
 }
 
 // A configuration whose issuer entry does not change reuses the running
@@ -198,10 +206,53 @@ func TestCAFileNotTrusted(t *testing.T) {
 		t.Fatalf("want a TLS trust failure, got %v", err)
 	}
 
+	// A caFile that cannot be read is reported as such (the file's own
+	// error), not as a file without certificates.
 	ic.CAFile = filepath.Join(t.TempDir(), "missing.pem")
-	if _, err := token.New(store, identity(ic), vault()); err == nil {
-		t.Error("New accepted a missing caFile")
+	if _, err := token.New(store, identity(ic), vault()); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "caFile") {
+		t.Errorf("New with a missing caFile: %v, want a caFile error wrapping fs.ErrNotExist", err)
 	}
+}
+
+// TestUnusableKeySetKeepsLastGood: a refetched key set with no usable key
+// (here: none at all) is an error, not a new set: the last good keys stay
+// in force and the status says why.
+func TestUnusableKeySetKeepsLastGood(t *testing.T) {
+	f := newFixture(t)
+	k1 := f.iss.Key()
+	mustAllow(t, f.authn, bearer(f.iss.MintValid()))
+
+	f.iss.RemoveKey(k1.KID) // the issuer now publishes {"keys": []}
+	f.clk.Advance(minInterval)
+	unknown := authztest.Sign(t, authztest.NewSigningKey(t, "ES256"), nil, f.iss.Claims())
+	mustDeny(t, f.authn, bearer(unknown), "is not among the published keys") // the refetch
+	if got := f.iss.JWKSFetches(); got != 2 {
+		t.Fatalf("JWKS fetched %d times, want 2 (initial + the unknown kid's refetch)", got)
+	}
+	// A token of the last good key, never seen before (so not cached).
+	mustAllow(t, f.authn, bearer(authztest.Sign(t, k1, nil, f.iss.Claims())))
+	eventually(t, "the refused key set in the status", func() bool { return f.authn.Status()[0].LastError != "" })
+	if st := f.authn.Status()[0]; st.KeyCount != 1 || !strings.Contains(st.LastError, "no usable signing key") {
+		t.Errorf("status %+v, want the last good key and a no-usable-key error", st)
+	}
+}
+
+// TestGarbageKeySetReported: a JWKS response that is not a key set is an
+// error naming that, the last good keys stay in force.
+func TestGarbageKeySetReported(t *testing.T) {
+	f := newFixture(t)
+	good := f.iss.MintValid()
+	mustAllow(t, f.authn, bearer(good))
+
+	f.iss.SetFailure(authztest.FailGarbage)
+	f.clk.Advance(minInterval)
+	unknown := authztest.Sign(t, authztest.NewSigningKey(t, "ES256"), nil, f.iss.Claims())
+	mustDeny(t, f.authn, bearer(unknown), "is not among the published keys") // the refetch
+	eventually(t, "the failed refetch in the status", func() bool { return f.authn.Status()[0].LastError != "" })
+	if st := f.authn.Status()[0]; st.KeyCount != 1 || !strings.Contains(st.LastError, "is not a JSON Web Key Set") {
+		t.Errorf("status %+v, want the last good key and a not-a-key-set error", st)
+	}
+	mustAllow(t, f.authn, bearer(authztest.Sign(t, f.iss.Key(), nil, f.iss.Claims())))
 }
 
 // otherCA writes a self-signed CA that signed nothing the issuer serves.
@@ -469,4 +520,30 @@ func TestNewRefusesBadConfig(t *testing.T) {
 func withAlgs(ic config.Issuer, algs ...string) config.Issuer {
 	ic.Algorithms = algs
 	return ic
+}
+
+// TestKIDPublishedThrice: a kid published more than once names no key,
+// however many times it appears (the third copy is not taken either).
+func TestKIDPublishedThrice(t *testing.T) {
+	iss := authztest.NewIssuer(t)
+	kid := iss.Key().KID
+	second := authztest.WrapSigningKey(t, kid, "RS256", authztest.NewSigningKey(t, "RS256").Signer)
+	third := authztest.WrapSigningKey(t, kid, "RS256", authztest.NewSigningKey(t, "RS256").Signer)
+	iss.Publish(second)
+	iss.Publish(third)
+	other := iss.AddKey("ES256") // keeps the set usable
+	ic := config.Issuer{Issuer: iss.Issuer(), JWKSFile: iss.WriteJWKSFile(""), Audiences: []string{authztest.DefaultAudience}}
+	store := token.NewKeyStore(token.StoreOptions{})
+	t.Cleanup(func() { _ = store.Close() })
+	a := newAuthn(t, store, identity(ic))
+	for name, k := range map[string]*authztest.SigningKey{"first": iss.Key(), "second": second, "third": third} {
+		c, d, err := a.Authenticate(t.Context(), bearer(authztest.Sign(t, k, nil, iss.Claims())), nil)
+		if c != nil || err != nil || d == nil || !strings.Contains(d.Message, "is not among the published keys") {
+			t.Errorf("token of the %s copy of kid %s: caller %v, denial %+v, err %v; want refused as an unknown kid", name, kid, c, d, err)
+		}
+	}
+	mustAllow(t, a, bearer(authztest.Sign(t, other, nil, iss.Claims())))
+	if st := a.Status()[0]; st.KeyCount != 1 {
+		t.Errorf("status %+v, want only the key with a kid of its own", st)
+	}
 }

@@ -53,6 +53,8 @@ func TestBadInputs(t *testing.T) {
 		{"two tokens", "Bearer " + valid + " " + valid, "it contains whitespace"},
 		{"oversized", "Bearer " + strings.Repeat("a", token.MaxTokenBytes+1), "too large: 16385 bytes, the limit is 16384"},
 		{"oversized header", "Bearer " + strings.Repeat("a.", 20000), "Authorization header is too large: 40007 bytes."},
+		{"header of exactly twice the token limit is scanned", "Bearer " + strings.Repeat("a", 2*token.MaxTokenBytes-len("Bearer ")), "Bearer token is too large: 32761 bytes"},
+		{"header one byte over twice the limit is not", "Bearer " + strings.Repeat("a", 2*token.MaxTokenBytes-len("Bearer ")+1), "Authorization header is too large: 32769 bytes."},
 		{"not a JWT", "Bearer hello", "it is not a signed JWT"},
 		{"two parts", "Bearer a.b", "it is not a signed JWT"},
 		{"JWE", "Bearer a.b.c.d.e", "an encrypted token (JWE) is not accepted"},
