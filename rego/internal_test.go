@@ -172,3 +172,23 @@ func TestLineRanges(t *testing.T) {
 		}
 	}
 }
+
+// buildData never lets a custom role take a built-in role's id (nor a
+// second custom role an id already taken), even on a configuration that
+// skipped validation: "Key Vault Reader" redefined with "*" would
+// otherwise grant everything to its holders.
+func TestBuildDataRefusesRedefinedRoleIDs(t *testing.T) {
+	reader := authz.BuiltinRoles[1]
+	for _, defs := range [][]authz.RoleDefinition{
+		{{ID: reader.ID, RoleName: "Reader, widened", DataActions: []string{"*"}}},
+		{{ID: "c0570000-0000-4000-8000-000000000001", RoleName: "a", DataActions: []string{"secrets/getSecret/action"}},
+			{ID: "C0570000-0000-4000-8000-000000000001", RoleName: "b", DataActions: []string{"*"}}},
+	} {
+		cfg := &config.Config{Vault: config.Vault{Name: "contoso", TenantID: "00000000-0000-0000-0000-000000000001"}}
+		cfg.Properties.RoleDefinitions = defs
+		_, err := buildData(cfg)
+		if err == nil || !strings.Contains(err.Error(), "already defined") {
+			t.Errorf("%s redefined: err = %v, want already defined", defs[len(defs)-1].ID, err)
+		}
+	}
+}

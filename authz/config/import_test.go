@@ -174,3 +174,39 @@ func TestImportTemplateWithRoleAssignments(t *testing.T) {
 		t.Errorf("assignments: %+v", ra)
 	}
 }
+
+// A template whose vault resource already carries its ARM id keeps it: the
+// role assignments' scopes name the vault only when the template does not,
+// and an assignment scoped to a vault of that name in another subscription
+// never moves the vault there.
+func TestImportTemplateKeepsItsVaultID(t *testing.T) {
+	data, err := os.ReadFile("testdata/azure/group-export.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	const own = "/subscriptions/99999999-9999-4999-8999-999999999999/resourceGroups/own-rg/providers/Microsoft.KeyVault/vaults/contoso-vault"
+	for _, r := range doc["resources"].([]any) {
+		if m := r.(map[string]any); m["type"] == "Microsoft.KeyVault/vaults" {
+			m["id"] = own
+		}
+	}
+	if data, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	roles, err := os.ReadFile("testdata/azure/role-assignments.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles = []byte(strings.ReplaceAll(string(roles), "contoso-rbac", "contoso-vault"))
+	out, err := config.Import("group-export.json", data, roles)
+	if err == nil {
+		t.Fatalf("assignments scoped to another subscription's vault were imported (the vault moved to their id?):\n%s", out)
+	}
+	if !strings.Contains(err.Error(), "roleAssignments[0].scope") || !strings.Contains(err.Error(), "11111111-2222-3333-4444-555555555555") {
+		t.Errorf("refusal does not name the foreign scope: %v", err)
+	}
+}
