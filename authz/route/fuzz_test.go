@@ -128,8 +128,10 @@ func FuzzClassify(f *testing.F) {
 		if op.Object != "" && !validObject(op.Object, op.Resource == authz.FamilyStorage) {
 			t.Fatalf("invalid object %q", op.Object)
 		}
-		if op.Object != "" && !strings.Contains(p, "/"+op.Object) {
-			t.Fatalf("object %q is not as sent in %q", op.Object, p)
+		// The object is the canonical (lower-case) name of what was sent,
+		// which ObjectRaw keeps as spelt.
+		if op.Object != "" && (!strings.Contains(p, "/"+op.ObjectRaw) || op.Object != strings.ToLower(op.ObjectRaw)) {
+			t.Fatalf("object %q (sent as %q) is not the lower-case name sent in %q", op.Object, op.ObjectRaw, p)
 		}
 		if op.Version != "" && (len(op.Version) != 32 || strings.Trim(op.Version, "0123456789abcdefABCDEF") != "") {
 			t.Fatalf("invalid version %q", op.Version)
