@@ -34,35 +34,8 @@ func TestGRPCHealthAgreesWithReadyz(t *testing.T) {
 	write(t, cfgPath, strings.Replace(liveConfig(is, dir), "identity:\n", "identity:\n  refresh: {minInterval: 1s}\n", 1))
 	_ = os.MkdirAll(filepath.Join(dir, "policy"), 0o755)
 
-	ctx, cancel := context.WithCancel(t.Context())
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Serve(ctx, ServeOptions{ConfigPath: cfgPath, Build: b.Build, Poll: time.Minute,
-			Probes:    []ProbeFunc{IssuerProbe, PolicyProbe},
-			Listening: func(g, h net.Addr) error { addrs <- [2]net.Addr{g, h}; return nil }})
-	}()
-	var a [2]net.Addr
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not listening")
-	}
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	cc, err := grpc.NewClient(a[0].String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	httpAddr, cc := serveForTest(t, ServeOptions{ConfigPath: cfgPath, Build: b.Build, Poll: time.Minute,
+		Probes: []ProbeFunc{IssuerProbe, PolicyProbe}})
 	hc := healthpb.NewHealthClient(cc)
 	health := func(service string) healthpb.HealthCheckResponse_ServingStatus {
 		t.Helper()
@@ -74,7 +47,7 @@ func TestGRPCHealthAgreesWithReadyz(t *testing.T) {
 	}
 	readyz := func() int {
 		t.Helper()
-		r, err := http.Get("http://" + a[1].String() + "/readyz")
+		r, err := http.Get("http://" + httpAddr.String() + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,4 +82,40 @@ func TestGRPCHealthAgreesWithReadyz(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// serveForTest runs Serve with opts until the test ends — then cancels it
+// and waits up to 15 s for it to stop — and returns its gRPC and HTTP
+// addresses and a client connection to the gRPC one.
+func serveForTest(t *testing.T, opts ServeOptions) (httpAddr net.Addr, cc *grpc.ClientConn) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	addrs := make(chan [2]net.Addr, 1)
+	done := make(chan error, 1)
+	opts.Listening = func(g, h net.Addr) error { addrs <- [2]net.Addr{g, h}; return nil }
+	go func() { done <- Serve(ctx, opts) }()
+	var a [2]net.Addr
+	select {
+	case a = <-addrs:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("not listening")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	cc, err := grpc.NewClient(a[0].String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return a[1], cc
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,8 +14,6 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/config"
@@ -51,34 +48,7 @@ func TestHotReloadSurvivesPanic(t *testing.T) {
 	var logs authztest.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 
-	ctx, cancel := context.WithCancel(t.Context())
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Serve(ctx, ServeOptions{ConfigPath: cfgPath, Build: panicky(b), Poll: 50 * time.Millisecond, Log: log,
-			Listening: func(g, h net.Addr) error { addrs <- [2]net.Addr{g, h}; return nil }})
-	}()
-	var a [2]net.Addr
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not listening")
-	}
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	cc, err := grpc.NewClient(a[0].String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	httpAddr, cc := serveForTest(t, ServeOptions{ConfigPath: cfgPath, Build: panicky(b), Poll: 50 * time.Millisecond, Log: log})
 	client := authv3.NewAuthorizationClient(cc)
 	tok := is.MintValid()
 	allowed := func() bool {
@@ -91,7 +61,7 @@ func TestHotReloadSurvivesPanic(t *testing.T) {
 	}
 	readyz := func() Status {
 		t.Helper()
-		r, err := http.Get("http://" + a[1].String() + "/readyz")
+		r, err := http.Get("http://" + httpAddr.String() + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
