@@ -82,7 +82,7 @@ e2e: $(PY_STAMP) ## end-to-end scenarios through the real Envoy of make py (ENVO
 
 .PHONY: schema
 schema: ## regenerate docs/vault.schema.json (the JSON Schema of vault.yaml) from the Go config types; a test fails while it is stale
-	$(GO) generate ./internal/schemagen
+	$(GO) generate ./cmd/schemagen
 
 .PHONY: check
 check: fmt-check vet proto-check policy-lint test ## gofmt, go vet, buf lint, generated-code drift, all tests
@@ -162,7 +162,7 @@ MUTATEFLAGS   ?=
 
 .PHONY: mutate
 mutate: ## mutation testing of authz/..., rego, controlplane auth/mutate and envoy within MUTATE_BUDGET (default 30m): score per package and every surviving mutant (MUTATEFLAGS=-h lists options)
-	$(GO) run ./internal/mutate -budget $(MUTATE_BUDGET) $(MUTATEFLAGS)
+	$(GO) run ./cmd/mutate -budget $(MUTATE_BUDGET) $(MUTATEFLAGS)
 
 # Each tool is installed once per version: the stamp names the version.
 $(TOOLS)/.buf-$(BUF_VERSION):
@@ -179,7 +179,7 @@ $(TOOLS)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION):
 proto-tools: $(TOOLS)/.buf-$(BUF_VERSION) $(TOOLS)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) $(TOOLS)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) ## install buf and the protoc plugins (pinned) into bin/tools
 
 .PHONY: proto
-proto: proto-tools ## buf lint, then regenerate the Go code of proto/ (commit it)
+proto: proto-tools ## buf lint, then regenerate the Go code of proto/ into controlplane/api (commit it)
 	$(BUF) lint
 	$(BUF) generate
 
@@ -187,8 +187,8 @@ proto: proto-tools ## buf lint, then regenerate the Go code of proto/ (commit it
 proto-check: proto-tools ## fail when buf lint fails or the committed generated code differs from what proto/ generates
 	@set -e; $(BUF) lint; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BUF) generate -o "$$tmp"; \
-	if ! diff <(cd "$$tmp" && find proto -name '*.pb.go' | sort) <(find proto -name '*.pb.go' | sort); then \
+	if ! diff <(cd "$$tmp" && find controlplane/api -name '*.pb.go' | sort) <(find controlplane/api -name '*.pb.go' | sort); then \
 	  echo "generated files differ from proto/: run make proto and commit"; exit 1; fi; \
-	for f in $$(cd "$$tmp" && find proto -name '*.pb.go'); do \
+	for f in $$(cd "$$tmp" && find controlplane/api -name '*.pb.go'); do \
 	  if ! cmp -s "$$tmp/$$f" "$$f"; then echo "$$f is stale: run make proto and commit"; exit 1; fi; done; \
 	echo "proto: generated code up to date"

@@ -8,9 +8,9 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
 	"github.com/vaultwall/vaultwall/bench/workload"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/envoy"
 )

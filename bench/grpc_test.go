@@ -13,10 +13,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/bench/workload"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/envoy"
-	"github.com/vaultwall/vaultwall/metrics"
+	"github.com/vaultwall/vaultwall/ops/metrics"
 )
 
 type floorServer struct {
@@ -40,10 +40,7 @@ func BenchmarkCheckGRPC(b *testing.B) {
 	for _, name := range []string{"floor", "vaultwall"} {
 		b.Run(name, func(b *testing.B) {
 			m := metrics.New(prometheus.NewRegistry())
-			opts, err := envoy.GRPCServerOptions(config.Server{MaxRecvMsgBytes: config.DefaultMaxRecvMsgBytes})
-			if err != nil {
-				b.Fatal(err)
-			}
+			opts := envoy.GRPCServerOptions(envoy.ServerOptions{MaxRecvMsgBytes: config.DefaultMaxRecvMsgBytes})
 			if name == "vaultwall" {
 				opts = append(opts, m.GRPCServerOptions()...)
 			}

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
+	"github.com/vaultwall/vaultwall/config"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 )
 
 const (

@@ -17,8 +17,8 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/controlplane"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 	"github.com/vaultwall/vaultwall/controlplane/store/etcdstore/etcdtest"
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
 )
 
 func fileStore(r *rig, name string) string {

@@ -4,9 +4,9 @@ import (
 	"strings"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 	"github.com/vaultwall/vaultwall/controlplane/store"
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
 )
 
 // vaultOf renders the effective configuration and the stored state's

@@ -43,5 +43,6 @@
 //     before its handler ran, once each (Auditor; SlogAuditor by default).
 //
 // Imports: authz and its stage packages, engine, envoy, rego,
-// controlplane/store (and etcdstore), proto/vaultwall/v1, gRPC.
+// controlplane/store (and etcdstore), controlplane/api/vaultwall/v1 (the
+// generated Go of proto/vaultwall/v1), config, gRPC.
 package controlplane

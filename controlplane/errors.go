@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/controlplane/store"
 	"github.com/vaultwall/vaultwall/rego"
 )

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 	"github.com/vaultwall/vaultwall/controlplane/store"
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
 )
 
 // racingStore lets another writer win the first compare-and-swap: just

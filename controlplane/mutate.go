@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // PolicyUpdate is ARM's accessPolicies operationKind.

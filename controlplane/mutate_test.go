@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 func ap(oid, app string, secrets, keys []string) authz.AccessPolicy {

@@ -13,7 +13,7 @@ import (
 // ignored keys.
 func TestMergeOverAzureDocuments(t *testing.T) {
 	for _, f := range []string{"group-export.json", "keyvault-show.json"} {
-		data, err := os.ReadFile("../authz/config/testdata/azure/" + f)
+		data, err := os.ReadFile("../config/testdata/azure/" + f)
 		if err != nil {
 			t.Fatal(err)
 		}

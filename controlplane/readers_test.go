@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 )
 
 // adminMethods lists the RPCs of VaultAdminService from the service

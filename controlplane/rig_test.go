@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,11 +20,9 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/controlplane"
-	"github.com/vaultwall/vaultwall/engine"
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
+	"github.com/vaultwall/vaultwall/server"
 )
 
 const (
@@ -89,62 +87,42 @@ type instance struct {
 	cfgPath   string
 	checks    authv3.AuthorizationClient
 	adminAddr string
-	server    *controlplane.Server
 	log       *lockedWriter
 }
 
-// start runs a whole vaultwall process in-process (engine.Serve with the
-// control plane wired as `vaultwall serve` wires it) and stops it when the
-// test ends.
+// start runs a whole vaultwall process in-process (server.Serve, as
+// `vaultwall serve` runs it) and stops it when the test ends.
 func (r *rig) start(t *testing.T, name, cfgText string) *instance {
 	t.Helper()
 	cfgPath := r.write(t, name+".yaml", cfgText)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := token.NewKeyStore(token.StoreOptions{HTTPClient: r.is.HTTPClient()})
-	t.Cleanup(func() { keys.Close() })
 	logs := &lockedWriter{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	b := &engine.Builder{Keys: keys, Log: log}
-	admin := make(chan net.Addr, 1)
-	cp, err := controlplane.Open(t.Context(), controlplane.Options{Config: cfg, Keys: keys, Build: b.Build, Log: log,
-		Listening: func(a net.Addr) { admin <- a }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	addrs := make(chan net.Addr, 1)
-	opts := engine.ServeOptions{ConfigPath: cfgPath, Build: b.Build, Log: log, Poll: time.Hour,
-		Listening: func(g, _ net.Addr) error { addrs <- g; return nil }}
-	cp.Wire(&opts)
+	addrs := make(chan server.Addrs, 1)
 	done := make(chan error, 1)
-	go func() { done <- engine.Serve(ctx, opts) }()
+	go func() {
+		done <- server.Serve(ctx, server.Options{ConfigPath: cfgPath, Log: log, Poll: time.Hour, Stdout: io.Discard,
+			Store:     token.StoreOptions{HTTPClient: r.is.HTTPClient()},
+			Listening: func(a server.Addrs) error { addrs <- a; return nil }})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		cp.Close()
 	})
-	in := &instance{cfgPath: cfgPath, server: cp, log: logs}
-	for got := 0; got < 2; {
-		select {
-		case a := <-addrs:
-			cc, err := grpc.NewClient(a.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cc.Close() })
-			in.checks = authv3.NewAuthorizationClient(cc)
-			got++
-		case a := <-admin:
-			in.adminAddr = a.String()
-			got++
-		case err := <-done:
-			t.Fatalf("serve: %v", err)
-		case <-time.After(20 * time.Second):
-			t.Fatal("not listening after 20s")
+	in := &instance{cfgPath: cfgPath, log: logs}
+	select {
+	case a := <-addrs:
+		cc, err := grpc.NewClient(a.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
 		}
+		t.Cleanup(func() { cc.Close() })
+		in.checks = authv3.NewAuthorizationClient(cc)
+		in.adminAddr = a.Admin
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("not listening after 20s")
 	}
 	// Data-plane tokens need the issuer's keys.
 	deadline := time.Now().Add(10 * time.Second)

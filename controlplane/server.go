@@ -3,7 +3,6 @@ package controlplane
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,14 +22,14 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/peer"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/config"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 	"github.com/vaultwall/vaultwall/controlplane/store"
 	"github.com/vaultwall/vaultwall/controlplane/store/etcdstore"
 	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/envoy"
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
 	"github.com/vaultwall/vaultwall/rego"
 )
 
@@ -101,7 +100,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.admins = admins
 	if cp.TLS.Enabled() {
-		tc, err := listenerTLS(cp.TLS)
+		tc, err := cp.TLS.Load("controlPlane.tls", tls.VerifyClientCertIfGiven) // token callers need no certificate; one that is sent must verify
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -137,7 +136,7 @@ func openStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	case config.StoreEtcd:
 		ec := clientv3.Config{Endpoints: sc.Endpoints, DialTimeout: sc.DialTimeout.D(), Logger: zap.NewNop()}
 		if sc.TLS.Enabled() {
-			tc, err := clientTLS(sc.TLS)
+			tc, err := sc.TLS.Load("controlPlane.store.tls")
 			if err != nil {
 				return nil, err
 			}
@@ -149,54 +148,6 @@ func openStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	}
 }
 
-func listenerTLS(t config.ServerTLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("controlPlane.tls: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}}
-	if t.ClientCAFile != "" {
-		pool, err := loadPool(t.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("controlPlane.tls.clientCAFile: %w", err)
-		}
-		// Token callers need no certificate; one that is sent must verify.
-		tc.ClientCAs, tc.ClientAuth = pool, tls.VerifyClientCertIfGiven
-	}
-	return tc, nil
-}
-
-func clientTLS(t config.ClientTLS) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pool, err := loadPool(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("controlPlane.store.tls.caFile: %w", err)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("controlPlane.store.tls: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
-
-func loadPool(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", file)
-	}
-	return pool, nil
-}
-
 // Overlay is what the engine lays over the configuration file.
 func (s *Server) Overlay() *Overlay { return s.overlay }
 
@@ -205,7 +156,7 @@ func (s *Server) Store() store.Store { return s.store }
 
 // Swap follows the engine: the runtime in force answers Explain and names
 // the issuers, whose tokens are accepted for the management audiences.
-// Register it in engine.ServeOptions.OnSwap.
+// server.Serve registers it among the engine's swaps.
 func (s *Server) Swap(rt *engine.Runtime) {
 	s.current.Store(rt)
 	if len(s.cfg.Audiences) == 0 || rt.Config == nil {
@@ -227,7 +178,7 @@ func (s *Server) Swap(rt *engine.Runtime) {
 
 // Run serves the admin API on controlPlane.listenAddr and applies every
 // stored change to eng (from this replica or any other) until ctx ends.
-// It matches engine.ServeOptions.Services.
+// server.Serve runs it beside the listeners.
 func (s *Server) Run(ctx context.Context, eng *engine.Engine) error {
 	s.eng.Store(eng)
 	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
@@ -738,12 +689,4 @@ func checkRequestOf(req *v1.ExplainRequest) (*authv3.CheckRequest, error) {
 		return nil, &PatchError{Field: "check_request", Msg: "required"}
 	}
 	return cr, nil
-}
-
-// Wire plugs the control plane into a vaultwall process: the overlay on
-// every load, Swap after each, Run beside the listeners.
-func (s *Server) Wire(o *engine.ServeOptions) {
-	o.Overlay = s.overlay
-	o.OnSwap = append(o.OnSwap, s.Swap)
-	o.Services = append(o.Services, s.Run)
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 func writeFile(t *testing.T, dir, name, data string) string {
@@ -71,7 +71,7 @@ func TestClientTLS(t *testing.T) {
 		return err
 	}
 
-	tc, err := clientTLS(config.ClientTLS{CAFile: caFile, CertFile: certFile, KeyFile: keyFile})
+	tc, err := config.ClientTLS{CAFile: caFile, CertFile: certFile, KeyFile: keyFile}.Load("controlPlane.store.tls")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestClientTLS(t *testing.T) {
 	}
 
 	// caFile is the only trust: a server certificate from another CA fails.
-	otherCA, err := clientTLS(config.ClientTLS{CAFile: other.WriteBundle(), CertFile: certFile, KeyFile: keyFile})
+	otherCA, err := config.ClientTLS{CAFile: other.WriteBundle(), CertFile: certFile, KeyFile: keyFile}.Load("controlPlane.store.tls")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestClientTLS(t *testing.T) {
 	}
 	<-peers
 	// Without the certificate the server refuses the client.
-	noCert, err := clientTLS(config.ClientTLS{CAFile: caFile})
+	noCert, err := config.ClientTLS{CAFile: caFile}.Load("controlPlane.store.tls")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestClientTLS(t *testing.T) {
 		{"key of another certificate", config.ClientTLS{CertFile: certFile, KeyFile: writeFile(t, dir, "other.key", srvCert.KeyPEM())}, "controlPlane.store.tls"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tc, err := clientTLS(tt.cfg)
+			tc, err := tt.cfg.Load("controlPlane.store.tls")
 			if err == nil || tc != nil {
 				t.Fatalf("accepted: %v", err)
 			}

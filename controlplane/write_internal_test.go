@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 )
 
 // admin is a context carrying a verified admin certificate.

@@ -15,9 +15,9 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
 )
 
 // managementAudience is the control plane's token audience in these tests.

@@ -29,6 +29,6 @@
 //   - authzstub: a stub ext_authz server for tests of the above;
 //   - pki: CAs and certificates minted per test.
 //
-// Imports: authz, authz/config, authz/authztest, proto/vaultwall/v1,
+// Imports: authz, config, authz/authztest, proto/vaultwall/v1,
 // e2e/internal/..., the Azure SDK, grpc-go, sigs.k8s.io/yaml.
 package e2e

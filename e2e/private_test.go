@@ -5,7 +5,7 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"
 )
 

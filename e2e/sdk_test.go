@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/e2e/internal/azure"
 	"github.com/vaultwall/vaultwall/e2e/internal/fakevault"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"

@@ -30,7 +30,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/e2e/internal/fakevault"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"
 	"github.com/vaultwall/vaultwall/e2e/internal/pki"

@@ -3,7 +3,7 @@ package e2e_test
 import (
 	"testing"
 
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"
 )
 

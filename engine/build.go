@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/network"
 	"github.com/vaultwall/vaultwall/authz/peer"
 	"github.com/vaultwall/vaultwall/authz/route"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/rego"
 )
 

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // Three versions of one vault: the running one grants 198.51.100.7, the

@@ -17,8 +17,12 @@
 // (ignoredFileProperties) and warned about when it or its value in the
 // file changes: such an edit takes no effect.
 //
-// gRPC health follows the same readiness rule as /readyz (Ready).
+// Ready is the one readiness rule: /readyz and gRPC health (both served by
+// server) follow it.
 //
-// Imports: authz and its stage packages, rego, envoy (for the server it
-// feeds), fsnotify, prometheus, log/slog.
+// engine runs nothing on the network and exports no metrics: server
+// assembles it with the listeners, and ops/metrics reads its Status.
+//
+// Imports: config, authz and its stage packages, rego, fsnotify, log/slog.
+// Neither envoy nor Prometheus.
 package engine

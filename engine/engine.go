@@ -20,8 +20,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/rego"
 )
 

@@ -2,16 +2,13 @@ package engine
 
 import (
 	"bytes"
-	"encoding/json"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // aclOverlay stands for the control plane owning networkAcls: whatever the
@@ -36,21 +33,7 @@ func TestWarnsWhenFileEditIsOverridden(t *testing.T) {
 	var logs bytes.Buffer
 	e := New(path, stubBuild, slog.New(slog.NewTextHandler(&logs, nil)))
 	e.SetOverlay(aclOverlay{acls: stored})
-	h := e.Handler(nil)
-	ignored := func() []string {
-		t.Helper()
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-		var body struct {
-			Config struct {
-				IgnoredFileProperties []string `json:"ignoredFileProperties"`
-			}
-		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-			t.Fatal(err)
-		}
-		return body.Config.IgnoredFileProperties
-	}
+	ignored := func() []string { return e.Status().IgnoredFileProperties }
 	const warning = "the configuration file sets properties the control plane owns"
 	if err := e.Load(t.Context()); err != nil {
 		t.Fatal(err)

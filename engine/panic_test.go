@@ -2,22 +2,20 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/envoy"
 )
 
 // panicky builds with b, except that a configuration whose location is
@@ -34,7 +32,7 @@ func panicky(b *Builder) BuildFunc {
 
 // TestHotReloadSurvivesPanic: a hot reload to a configuration whose build
 // panics is a refused reload — logged with the file, shown by /readyz as
-// the last error, not counted as loaded — and the process keeps serving
+// the last error (Status), not counted as loaded — and the process keeps serving
 // the configuration in force.
 func TestHotReloadSurvivesPanic(t *testing.T) {
 	is := authztest.NewIssuer(t)
@@ -48,30 +46,26 @@ func TestHotReloadSurvivesPanic(t *testing.T) {
 	var logs authztest.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 
-	httpAddr, cc := serveForTest(t, ServeOptions{ConfigPath: cfgPath, Build: panicky(b), Poll: 50 * time.Millisecond, Log: log})
-	client := authv3.NewAuthorizationClient(cc)
+	e := New(cfgPath, panicky(b), log)
+	if err := e.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	watching := make(chan error, 1)
+	go func() { watching <- e.Watch(ctx, 50*time.Millisecond) }()
+	t.Cleanup(func() { stop(); <-watching })
 	tok := is.MintValid()
 	allowed := func() bool {
 		t.Helper()
-		resp, err := client.Check(t.Context(), secretCheck(tok, "203.0.113.10", "/secrets/db?api-version=7.5"))
+		srv := envoy.NewServer(nil, nil)
+		srv.SetPipeline(e.Current().Pipeline)
+		resp, err := srv.Check(t.Context(), secretCheck(tok, "203.0.113.10", "/secrets/db?api-version=7.5"))
 		if err != nil {
 			t.Fatalf("check: %v", err)
 		}
 		return resp.GetStatus().GetCode() == int32(code.Code_OK)
 	}
-	readyz := func() Status {
-		t.Helper()
-		r, err := http.Get("http://" + httpAddr.String() + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Body.Close()
-		var body struct{ Config Status }
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			t.Fatal(err)
-		}
-		return body.Config
-	}
+	readyz := e.Status
 	if !allowed() {
 		t.Fatal("allowed request refused before the reload")
 	}

@@ -1,24 +1,16 @@
 package engine
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/token"
@@ -123,99 +115,6 @@ func TestPolicyHotReload(t *testing.T) {
 	}
 	if ok, body := decide(); !ok {
 		t.Fatalf("list still refused after the rule was removed: %s", body)
-	}
-}
-
-// TestServe runs the whole process wiring: gRPC Check and health, HTTP
-// /readyz, a reload through the watcher, and a graceful stop.
-func TestServe(t *testing.T) {
-	is := authztest.NewIssuer(t)
-	keys := token.NewKeyStore(token.StoreOptions{HTTPClient: is.HTTPClient()})
-	t.Cleanup(func() { keys.Close() })
-	b := &Builder{Keys: keys}
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "vault.yaml")
-	write(t, cfgPath, liveConfig(is, dir))
-	_ = os.MkdirAll(filepath.Join(dir, "policy"), 0o755)
-
-	ctx, cancel := context.WithCancel(t.Context())
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Serve(ctx, ServeOptions{ConfigPath: cfgPath, Build: b.Build, Poll: 100 * time.Millisecond,
-			Probes:    []ProbeFunc{IssuerProbe},
-			Listening: func(g, h net.Addr) error { addrs <- [2]net.Addr{g, h}; return nil }})
-	}()
-	var a [2]net.Addr
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not listening")
-	}
-	cc, err := grpc.NewClient(a[0].String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	client := authv3.NewAuthorizationClient(cc)
-	// SERVING once ready: the issuer's keys load in the background.
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		h, err := healthpb.NewHealthClient(cc).Check(t.Context(), &healthpb.HealthCheckRequest{Service: envoy.HealthService})
-		if err == nil && h.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatalf("health = %v, %v", h, err)
-		}
-	}
-	tok := is.MintValid()
-	resp, err := client.Check(t.Context(), secretCheck(tok, "203.0.113.10", "/secrets/db?api-version=7.5"))
-	if err != nil || resp.GetStatus().GetCode() != int32(code.Code_OK) {
-		t.Fatalf("allowed request: %v %v", resp, err)
-	}
-	resp, err = client.Check(t.Context(), secretCheck(tok, "192.0.2.1", "/secrets/db?api-version=7.5"))
-	if err != nil || resp.GetDeniedResponse().GetStatus().GetCode() != 403 {
-		t.Fatalf("firewall-denied request: %v %v", resp, err)
-	}
-
-	readyz := func() (int, map[string]any) {
-		r, err := http.Get("http://" + a[1].String() + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Body.Close()
-		var body map[string]any
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		return r.StatusCode, body
-	}
-	if code, body := readyz(); code != 200 {
-		t.Fatalf("readyz = %d %v", code, body)
-	}
-
-	// Add the client's address through the file: the watcher applies it.
-	write(t, cfgPath, strings.Replace(liveConfig(is, dir), "203.0.113.0/24}]", "203.0.113.0/24}, {value: 192.0.2.1}]", 1))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err = client.Check(t.Context(), secretCheck(tok, "192.0.2.1", "/secrets/db?api-version=7.5"))
-		if err == nil && resp.GetStatus().GetCode() == int32(code.Code_OK) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new rule was not applied within 5s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v after a graceful stop", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
 	}
 }
 

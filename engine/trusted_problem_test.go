@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vaultwall/vaultwall/audit"
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/envoy"
+	"github.com/vaultwall/vaultwall/ops/audit"
 )
 
 // TestTrustedServiceRefusalSaysWhy: Backup's certificate without the

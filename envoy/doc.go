@@ -28,7 +28,7 @@
 // every file with Envoy's, Istio's and Kubernetes' own API types and check
 // the settings vaultwall relies on.
 //
-// Imports: authz, authz/config, go-control-plane, grpc-go, protobuf. The
+// Imports: authz, config, go-control-plane, grpc-go, protobuf. The
 // Istio, Kubernetes and kustomize modules are used by tests only and never
 // linked into the binary.
 package envoy

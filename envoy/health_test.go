@@ -4,15 +4,13 @@ import (
 	"testing"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
-	"github.com/vaultwall/vaultwall/authz/config"
 )
 
 // Once SetServing reports readiness, both health names follow it alone: a
 // new pipeline does not turn a not-ready replica SERVING.
 func TestSetServingOwnsHealth(t *testing.T) {
 	s := NewServer(nil, nil)
-	hc := healthpb.NewHealthClient(serve(t, s, config.Server{}))
+	hc := healthpb.NewHealthClient(serve(t, s, ServerOptions{}))
 	status := func(service string) healthpb.HealthCheckResponse_ServingStatus {
 		t.Helper()
 		r, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{Service: service})

@@ -3,11 +3,9 @@ package envoy
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -21,7 +19,6 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
 )
 
 // HealthService is the name Envoy's grpc_health_check asks about.
@@ -184,57 +181,37 @@ func unavailable(err error, req *authz.Request) *authz.Decision {
 	}
 }
 
+// ServerOptions configure the ext_authz listener.
+type ServerOptions struct {
+	// TLS, when set, secures the listener (and with ClientCAs, mTLS from
+	// Envoy): config.ServerTLS.Load.
+	TLS *tls.Config
+	// Reflection registers gRPC server reflection.
+	Reflection bool
+	// MaxRecvMsgBytes bounds one CheckRequest.
+	MaxRecvMsgBytes int
+}
+
 // GRPCServerOptions are the listener's options: message-size limit,
 // keepalive policy that tolerates Envoy's HTTP/2 pings, and TLS or mTLS.
-func GRPCServerOptions(cfg config.Server, extra ...grpc.ServerOption) ([]grpc.ServerOption, error) {
+func GRPCServerOptions(o ServerOptions, extra ...grpc.ServerOption) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
+		grpc.MaxRecvMsgSize(o.MaxRecvMsgBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	}
-	if cfg.TLS.Enabled() {
-		tc, err := ServerTLSConfig(cfg.TLS)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
-	return append(opts, extra...), nil
+	return append(opts, extra...)
 }
 
 // NewGRPCServer builds the gRPC server for s, with reflection when asked.
-func NewGRPCServer(s *Server, cfg config.Server, extra ...grpc.ServerOption) (*grpc.Server, error) {
-	opts, err := GRPCServerOptions(cfg, extra...)
-	if err != nil {
-		return nil, err
-	}
-	g := grpc.NewServer(opts...)
+func NewGRPCServer(s *Server, o ServerOptions, extra ...grpc.ServerOption) *grpc.Server {
+	g := grpc.NewServer(GRPCServerOptions(o, extra...)...)
 	s.Register(g)
-	if cfg.Reflection {
+	if o.Reflection {
 		reflection.Register(g)
 	}
-	return g, nil
-}
-
-// ServerTLSConfig loads the listener's certificate and, with clientCAFile,
-// requires and verifies client certificates (mTLS from Envoy).
-func ServerTLSConfig(t config.ServerTLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("server.tls: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}}
-	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("server.tls.clientCAFile: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("server.tls.clientCAFile: %s holds no PEM certificate", t.ClientCAFile)
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
+	return g
 }

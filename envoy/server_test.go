@@ -6,9 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -34,7 +32,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // stubStages decide by the path, so one pipeline covers every outcome.
@@ -97,15 +95,12 @@ func checkRequest(peer, path, authorization string, extra map[string]string) *au
 }
 
 // serve starts the real gRPC server on a loopback socket.
-func serve(t *testing.T, s *Server, cfg config.Server, dial ...grpc.DialOption) *grpc.ClientConn {
+func serve(t *testing.T, s *Server, o ServerOptions, dial ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
-	if cfg.MaxRecvMsgBytes == 0 {
-		cfg.MaxRecvMsgBytes = 1 << 20
+	if o.MaxRecvMsgBytes == 0 {
+		o.MaxRecvMsgBytes = 1 << 20
 	}
-	g, err := NewGRPCServer(s, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := NewGRPCServer(s, o)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +120,7 @@ func serve(t *testing.T, s *Server, cfg config.Server, dial ...grpc.DialOption) 
 
 func TestCheckOverGRPC(t *testing.T) {
 	s := NewServer(nil, nil)
-	cc := serve(t, s, config.Server{})
+	cc := serve(t, s, ServerOptions{})
 	client := authv3.NewAuthorizationClient(cc)
 	hc := healthpb.NewHealthClient(cc)
 
@@ -226,11 +221,15 @@ func TestMutualTLSListener(t *testing.T) {
 		}
 		return p
 	}
-	cfg := config.Server{TLS: config.ServerTLS{
+	tc, err := config.ServerTLS{
 		CertFile:     write("server.pem", serverCert.PEM()),
 		KeyFile:      write("server.key", serverCert.KeyPEM()),
 		ClientCAFile: write("ca.pem", ca.PEM()),
-	}}
+	}.Load("server.tls", tls.RequireAndVerifyClientCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ServerOptions{TLS: tc}
 
 	s := NewServer(nil, nil)
 	s.SetPipeline(stubPipeline())
@@ -330,7 +329,7 @@ func (panickyObserver) Observe(*authz.Decision, time.Duration) { panic("audit bu
 func TestObserverPanicDoesNotChangeTheAnswer(t *testing.T) {
 	s := NewServer(nil, panickyObserver{})
 	s.SetPipeline(stubPipeline())
-	client := authv3.NewAuthorizationClient(serve(t, s, config.Server{}))
+	client := authv3.NewAuthorizationClient(serve(t, s, ServerOptions{}))
 	if resp := check(t, client, checkRequest("127.0.0.1", "/secrets/a", "Bearer ok", nil)); resp.GetStatus().GetCode() != int32(code.Code_OK) {
 		t.Errorf("allowed request answered %v", resp.GetStatus())
 	}
@@ -364,7 +363,7 @@ func rawHeaderRequest(peer, path, authorization string, raw map[string][]byte) *
 func TestRawClientRequestIDStaysARefusal(t *testing.T) {
 	s := NewServer(nil, nil)
 	s.SetPipeline(stubPipeline())
-	client := authv3.NewAuthorizationClient(serve(t, s, config.Server{}))
+	client := authv3.NewAuthorizationClient(serve(t, s, ServerOptions{}))
 	long := bytes.Repeat([]byte("a"), 3*authz.MaxEchoValue)
 	for _, c := range []struct {
 		name, peer, authorization string
@@ -421,7 +420,7 @@ func TestGRPCRejectsBeforeCheck(t *testing.T) {
 	obs := &countingObserver{}
 	s := NewServer(nil, obs)
 	s.SetPipeline(stubPipeline())
-	cc := serve(t, s, config.Server{MaxRecvMsgBytes: 64 << 10})
+	cc := serve(t, s, ServerOptions{MaxRecvMsgBytes: 64 << 10})
 	const method = "/envoy.service.auth.v3.Authorization/Check"
 	send := func(cr *authv3.CheckRequest, placeholder, wire string) error {
 		b, err := proto.Marshal(cr)
@@ -458,43 +457,5 @@ func TestGRPCRejectsBeforeCheck(t *testing.T) {
 	}
 	if n := obs.n.Load(); n != 1 {
 		t.Errorf("Check ran %d times for the raw-bytes request, want 1", n)
-	}
-}
-
-// TestNewGRPCServerRefusesBadTLS: a listener whose TLS cannot be set up is
-// never built, least of all as a plain-text one.
-func TestNewGRPCServerRefusesBadTLS(t *testing.T) {
-	dir := t.TempDir()
-	cfg := config.Server{MaxRecvMsgBytes: 1 << 20, TLS: config.ServerTLS{
-		CertFile: filepath.Join(dir, "missing.pem"), KeyFile: filepath.Join(dir, "missing.key"),
-	}}
-	g, err := NewGRPCServer(NewServer(nil, nil), cfg)
-	if err == nil || !strings.Contains(err.Error(), "server.tls") {
-		t.Errorf("NewGRPCServer with a missing certificate: err = %v, want a server.tls error", err)
-	}
-	if g != nil {
-		g.Stop()
-		t.Error("NewGRPCServer returned a server although its TLS failed")
-	}
-}
-
-// TestServerTLSConfigMissingClientCA: a clientCAFile that cannot be read is
-// reported as such (the file's own error, e.g. not found), not as a file
-// without certificates.
-func TestServerTLSConfigMissingClientCA(t *testing.T) {
-	dir := t.TempDir()
-	ca := authztest.NewTestCA(t)
-	cert := ca.Issue(authztest.CertOptions{DNSNames: []string{"localhost"}, Server: true})
-	certFile, keyFile := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
-	if err := os.WriteFile(certFile, []byte(cert.PEM()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, []byte(cert.KeyPEM()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	missing := filepath.Join(dir, "missing-ca.pem")
-	tc, err := ServerTLSConfig(config.ServerTLS{CertFile: certFile, KeyFile: keyFile, ClientCAFile: missing})
-	if tc != nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "server.tls.clientCAFile") {
-		t.Errorf("missing clientCAFile: tls %v, err %v; want no config and a server.tls.clientCAFile error wrapping fs.ErrNotExist", tc, err)
 	}
 }

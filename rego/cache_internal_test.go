@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // keyablePlan is every field a cache key can hold.

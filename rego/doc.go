@@ -25,6 +25,6 @@
 // off when a rule reads a per-request field or calls a volatile builtin
 // (README.md, "The decision cache").
 //
-// Imports: authz, authz/config and OPA (github.com/open-policy-agent/opa/v1).
+// Imports: authz, config and OPA (github.com/open-policy-agent/opa/v1).
 // Never gRPC or protobuf.
 package rego

@@ -6,7 +6,7 @@
 // fetches; tokens signed with RS256, PS256, ES256 and ES384 keys; and the
 // bad tokens a validator must refuse.
 //
-// Imports: authz/config, github.com/lestrrat-go/jwx/v2, the standard
+// Imports: config, github.com/lestrrat-go/jwx/v2, the standard
 // library (testing among it). Never imported by non-test code.
 package authztest
 
@@ -28,7 +28,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // Defaults of the claims an Issuer mints.

@@ -107,5 +107,5 @@
 // rendered at load. Connect and Evaluate do not allocate, X-Forwarded-For
 // included, except to describe a refused entry.
 //
-// Imports: the standard library, authz and authz/config.
+// Imports: the standard library, authz and config.
 package network

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // Inner codes of the firewall's refusals.

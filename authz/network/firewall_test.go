@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/network"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 const (

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // genRules writes a deny-by-default configuration with random IP rules,

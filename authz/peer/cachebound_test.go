@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // TestRecognizeCABoundsTheCachedVerdict: with a caFile, a cached verdict

@@ -71,5 +71,5 @@
 // in scope when its family and permission are in the set; control-plane
 // operations never are.
 //
-// Imports: authz, authz/config and the standard library.
+// Imports: authz, config and the standard library.
 package peer

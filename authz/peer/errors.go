@@ -3,7 +3,7 @@ package peer
 import (
 	"fmt"
 
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // Sentinel errors of New, each wrapping the config sentinel of its kind so

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // Matcher recognises trusted services by their client certificate. It is

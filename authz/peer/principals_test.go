@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // TestPrincipals: the flat principal set of the control plane matches

@@ -11,7 +11,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // TestRecognizeOverRealTLS plays Envoy: a real TLS server asks for a client

@@ -91,6 +91,6 @@
 // key age and readiness per issuer, and Authenticator.CacheStats the cache
 // counters, for the metrics package to export.
 //
-// Imports: authz, authz/config, github.com/lestrrat-go/jwx/v2 and the
+// Imports: authz, config, github.com/lestrrat-go/jwx/v2 and the
 // standard library. Never protobuf, gRPC, OPA or a metrics library.
 package token

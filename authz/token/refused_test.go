@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // verifications is how many tokens were verified from scratch so far.

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // A caller rebuilt from the claims an audit record keeps (after a JSON round

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // ErrKeysUnavailable means an issuer's keys have never been loaded, so a

@@ -19,8 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"sigs.k8s.io/yaml"
 
-	"github.com/vaultwall/vaultwall/authz/config"
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
+	"github.com/vaultwall/vaultwall/config"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 )
 
 // etcdMember is one embedded etcd on fixed loopback ports and a data

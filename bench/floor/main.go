@@ -4,7 +4,7 @@
 // same health and reflection services, so that what separates it from
 // vaultwall under `make bench` is the decision and nothing else.
 //
-// Imports: envoy (for the server options), authz/config, grpc,
+// Imports: envoy (for the server options), config, grpc,
 // go-control-plane.
 package main
 
@@ -25,7 +25,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/envoy"
 )
 
@@ -50,10 +50,7 @@ func (floor) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse
 }
 
 func run(addr string) error {
-	opts, err := envoy.GRPCServerOptions(config.Server{MaxRecvMsgBytes: config.DefaultMaxRecvMsgBytes})
-	if err != nil {
-		return err
-	}
+	opts := envoy.GRPCServerOptions(envoy.ServerOptions{MaxRecvMsgBytes: config.DefaultMaxRecvMsgBytes})
 	g := grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(g, floor{})
 	hs := health.NewServer()

@@ -38,10 +38,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/token"
 	"github.com/vaultwall/vaultwall/bench/internal/procstat"
 	"github.com/vaultwall/vaultwall/bench/workload"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/envoy"
 )

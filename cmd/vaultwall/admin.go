@@ -26,7 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 )
 
 // adminConn holds the connection flags shared by every admin verb.

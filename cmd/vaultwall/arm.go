@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/vaultwall/vaultwall/authz"
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 )
 
 // The admin verbs print what az prints for the same verb: a vault as

@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vaultwall/vaultwall/authz/config"
 	"github.com/vaultwall/vaultwall/authz/peer"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/controlplane"
 	"github.com/vaultwall/vaultwall/controlplane/store"
 	"github.com/vaultwall/vaultwall/engine"

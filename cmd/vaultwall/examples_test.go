@@ -16,12 +16,14 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/vaultwall/vaultwall/server"
 )
 
 // startControlPlaneExample serves examples/controlplane.yaml in-process on
 // free loopback ports (its listenAddr and state file moved into a temporary
 // directory, its key files made absolute) and returns the bound addresses.
-func startControlPlaneExample(t *testing.T) Addrs {
+func startControlPlaneExample(t *testing.T) server.Addrs {
 	t.Helper()
 	data, err := os.ReadFile("../../examples/controlplane.yaml")
 	if err != nil {
@@ -67,7 +69,7 @@ func startControlPlaneExample(t *testing.T) Addrs {
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		var a Addrs
+		var a server.Addrs
 		if b, err := os.ReadFile(addrFile); err == nil && json.Unmarshal(b, &a) == nil && a.Admin != "" {
 			return a
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/cover"
 	"github.com/open-policy-agent/opa/v1/tester"
 
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/controlplane/store"
 )
 
@@ -64,11 +64,11 @@ func TestCheckExamples(t *testing.T) {
 func TestConfigValidateAzureDocuments(t *testing.T) {
 	atRoot(t)
 	for file, want := range map[string][]string{
-		"authz/config/testdata/azure/keyvault-show.json": {"read as          az keyvault show", "properties.createMode",
+		"config/testdata/azure/keyvault-show.json": {"read as          az keyvault show", "properties.createMode",
 			"properties.privateEndpointConnections[*].etag", "note             properties.networkAcls.virtualNetworkRules[0].id"},
-		"authz/config/testdata/azure/group-export.json": {"read as          ARM template", "resources[3] (Microsoft.KeyVault/vaults/secrets)",
+		"config/testdata/azure/group-export.json": {"read as          ARM template", "resources[3] (Microsoft.KeyVault/vaults/secrets)",
 			"resources[0].properties.sku"},
-		"authz/config/testdata/azure/keyvault-show-rbac.yaml": {"authorization    RBAC: 0 role assignments", "issuers          0 (no token is accepted"},
+		"config/testdata/azure/keyvault-show-rbac.yaml": {"authorization    RBAC: 0 role assignments", "issuers          0 (no token is accepted"},
 	} {
 		out, err := run(t, "config", "validate", file)
 		if err != nil {
@@ -88,8 +88,8 @@ func TestConfigValidateAzureDocuments(t *testing.T) {
 func TestConfigImport(t *testing.T) {
 	atRoot(t)
 	out := filepath.Join(t.TempDir(), "vault.yaml")
-	if msg, err := run(t, "config", "import", "authz/config/testdata/azure/keyvault-show-rbac.yaml",
-		"--role-assignments", "authz/config/testdata/azure/role-assignments.json", "--output-file", out); err != nil {
+	if msg, err := run(t, "config", "import", "config/testdata/azure/keyvault-show-rbac.yaml",
+		"--role-assignments", "config/testdata/azure/role-assignments.json", "--output-file", out); err != nil {
 		t.Fatalf("%v\n%s", err, msg)
 	}
 	data, err := os.ReadFile(out)

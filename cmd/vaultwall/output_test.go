@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	v1 "github.com/vaultwall/vaultwall/proto/vaultwall/v1"
+	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/admin/*.golden")

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vaultwall/vaultwall/server"
 )
 
 // The vaultwall binary built once from this tree for the tests that need a
@@ -100,7 +102,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	})
 	logText := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 
-	var addrs Addrs
+	var addrs server.Addrs
 	waitFor(t, exited, logText, "the address file", func() bool {
 		b, err := os.ReadFile(addrFile)
 		return err == nil && json.Unmarshal(b, &addrs) == nil

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vaultwall/vaultwall/authz/config"
-	"github.com/vaultwall/vaultwall/replay"
+	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/ops/replay"
 )
 
 // Exit codes of `vaultwall replay`.

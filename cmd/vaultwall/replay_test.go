@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vaultwall/vaultwall/audit"
-	"github.com/vaultwall/vaultwall/authz/config"
-	"github.com/vaultwall/vaultwall/internal/opstest"
+	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/ops/audit"
+	"github.com/vaultwall/vaultwall/ops/opstest"
 )
 
 // vaultwall replay: exit 0 when nothing changes, 2 with the changes listed,

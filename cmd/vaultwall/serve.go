@@ -3,23 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/vaultwall/vaultwall/authz/config"
-	"github.com/vaultwall/vaultwall/controlplane"
-	"github.com/vaultwall/vaultwall/engine"
-	"github.com/vaultwall/vaultwall/ops"
+	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/server"
 )
 
 func newServeCmd() *cobra.Command {
@@ -61,109 +55,16 @@ func newServeCmd() *cobra.Command {
 }
 
 func serve(ctx context.Context, path, grpcAddr, httpAddr, addrFile string, cfg *config.Config, log *slog.Logger, hup <-chan os.Signal) error {
-	st, err := ops.New(ctx, path, cfg, ops.Options{Log: log, Version: version})
-	if err != nil {
-		return err
+	o := server.Options{ConfigPath: path, Config: cfg, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, Log: log, Version: version, Reload: hup}
+	if addrFile != "" {
+		o.Listening = func(a server.Addrs) error { return writeAddrFile(addrFile, a) }
 	}
-	defer func() {
-		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = st.Close(shut)
-	}()
-	// fail stops Serve from a callback that cannot return an error.
-	sctx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-	aw := &addrWriter{path: addrFile, admin: cfg.ControlPlane.Enabled}
-	opts := st.ServeOptions(engine.ServeOptions{
-		ConfigPath: path,
-		GRPCAddr:   grpcAddr,
-		HTTPAddr:   httpAddr,
-		Log:        log,
-		Listening:  aw.listening,
-	})
-	if hup != nil {
-		opts.Services = append(opts.Services, reloadOn(hup, log))
-	}
-	if cfg.ControlPlane.Enabled {
-		cp, err := controlplane.Open(sctx, controlplane.Options{Config: cfg, Keys: st.Keys(), Build: st.Builder().Build, Log: log,
-			Listening: func(a net.Addr) {
-				if err := aw.adminListening(a); err != nil {
-					fail(err) // stops Serve: a supervisor waiting for the file must not wait forever
-				}
-			}})
-		if err != nil {
-			return err
-		}
-		defer cp.Close()
-		cp.Wire(&opts)
-	}
-	err = engine.Serve(sctx, opts)
-	if cause := context.Cause(sctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	return err
-}
-
-// reloadOn reloads the engine on each signal from sig (SIGHUP) until ctx
-// ends. A refused configuration is logged by the engine and the running one
-// stays, as for a reload on change.
-func reloadOn(sig <-chan os.Signal, log *slog.Logger) func(context.Context, *engine.Engine) error {
-	return func(ctx context.Context, eng *engine.Engine) error {
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case s := <-sig:
-				log.Info("reload requested", "signal", s.String())
-				_ = eng.Reload(ctx)
-			}
-		}
-	}
-}
-
-// Addrs is the content of serve's --addr-file.
-type Addrs struct {
-	GRPC  string `json:"grpc"`
-	HTTP  string `json:"http"`
-	Admin string `json:"admin,omitempty"`
-}
-
-// addrWriter writes --addr-file once every listener is open: the gRPC and
-// HTTP ones, and the control plane's when it is enabled (it opens last).
-type addrWriter struct {
-	path  string
-	admin bool
-
-	mu    sync.Mutex
-	addrs Addrs
-}
-
-func (w *addrWriter) listening(g, h net.Addr) error {
-	if w.path == "" {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.addrs.GRPC, w.addrs.HTTP = g.String(), h.String()
-	if w.admin {
-		return nil
-	}
-	return writeAddrFile(w.path, w.addrs)
-}
-
-func (w *addrWriter) adminListening(a net.Addr) error {
-	if w.path == "" {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.addrs.Admin = a.String()
-	return writeAddrFile(w.path, w.addrs)
+	return server.Serve(ctx, o)
 }
 
 // writeAddrFile writes the bound addresses as JSON beside path and renames
 // the result into place, so a reader polling for path never sees half a file.
-func writeAddrFile(path string, a Addrs) error {
+func writeAddrFile(path string, a server.Addrs) error {
 	b, err := json.Marshal(a)
 	if err != nil {
 		return err

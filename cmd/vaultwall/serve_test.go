@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaultwall/vaultwall/server"
 )
 
 // configs for the --addr-file tests: the example, the example with the
@@ -38,8 +40,8 @@ controlPlane:
 	if err := os.WriteFile(cpPath, []byte(cp), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	show, _ := filepath.Abs("../../authz/config/testdata/azure/keyvault-show.json")
-	tmpl, _ := filepath.Abs("../../authz/config/testdata/azure/group-export.json")
+	show, _ := filepath.Abs("../../config/testdata/azure/keyvault-show.json")
+	tmpl, _ := filepath.Abs("../../config/testdata/azure/group-export.json")
 	return map[string]string{"example": example, "control plane": cpPath, "az keyvault show": show, "ARM template": tmpl}
 }
 
@@ -72,7 +74,7 @@ func TestServeAddrFile(t *testing.T) {
 				}
 			})
 
-			var addrs Addrs
+			var addrs server.Addrs
 			deadline := time.Now().Add(10 * time.Second)
 			for {
 				b, err := os.ReadFile(addrFile)

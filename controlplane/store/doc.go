@@ -10,5 +10,5 @@
 // fleets lives in store/etcdstore. ReadFile reads a state file without
 // opening the store (config validate).
 //
-// Imports: authz, authz/config, fsnotify and the standard library.
+// Imports: authz, config, fsnotify and the standard library.
 package store

@@ -9,7 +9,7 @@ import (
 	"strconv"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/authz/config"
+	"github.com/vaultwall/vaultwall/config"
 )
 
 // State is the part of the vault's properties that the control plane owns.

@@ -4,5 +4,5 @@
 // Prometheus's own rule-file and PromQL parsers (github.com/prometheus/
 // prometheus, used by this test package only, never by the product binary)
 // and check that every metric the rules and the dashboard name is one
-// vaultwall exports, as collected from a real ops.Stack and engine.
+// vaultwall exports, as a running server.Serve exports them.
 package monitoring

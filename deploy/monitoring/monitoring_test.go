@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -14,13 +15,12 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 
-	"github.com/vaultwall/vaultwall/authz/config"
-	"github.com/vaultwall/vaultwall/engine"
-	"github.com/vaultwall/vaultwall/ops"
+	"github.com/vaultwall/vaultwall/server"
 )
 
 const (
@@ -32,34 +32,38 @@ const (
 var promql = parser.NewParser(parser.Options{})
 
 // exported collects the names of the series vaultwall's /metrics serves, from
-// the same registry serve builds: the ops stack (decisions, latency, keys,
-// caches, audit, shadow, Go and process) and the engine's status collector,
-// after one load of the example configuration.
+// what a running `vaultwall serve` of the example configuration exports on
+// /metrics (decisions, latency, keys, caches, audit, shadow, Go and process,
+// the engine's status) once it has loaded.
 func exported(t *testing.T) map[string]bool {
 	t.Helper()
-	cfg, err := config.Load(exampleConfig)
+	ctx, cancel := context.WithCancel(t.Context())
+	addrs := make(chan server.Addrs, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Serve(ctx, server.Options{ConfigPath: exampleConfig, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+			Stdout: io.Discard, Version: "test", Listening: func(a server.Addrs) error { addrs <- a; return nil }})
+	}()
+	var a server.Addrs
+	select {
+	case a = <-addrs:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("not listening")
+	}
+	t.Cleanup(func() { cancel(); <-done })
+	resp, err := http.Get("http://" + a.HTTP + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	st, err := ops.New(ctx, exampleConfig, cfg, ops.Options{Log: slog.New(slog.DiscardHandler), Stdout: io.Discard, Version: "test"})
+	defer resp.Body.Close()
+	tp := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := tp.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = st.Close(c)
-	})
-	opts := st.ServeOptions(engine.ServeOptions{ConfigPath: exampleConfig})
-	eng := engine.New(exampleConfig, opts.Build, nil, opts.OnSwap...)
-	opts.Registry.MustRegister(engine.NewStatusCollector(eng, "enforced"))
-	if err := eng.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := opts.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("/metrics does not parse: %v", err)
 	}
 	names := map[string]bool{}
 	for _, mf := range mfs {
