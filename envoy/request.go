@@ -88,7 +88,11 @@ func addrPort(a *corev3.Address) netip.AddrPort {
 	if err != nil || ip.Zone() != "" {
 		return netip.AddrPort{}
 	}
-	return netip.AddrPortFrom(ip.Unmap(), uint16(sa.GetPortValue()))
+	port := sa.GetPortValue()
+	if port > 65535 {
+		port = 0 // not a port: unknown, never another port by truncation
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(port))
 }
 
 // joinHeaderMap folds encode_raw_headers' list into Envoy's usual map:
