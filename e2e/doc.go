@@ -26,8 +26,10 @@
 //   - fakevault: an in-memory Key Vault data plane over HTTPS;
 //   - azure: Azure SDK for Go plumbing (token credential, routing of
 //     *.vault.azure.net to loopback);
-//   - authzstub: a stub ext_authz server for tests of the above;
-//   - pki: CAs and certificates minted per test.
+//   - authzstub: a stub ext_authz server for tests of the above.
+//
+// Certificates — a CA per role, minted per test — come from the project's
+// test kit, authz/authztest.
 //
 // Imports: authz, config, authz/authztest, proto/vaultwall/v1,
 // e2e/internal/..., the Azure SDK, grpc-go, sigs.k8s.io/yaml.

@@ -19,7 +19,6 @@ import (
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"
-	"github.com/vaultwall/vaultwall/e2e/internal/pki"
 )
 
 // TestFirewall is Key Vault's firewall on a public vault behind an L4 load
@@ -209,7 +208,7 @@ func TestFirewall(t *testing.T) {
 		// A certificate from the trusted CA that no binding names, or that
 		// names a look-alike of a bound id, is no trusted service.
 		for _, id := range []string{"spiffe://trusted.example/azure-backup/", "spiffe://trusted.example/Azure-Backup", "spiffe://trusted.example/other"} {
-			cert := s.serviceCA.Issue(t, pki.Leaf{URIs: []string{id}})
+			cert := s.serviceCA.Issue(authztest.CertOptions{URIs: []string{id}}).TLS()
 			s.do(t, req{path: get, from: outside, cert: &cert, as: &backup}).
 				wantRefused(t, 403, "Forbidden", "ForbiddenByFirewall", s.firewallMessage("192.0.2.44", backup))
 		}
@@ -239,9 +238,9 @@ func TestFirewall(t *testing.T) {
 
 	t.Run("a client certificate from an untrusted CA cannot connect", func(t *testing.T) {
 		t.Parallel()
-		rogue := pki.NewCA(t, "rogue CA")
+		rogue := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "rogue CA"})
 		for _, id := range []string{spiffeBackup, "spiffe://rogue.example/anything"} {
-			cert := rogue.Issue(t, pki.Leaf{URIs: []string{id}})
+			cert := rogue.Issue(authztest.CertOptions{URIs: []string{id}}).TLS()
 			// TLS 1.2: the handshake fails with the front's alert.
 			if err := s.handshake(t, addr("203.0.113.10"), &cert, tls.VersionTLS12); err == nil || !strings.Contains(err.Error(), "tls: ") {
 				t.Errorf("certificate %s from another CA, TLS 1.2: %v; want the TLS handshake refused", id, err)
@@ -275,7 +274,7 @@ func TestFirewall(t *testing.T) {
 		// there, an earlier one would be too.
 		probe := "/secrets/untrusted-ca-probe" + api
 		for _, id := range []string{spiffeBackup, "spiffe://rogue.example/anything"} {
-			cert := rogue.Issue(t, pki.Leaf{URIs: []string{id}})
+			cert := rogue.Issue(authztest.CertOptions{URIs: []string{id}}).TLS()
 			if r := s.do(t, req{path: probe, from: addr("203.0.113.10"), cert: &cert, as: &backup}); r.err == nil {
 				t.Errorf("certificate %s from another CA: status %d; want no connection", id, r.status)
 			}

@@ -80,7 +80,7 @@ func TestPythonSDK(t *testing.T) {
 	cfg := map[string]any{
 		"token_url": tokens.url,
 		// Each group mints its own front CA: the client trusts both.
-		"ca_file":   writeFile(t, dir, "front-cas.pem", slices.Concat(s.frontCA.PEM(), r.frontCA.PEM())),
+		"ca_file":   writeFile(t, dir, "front-cas.pem", []byte(s.frontCA.PEM()+r.frontCA.PEM())),
 		"tenant":    tenant,
 		"challenge": challenge,
 		"vaults": map[string]any{

@@ -33,7 +33,6 @@ import (
 	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/e2e/internal/fakevault"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"
-	"github.com/vaultwall/vaultwall/e2e/internal/pki"
 )
 
 const (
@@ -161,13 +160,13 @@ type system struct {
 	vw      *vaultwall
 	front   front.Front
 	opts    front.Options
-	frontCA *pki.CA // the front's and the vault's server certificates
+	frontCA *authztest.TestCA // the front's and the vault's server certificates
 	// serviceCA issues trusted services' client certificates: the front
 	// verifies them, vaultwall checks them again (trustedServices.caFile).
-	serviceCA *pki.CA
+	serviceCA *authztest.TestCA
 	// authzCA secures the ext_authz channel: vaultwall's server certificate
 	// and the front's client certificate.
-	authzCA    *pki.CA
+	authzCA    *authztest.TestCA
 	authzCert  tls.Certificate // the front's (and the tests') client certificate
 	services   map[string]*tls.Certificate
 	tokenCache sync.Map // principal name → token
@@ -184,25 +183,25 @@ func newSystem(t *testing.T, name, envoyFile string, configure func(*config.Conf
 		name:      name,
 		host:      name + ".vault.azure.net",
 		issuer:    authztest.NewIssuer(t),
-		frontCA:   pki.NewCA(t, "front CA"),
-		serviceCA: pki.NewCA(t, "trusted-services CA"),
-		authzCA:   pki.NewCA(t, "ext_authz CA"),
+		frontCA:   authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "front CA"}),
+		serviceCA: authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "trusted-services CA"}),
+		authzCA:   authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "ext_authz CA"}),
 		services:  map[string]*tls.Certificate{},
 	}
 	dir := t.TempDir()
 	for id, uri := range map[string]string{"Backup": spiffeBackup, "AppService": spiffeAppService} {
-		c := s.serviceCA.Issue(t, pki.Leaf{URIs: []string{uri}})
+		c := s.serviceCA.Issue(authztest.CertOptions{URIs: []string{uri}}).TLS()
 		s.services[id] = &c
 	}
 
-	vaultCert := s.frontCA.Server(t, "vault.internal") // the name envoy.yaml's vault cluster verifies
+	vaultCert := s.frontCA.IssueServer("vault.internal").TLS() // the name envoy.yaml's vault cluster verifies
 	s.vault = fakevault.Start(t, fakevault.Options{Cert: &vaultCert, Location: location, PageSize: 2})
 
 	cfg := baseConfig(name)
 	cfg.Identity.Issuers = []config.Issuer{s.issuer.Config()}
-	cfg.TrustedServices.CAFile = writeFile(t, dir, "trusted-services-ca.pem", s.serviceCA.PEM())
-	grpcCert, grpcKey := pki.WriteFiles(t, dir, "vaultwall", s.authzCA.Server(t, vaultwallName))
-	cfg.Server.TLS = config.ServerTLS{CertFile: grpcCert, KeyFile: grpcKey, ClientCAFile: writeFile(t, dir, "ext-authz-ca.pem", s.authzCA.PEM())}
+	cfg.TrustedServices.CAFile = writeFile(t, dir, "trusted-services-ca.pem", []byte(s.serviceCA.PEM()))
+	grpcCert, grpcKey := authztest.WriteKeyPair(t, dir, "vaultwall", s.authzCA.IssueServer(vaultwallName).TLS())
+	cfg.Server.TLS = config.ServerTLS{CertFile: grpcCert, KeyFile: grpcKey, ClientCAFile: writeFile(t, dir, "ext-authz-ca.pem", []byte(s.authzCA.PEM()))}
 	if configure != nil {
 		configure(cfg)
 	}
@@ -218,16 +217,16 @@ func newSystem(t *testing.T, name, envoyFile string, configure func(*config.Conf
 	if h := cfg.Network.TrustedProxies.Hops; h != opts.XFFTrustedHops {
 		t.Fatalf("network.trustedProxies.hops %d, but %s trusts %d hops", h, envoyFile, opts.XFFTrustedHops)
 	}
-	frontCert := s.frontCA.Server(t, "*.vault.azure.net")
-	s.authzCert = s.authzCA.Issue(t, pki.Leaf{DNS: []string{"front.internal"}})
+	frontCert := s.frontCA.IssueServer("*.vault.azure.net").TLS()
+	s.authzCert = s.authzCA.Issue(authztest.CertOptions{DNSNames: []string{"front.internal"}}).TLS()
 	opts.ServerCert = &frontCert
-	opts.ClientCAs, opts.ClientCAPEM = s.serviceCA.Pool(), s.serviceCA.PEM()
+	opts.ClientCAs, opts.ClientCAPEM = s.serviceCA.Pool(), []byte(s.serviceCA.PEM())
 	opts.AuthzAddr = s.vw.grpc
 	for _, via := range authzVia {
 		opts.AuthzAddr = via(opts.AuthzAddr)
 	}
-	opts.AuthzTLS = &front.AuthzTLS{ServerName: vaultwallName, CAPEM: s.authzCA.PEM(), Certificate: s.authzCert}
-	opts.Upstream, opts.UpstreamCAs, opts.UpstreamCAPEM = s.vault.URL(), s.frontCA.Pool(), s.frontCA.PEM()
+	opts.AuthzTLS = &front.AuthzTLS{ServerName: vaultwallName, CAPEM: []byte(s.authzCA.PEM()), Certificate: s.authzCert}
+	opts.Upstream, opts.UpstreamCAs, opts.UpstreamCAPEM = s.vault.URL(), s.frontCA.Pool(), []byte(s.frontCA.PEM())
 	opts.Domains = []string{s.host}
 	s.opts = opts
 	s.front = front.NewFront(t, opts)

@@ -1,21 +1,17 @@
 package envoy_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/vaultwall/vaultwall/authz/authztest"
 )
 
 // TestEnvoyValidateMode runs Envoy itself on each front-proxy file
@@ -133,29 +129,7 @@ var tlsFileRE = regexp.MustCompile(`/etc/envoy/tls/([\w.-]+)`)
 // returns the config pointing at them.
 func mintTLSFiles(t *testing.T, cfg, dir string) string {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "vaultwall test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	ca := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "vaultwall test CA"})
 
 	names := map[string]bool{}
 	for _, line := range strings.Split(cfg, "\n") {
@@ -171,41 +145,22 @@ func mintTLSFiles(t *testing.T, cfg, dir string) string {
 			t.Fatal(err)
 		}
 	}
-	serial := int64(1)
 	for name := range names {
 		base, ext := strings.TrimSuffix(name, filepath.Ext(name)), filepath.Ext(name)
 		switch ext {
 		case ".crt":
-			serial++
-			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tmpl := &x509.Certificate{
-				SerialNumber: big.NewInt(serial),
-				Subject:      pkix.Name{CommonName: base},
-				DNSNames:     []string{base + ".internal"},
-				NotBefore:    now.Add(-time.Hour),
-				NotAfter:     now.Add(time.Hour),
-				KeyUsage:     x509.KeyUsageDigitalSignature,
-				ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			}
-			der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			write(name, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-			write(base+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+			cert := ca.Issue(authztest.CertOptions{
+				Subject:     pkix.Name{CommonName: base},
+				DNSNames:    []string{base + ".internal"},
+				ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			})
+			authztest.WriteKeyPair(t, dir, base, cert.TLS())
 		case ".key":
 			if !names[base+".crt"] {
 				t.Fatalf("%s has no matching %s.crt", name, base)
 			}
 		default:
-			write(name, caPEM)
+			write(name, []byte(ca.PEM()))
 		}
 	}
 	return strings.ReplaceAll(cfg, "/etc/envoy/tls/", dir+"/")

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -22,7 +23,7 @@ type TestCA struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
 
-	tb testing.TB
+	tb testing.TB // nil for a CA made by NewCA
 }
 
 // TestCAOptions shape a TestCA; the zero value is a root valid from an hour
@@ -45,6 +46,19 @@ func NewTestCA(tb testing.TB) *TestCA {
 // NewTestCAWith mints a root CA shaped by opts.
 func NewTestCAWith(tb testing.TB, opts TestCAOptions) *TestCA {
 	tb.Helper()
+	ca, err := NewCA(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ca.tb = tb
+	return ca
+}
+
+// NewCA is NewTestCAWith for a program without a testing.TB (a benchmark
+// binary): it returns its error, and so does the CA's Mint. The methods
+// that fail a test instead (Issue, IssueDER, WriteBundle, TestCert.KeyPEM)
+// panic on such a CA.
+func NewCA(opts TestCAOptions) (*TestCA, error) {
 	now := time.Now()
 	if opts.CommonName == "" {
 		opts.CommonName = "vaultwall test CA " + itoa(caSeq.Add(1))
@@ -55,9 +69,12 @@ func NewTestCAWith(tb testing.TB, opts TestCAOptions) *TestCA {
 	if opts.NotAfter.IsZero() {
 		opts.NotAfter = now.AddDate(10, 0, 0)
 	}
-	key := newKey(tb)
+	key, sn, err := newKeyAndSerial()
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(tb),
+		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: opts.CommonName, Organization: []string{"vaultwall tests"}},
 		NotBefore:             opts.NotBefore,
 		NotAfter:              opts.NotAfter,
@@ -67,13 +84,22 @@ func NewTestCAWith(tb testing.TB, opts TestCAOptions) *TestCA {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		tb.Fatalf("authztest: create CA: %v", err)
+		return nil, fmt.Errorf("authztest: create CA: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		tb.Fatalf("authztest: parse CA: %v", err)
+		return nil, fmt.Errorf("authztest: parse CA: %w", err)
 	}
-	return &TestCA{Cert: cert, Key: key, tb: tb}
+	return &TestCA{Cert: cert, Key: key}, nil
+}
+
+// fatal fails the CA's test, or panics for a CA made by NewCA.
+func (ca *TestCA) fatal(err error) {
+	if ca.tb == nil {
+		panic(err)
+	}
+	ca.tb.Helper()
+	ca.tb.Fatal(err)
 }
 
 // PEM is the CA certificate in PEM form.
@@ -90,6 +116,9 @@ func (ca *TestCA) Pool() *x509.CertPool {
 // to a file in the test's temporary directory and returns its path: the
 // shape of a caFile setting.
 func (ca *TestCA) WriteBundle(others ...*TestCA) string {
+	if ca.tb == nil {
+		panic("authztest: WriteBundle needs a CA made with a testing.TB")
+	}
 	ca.tb.Helper()
 	data := ca.PEM()
 	for _, o := range others {
@@ -102,22 +131,17 @@ func (ca *TestCA) WriteBundle(others ...*TestCA) string {
 	return path
 }
 
-func newKey(tb testing.TB) *ecdsa.PrivateKey {
-	tb.Helper()
+// newKeyAndSerial makes an ECDSA P-256 key and a random positive serial.
+func newKeyAndSerial() (*ecdsa.PrivateKey, *big.Int, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		tb.Fatalf("authztest: generate key: %v", err)
+		return nil, nil, fmt.Errorf("authztest: generate key: %w", err)
 	}
-	return key
-}
-
-func serial(tb testing.TB) *big.Int {
-	tb.Helper()
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		tb.Fatalf("authztest: serial: %v", err)
+		return nil, nil, fmt.Errorf("authztest: serial: %w", err)
 	}
-	return n.Add(n, big.NewInt(1))
+	return key, n.Add(n, big.NewInt(1)), nil
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -9,7 +9,10 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,8 +59,38 @@ var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
 
 // Issue mints a leaf certificate signed by ca.
 func (ca *TestCA) Issue(opts CertOptions) *TestCert {
-	tb := ca.tb
-	tb.Helper()
+	if ca.tb != nil {
+		ca.tb.Helper()
+	}
+	c, err := ca.Mint(opts)
+	if err != nil {
+		ca.fatal(err)
+	}
+	return c
+}
+
+// IssueServer mints a server certificate for names (the first is also the
+// subject's common name, "localhost" without names) and for localhost,
+// 127.0.0.1 and ::1, so that a test may also dial it by address.
+func (ca *TestCA) IssueServer(names ...string) *TestCert {
+	if ca.tb != nil {
+		ca.tb.Helper()
+	}
+	cn := "localhost"
+	if len(names) > 0 {
+		cn = names[0]
+	}
+	return ca.Issue(CertOptions{
+		Subject:  pkix.Name{CommonName: cn},
+		DNSNames: append([]string{"localhost"}, names...),
+		IPs:      []string{"127.0.0.1", "::1"},
+		Server:   true,
+	})
+}
+
+// Mint is Issue returning its error instead of failing the test: for a CA
+// made by NewCA.
+func (ca *TestCA) Mint(opts CertOptions) (*TestCert, error) {
 	now := time.Now()
 	if opts.NotBefore.IsZero() {
 		opts.NotBefore = now.Add(-time.Hour)
@@ -71,9 +104,12 @@ func (ca *TestCA) Issue(opts CertOptions) *TestCert {
 			opts.NotAfter = now.Add(-24 * time.Hour)
 		}
 	}
-	key := newKey(tb)
+	key, sn, err := newKeyAndSerial()
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(tb),
+		SerialNumber: sn,
 		Subject:      opts.Subject,
 		RawSubject:   opts.RawSubject,
 		NotBefore:    opts.NotBefore,
@@ -89,7 +125,11 @@ func (ca *TestCA) Issue(opts CertOptions) *TestCert {
 	default:
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
-	if san := rawSAN(tb, opts); san != nil {
+	san, err := rawSAN(opts)
+	if err != nil {
+		return nil, err
+	}
+	if san != nil {
 		// RFC 5280 4.2.1.6: critical when the subject is empty.
 		tmpl.ExtraExtensions = []pkix.Extension{{
 			Id: oidSubjectAltName, Critical: opts.RawSubject == nil && len(opts.Subject.ToRDNSequence()) == 0, Value: san,
@@ -97,45 +137,52 @@ func (ca *TestCA) Issue(opts CertOptions) *TestCert {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
-		tb.Fatalf("authztest: create certificate: %v", err)
+		return nil, fmt.Errorf("authztest: create certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		// Go refuses some malformed SANs; tests that need those bytes use
 		// IssueDER.
-		tb.Fatalf("authztest: parse certificate: %v", err)
+		return nil, fmt.Errorf("authztest: parse certificate: %w", err)
 	}
-	return &TestCert{Cert: cert, Key: key, CA: ca}
+	return &TestCert{Cert: cert, Key: key, CA: ca}, nil
 }
 
 // IssueDER is Issue for certificates Go's parser may refuse (a URI SAN that
 // does not parse, say): it returns the DER without parsing it.
 func (ca *TestCA) IssueDER(opts CertOptions) []byte {
-	tb := ca.tb
-	tb.Helper()
-	key := newKey(tb)
+	if ca.tb != nil {
+		ca.tb.Helper()
+	}
+	key, sn, err := newKeyAndSerial()
+	if err != nil {
+		ca.fatal(err)
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(tb),
+		SerialNumber: sn,
 		Subject:      opts.Subject,
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	if san := rawSAN(tb, opts); san != nil {
+	san, err := rawSAN(opts)
+	if err != nil {
+		ca.fatal(err)
+	}
+	if san != nil {
 		tmpl.ExtraExtensions = []pkix.Extension{{Id: oidSubjectAltName, Value: san}}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
-		tb.Fatalf("authztest: create certificate: %v", err)
+		ca.fatal(fmt.Errorf("authztest: create certificate: %w", err))
 	}
 	return der
 }
 
 // rawSAN encodes the subjectAltName extension value, nil when there are no
 // names. GeneralName tags: rfc822Name 1, dNSName 2, URI 6, iPAddress 7.
-func rawSAN(tb testing.TB, opts CertOptions) []byte {
-	tb.Helper()
+func rawSAN(opts CertOptions) ([]byte, error) {
 	var names []asn1.RawValue
 	add := func(tag int, b []byte) {
 		names = append(names, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: tag, Bytes: b})
@@ -152,18 +199,18 @@ func rawSAN(tb testing.TB, opts CertOptions) []byte {
 	for _, s := range opts.IPs {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			tb.Fatalf("authztest: IP SAN %q: %v", s, err)
+			return nil, fmt.Errorf("authztest: IP SAN %q: %w", s, err)
 		}
 		add(7, a.AsSlice())
 	}
 	if names == nil {
-		return nil
+		return nil, nil
 	}
 	b, err := asn1.Marshal(names)
 	if err != nil {
-		tb.Fatalf("authztest: marshal SAN: %v", err)
+		return nil, fmt.Errorf("authztest: marshal SAN: %w", err)
 	}
-	return b
+	return b, nil
 }
 
 // PEM is the certificate in PEM form, with the trailing newline Envoy keeps.
@@ -173,7 +220,7 @@ func (c *TestCert) PEM() string { return CertPEM(c.Cert) }
 func (c *TestCert) KeyPEM() string {
 	der, err := x509.MarshalPKCS8PrivateKey(c.Key)
 	if err != nil {
-		c.CA.tb.Fatalf("authztest: marshal key: %v", err)
+		c.CA.fatal(fmt.Errorf("authztest: marshal key: %w", err))
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
@@ -182,6 +229,28 @@ func (c *TestCert) KeyPEM() string {
 // clients in tests.
 func (c *TestCert) TLS() tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key, Leaf: c.Cert}
+}
+
+// WriteKeyPair writes a certificate chain and its private key as the PEM
+// files name.crt and name.key (PKCS #8) in dir and returns their paths:
+// what Envoy's and vaultwall's certificate and key settings name.
+func WriteKeyPair(tb testing.TB, dir, name string, c tls.Certificate) (certFile, keyFile string) {
+	tb.Helper()
+	var chain []byte
+	for _, der := range c.Certificate {
+		chain = append(chain, DERToPEM(der)...)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		tb.Fatalf("authztest: marshal key: %v", err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	for path, data := range map[string][]byte{certFile: chain, keyFile: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			tb.Fatalf("authztest: %v", err)
+		}
+	}
+	return certFile, keyFile
 }
 
 // EnvoyPrincipal is the source.principal Envoy would report for this

@@ -162,3 +162,45 @@ func TestRealTLS(t *testing.T) {
 		t.Errorf("server saw principal %q", body)
 	}
 }
+
+// TestIssueServer: a server certificate for the names and the loopback
+// addresses, verifiable for server auth; WriteKeyPair's files load back.
+func TestIssueServer(t *testing.T) {
+	ca := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "front CA"})
+	srv := ca.IssueServer("vault.internal", "*.vault.azure.net")
+	if ca.Cert.Subject.CommonName != "front CA" || srv.Cert.Subject.CommonName != "vault.internal" {
+		t.Errorf("CA %q, server %q", ca.Cert.Subject.CommonName, srv.Cert.Subject.CommonName)
+	}
+	for _, name := range []string{"vault.internal", "x.vault.azure.net", "localhost", "127.0.0.1", "::1"} {
+		if _, err := srv.Cert.Verify(x509.VerifyOptions{DNSName: name, Roots: ca.Pool()}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	certFile, keyFile := authztest.WriteKeyPair(t, t.TempDir(), "server", srv.TLS())
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil || !pair.Leaf.Equal(srv.Cert) {
+		t.Errorf("WriteKeyPair's files: %v", err)
+	}
+}
+
+// TestNewCAWithoutTB: the kit's CA for programs, whose Mint returns what
+// Issue would have failed the test with.
+func TestNewCAWithoutTB(t *testing.T) {
+	ca, err := authztest.NewCA(authztest.TestCAOptions{CommonName: "bench CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.Mint(authztest.CertOptions{Server: true, DNSNames: []string{"vault.bench.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Cert.Verify(x509.VerifyOptions{DNSName: "vault.bench.test", Roots: ca.Pool()}); err != nil {
+		t.Error(err)
+	}
+	if _, err := tls.X509KeyPair([]byte(c.PEM()), []byte(c.KeyPEM())); err != nil {
+		t.Error(err)
+	}
+	if _, err := ca.Mint(authztest.CertOptions{IPs: []string{"not an address"}}); err == nil {
+		t.Error("Mint accepted an IP SAN that does not parse")
+	}
+}

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
-	"time"
+
+	"github.com/vaultwall/vaultwall/authz/authztest"
 )
 
 // Names the bench's certificates carry.
@@ -29,64 +25,28 @@ type benchPKI struct {
 	upstream                    tls.Certificate
 }
 
+// newPKI mints them with the project's test CA kit, through its TB-free
+// entry points (authztest.NewCA, Mint): this is a program, not a test.
 func newPKI(dir string) (*benchPKI, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := authztest.NewCA(authztest.TestCAOptions{CommonName: "vaultwall bench CA"})
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "vaultwall bench CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	server := func(name string) (*authztest.TestCert, error) {
+		return ca.Mint(authztest.CertOptions{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}, Server: true})
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	front, err := server(frontName)
 	if err != nil {
 		return nil, err
 	}
-	ca, err := x509.ParseCertificate(caDER)
+	up, err := server(upstreamName)
 	if err != nil {
 		return nil, err
 	}
-	issue := func(serial int64, name string) (certPEM, keyPEM []byte, err error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return nil, nil, err
-		}
-		kder, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return nil, nil, err
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-			pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
-	}
-	p := &benchPKI{pool: x509.NewCertPool(), caFile: filepath.Join(dir, "ca.pem"),
-		frontCert: filepath.Join(dir, "front.crt"), frontKey: filepath.Join(dir, "front.key")}
-	p.pool.AddCert(ca)
-	fc, fk, err := issue(2, frontName)
-	if err != nil {
-		return nil, err
-	}
-	uc, uk, err := issue(3, upstreamName)
-	if err != nil {
-		return nil, err
-	}
-	if p.upstream, err = tls.X509KeyPair(uc, uk); err != nil {
-		return nil, err
-	}
-	for path, data := range map[string][]byte{
-		p.caFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), p.frontCert: fc, p.frontKey: fk,
-	} {
-		if err := os.WriteFile(path, data, 0o600); err != nil {
+	p := &benchPKI{pool: ca.Pool(), caFile: filepath.Join(dir, "ca.pem"),
+		frontCert: filepath.Join(dir, "front.crt"), frontKey: filepath.Join(dir, "front.key"), upstream: up.TLS()}
+	for path, data := range map[string]string{p.caFile: ca.PEM(), p.frontCert: front.PEM(), p.frontKey: front.KeyPEM()} {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 			return nil, err
 		}
 	}

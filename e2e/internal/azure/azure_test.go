@@ -14,11 +14,11 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
 
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/e2e/internal/authzstub"
 	"github.com/vaultwall/vaultwall/e2e/internal/azure"
 	"github.com/vaultwall/vaultwall/e2e/internal/fakevault"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"
-	"github.com/vaultwall/vaultwall/e2e/internal/pki"
 )
 
 const (
@@ -60,11 +60,11 @@ type setup struct {
 
 func newSetup(t *testing.T) *setup {
 	t.Helper()
-	ca := pki.NewCA(t, "e2e CA")
-	upCert := ca.Server(t, "vault.internal")
+	ca := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "e2e CA"})
+	upCert := ca.IssueServer("vault.internal").TLS()
 	vault := fakevault.Start(t, fakevault.Options{Cert: &upCert, PageSize: 2})
 	authz := authzstub.Start(t, keyVaultLike("tok-"+tenant))
-	frontCert := ca.Server(t, "*.vault.azure.net")
+	frontCert := ca.IssueServer("*.vault.azure.net").TLS()
 	// The shipped file's knobs (timeout, status_on_error, mutation
 	// validation, PROXY protocol, …), so that either front runs what users
 	// deploy; only the environment is the test's. The stub speaks
@@ -74,9 +74,9 @@ func newSetup(t *testing.T) *setup {
 		t.Fatal(err)
 	}
 	opts.AuthzAddr = authz.Addr()
-	opts.Upstream, opts.UpstreamCAs, opts.UpstreamCAPEM = vault.URL(), ca.Pool(), ca.PEM()
+	opts.Upstream, opts.UpstreamCAs, opts.UpstreamCAPEM = vault.URL(), ca.Pool(), []byte(ca.PEM())
 	opts.ServerCert = &frontCert
-	opts.ClientCAs, opts.ClientCAPEM = ca.Pool(), ca.PEM()
+	opts.ClientCAs, opts.ClientCAPEM = ca.Pool(), []byte(ca.PEM())
 	f := front.NewFront(t, opts)
 	client := front.Client{RootCAs: ca.Pool(), Proxy: &front.ProxyHeader{Source: netip.MustParseAddrPort("203.0.113.10:50000")}}
 	return &setup{vault: vault, authz: authz, front: f, net: azure.Route(vaultHost, f.Addr(), client)}

@@ -20,10 +20,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/e2e/internal/azure"
 	"github.com/vaultwall/vaultwall/e2e/internal/fakevault"
 	"github.com/vaultwall/vaultwall/e2e/internal/front"
-	"github.com/vaultwall/vaultwall/e2e/internal/pki"
 )
 
 const (
@@ -36,10 +36,10 @@ var version32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // direct is a vault the SDK talks to without a front: the vault itself
 // challenges, as Key Vault does.
-func direct(t *testing.T, pageSize int) (*fakevault.Vault, azure.Network, *pki.CA) {
+func direct(t *testing.T, pageSize int) (*fakevault.Vault, azure.Network, *authztest.TestCA) {
 	t.Helper()
-	ca := pki.NewCA(t, "vault CA")
-	cert := ca.Server(t, host)
+	ca := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "vault CA"})
+	cert := ca.IssueServer(host).TLS()
 	v := fakevault.Start(t, fakevault.Options{Cert: &cert, PageSize: pageSize, Challenge: challenge})
 	addr := netip.MustParseAddrPort(v.URL().Host)
 	return v, azure.Route(host, addr, front.Client{RootCAs: ca.Pool()}), ca

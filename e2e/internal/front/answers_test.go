@@ -23,8 +23,8 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/e2e/internal/authzstub"
-	"github.com/vaultwall/vaultwall/e2e/internal/pki"
 )
 
 // The answer goldens: what a client (and, for allowed requests, the vault)
@@ -131,7 +131,8 @@ type answer struct {
 }
 
 func checkAnswerGoldens(t *testing.T, start func(Options) Front, write bool) {
-	ca, clientCA := pki.NewCA(t, "front CA"), pki.NewCA(t, "client CA")
+	ca := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "front CA"})
+	clientCA := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "client CA"})
 	stub := authzstub.Start(t, func(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 		p := req.GetAttributes().GetRequest().GetHttp().GetPath()
 		for _, sc := range answerScenarios {
@@ -143,7 +144,7 @@ func checkAnswerGoldens(t *testing.T, start func(Options) Front, write bool) {
 	})
 	rec := &recorder{}
 	up := httptest.NewUnstartedServer(rec)
-	upCert := ca.Server(t, "vault.internal")
+	upCert := ca.IssueServer("vault.internal").TLS()
 	up.TLS = &tls.Config{Certificates: []tls.Certificate{upCert}}
 	up.EnableHTTP2 = true
 	up.StartTLS()
@@ -153,9 +154,9 @@ func checkAnswerGoldens(t *testing.T, start func(Options) Front, write bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serverCert := ca.Server(t, vaultHost)
-	o.ServerCert, o.ClientCAs, o.ClientCAPEM = &serverCert, clientCA.Pool(), clientCA.PEM()
-	o.AuthzAddr, o.Upstream, o.UpstreamCAs, o.UpstreamCAPEM = stub.Addr(), upURL, ca.Pool(), ca.PEM()
+	serverCert := ca.IssueServer(vaultHost).TLS()
+	o.ServerCert, o.ClientCAs, o.ClientCAPEM = &serverCert, clientCA.Pool(), []byte(clientCA.PEM())
+	o.AuthzAddr, o.Upstream, o.UpstreamCAs, o.UpstreamCAPEM = stub.Addr(), upURL, ca.Pool(), []byte(ca.PEM())
 	o.Domains = []string{vaultHost}
 	f := start(o)
 

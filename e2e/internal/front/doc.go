@@ -32,5 +32,6 @@
 // outside the suite can import it.
 //
 // Imports: go-control-plane, grpc-go, protobuf, pires/go-proxyproto,
-// google/uuid, sigs.k8s.io/yaml, e2e/internal/pki, the standard library.
+// google/uuid, sigs.k8s.io/yaml, authz/authztest (RenderEnvoy writes
+// certificate files with WriteKeyPair), the standard library.
 package front

@@ -25,7 +25,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/vaultwall/vaultwall/e2e/internal/pki"
+	"github.com/vaultwall/vaultwall/authz/authztest"
 )
 
 // Envoy is a real Envoy started from one of the repository's shipped
@@ -171,7 +171,7 @@ func (p *frontParts) render(tb testing.TB, o Options, dir string) error {
 	if p.tls == nil || o.ServerCert == nil {
 		return errors.New("the shipped listeners serve TLS: ServerCert is required")
 	}
-	cert, key := pki.WriteFiles(tb, dir, "server", *o.ServerCert)
+	cert, key := authztest.WriteKeyPair(tb, dir, "server", *o.ServerCert)
 	ctc := p.tls.GetCommonTlsContext()
 	if len(ctc.GetTlsCertificates()) != 1 {
 		return fmt.Errorf("listener has %d certificates, want 1", len(ctc.GetTlsCertificates()))
@@ -207,7 +207,7 @@ func (p *frontParts) render(tb testing.TB, o Options, dir string) error {
 		p.authzCluster.TransportSocket = nil
 	} else {
 		a := o.AuthzTLS
-		cert, key := pki.WriteFiles(tb, dir, "envoy-client", a.Certificate)
+		cert, key := authztest.WriteKeyPair(tb, dir, "envoy-client", a.Certificate)
 		ca := writeFile(tb, dir, "vaultwall-ca.pem", a.CAPEM)
 		if err := upstreamTLS(p.authzCluster.GetTransportSocket(), a.ServerName, cert, key, ca); err != nil {
 			return fmt.Errorf("cluster %s: %w", p.authzCluster.GetName(), err)

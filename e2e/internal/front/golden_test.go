@@ -22,8 +22,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/e2e/internal/authzstub"
-	"github.com/vaultwall/vaultwall/e2e/internal/pki"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/checkrequests/*.json from what a real Envoy sends (needs ENVOY_BIN or envoy on PATH)")
@@ -145,7 +145,7 @@ var goldenL7Scenarios = []goldenScenario{
 // a recording stub authorizer and an upstream, with a fixed client
 // certificate per run.
 type goldenKit struct {
-	ca         *pki.CA
+	ca         *authztest.TestCA
 	clientCert tls.Certificate
 	stub       *authzstub.Server
 	front      Front
@@ -154,14 +154,14 @@ type goldenKit struct {
 
 func newGoldenKit(t *testing.T, file string, start func(Options) Front) *goldenKit {
 	t.Helper()
-	k := &goldenKit{ca: pki.NewCA(t, "front CA"), host: HostAddress(netip.MustParseAddr("192.0.2.1"))}
-	clientCA := pki.NewCA(t, "client CA")
-	k.clientCert = clientCA.Issue(t, pki.Leaf{URIs: []string{"spiffe://trusted.example/azure-backup"}, Subject: subject("backup")})
+	k := &goldenKit{ca: authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "front CA"}), host: HostAddress(netip.MustParseAddr("192.0.2.1"))}
+	clientCA := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "client CA"})
+	k.clientCert = clientCA.Issue(authztest.CertOptions{URIs: []string{"spiffe://trusted.example/azure-backup"}, Subject: subject("backup")}).TLS()
 	k.stub = authzstub.Start(t, func(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 		return authzstub.Allow(authzstub.Overwrite("x-vaultwall-caller-oid", "o1")), nil
 	})
 	up := httptest.NewUnstartedServer(&recorder{})
-	upCert := k.ca.Server(t, "vault.internal")
+	upCert := k.ca.IssueServer("vault.internal").TLS()
 	up.TLS = &tls.Config{Certificates: []tls.Certificate{upCert}}
 	up.EnableHTTP2 = true
 	up.StartTLS()
@@ -172,9 +172,9 @@ func newGoldenKit(t *testing.T, file string, start func(Options) Front) *goldenK
 	if err != nil {
 		t.Fatal(err)
 	}
-	serverCert := k.ca.Server(t, vaultHost)
-	o.ServerCert, o.ClientCAs, o.ClientCAPEM = &serverCert, clientCA.Pool(), clientCA.PEM()
-	o.AuthzAddr, o.Upstream, o.UpstreamCAs, o.UpstreamCAPEM = k.stub.Addr(), upURL, k.ca.Pool(), k.ca.PEM()
+	serverCert := k.ca.IssueServer(vaultHost).TLS()
+	o.ServerCert, o.ClientCAs, o.ClientCAPEM = &serverCert, clientCA.Pool(), []byte(clientCA.PEM())
+	o.AuthzAddr, o.Upstream, o.UpstreamCAs, o.UpstreamCAPEM = k.stub.Addr(), upURL, k.ca.Pool(), []byte(k.ca.PEM())
 	o.Domains = []string{vaultHost}
 	k.front = start(o)
 	return k

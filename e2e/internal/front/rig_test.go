@@ -14,8 +14,8 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/e2e/internal/authzstub"
-	"github.com/vaultwall/vaultwall/e2e/internal/pki"
 )
 
 const vaultHost = "contoso.vault.azure.net"
@@ -23,7 +23,7 @@ const vaultHost = "contoso.vault.azure.net"
 // rig is one stand-in between a stub authz server and a recording
 // upstream, with a CA for the front and one for client certificates.
 type rig struct {
-	ca, clientCA *pki.CA
+	ca, clientCA *authztest.TestCA
 	authz        *authzstub.Server
 	front        *StandIn
 	upstream     *recorder
@@ -52,18 +52,22 @@ func (u *recorder) requests() []*http.Request {
 
 func newRig(t testing.TB, h authzstub.Handler, tweak func(*Options)) *rig {
 	t.Helper()
-	r := &rig{ca: pki.NewCA(t, "front CA"), clientCA: pki.NewCA(t, "client CA"), upstream: &recorder{}}
+	r := &rig{
+		ca:       authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "front CA"}),
+		clientCA: authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "client CA"}),
+		upstream: &recorder{},
+	}
 	r.authz = authzstub.Start(t, h)
 
 	up := httptest.NewUnstartedServer(r.upstream)
-	upCert := r.ca.Server(t, "vault.internal")
+	upCert := r.ca.IssueServer("vault.internal").TLS()
 	up.TLS = &tls.Config{Certificates: []tls.Certificate{upCert}}
 	up.EnableHTTP2 = true
 	up.StartTLS()
 	t.Cleanup(up.Close)
 	upURL, _ := url.Parse(up.URL)
 
-	serverCert := r.ca.Server(t, vaultHost, "*.vault.azure.net")
+	serverCert := r.ca.IssueServer(vaultHost, "*.vault.azure.net").TLS()
 	opts := Options{
 		AuthzAddr:   r.authz.Addr(),
 		Upstream:    upURL,

@@ -25,8 +25,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/e2e/internal/authzstub"
-	"github.com/vaultwall/vaultwall/e2e/internal/pki"
 )
 
 func TestShipped(t *testing.T) {
@@ -70,18 +70,20 @@ type renderKit struct {
 
 func newRenderKit(t *testing.T, file string) renderKit {
 	t.Helper()
-	ca, clientCA, authzCA := pki.NewCA(t, "front CA"), pki.NewCA(t, "client CA"), pki.NewCA(t, "authz CA")
+	ca := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "front CA"})
+	clientCA := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "client CA"})
+	authzCA := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "authz CA"})
 	o, err := Shipped(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := renderKit{serverCert: ca.Server(t, "*.vault.azure.net")}
+	k := renderKit{serverCert: ca.IssueServer("*.vault.azure.net").TLS()}
 	o.ServerCert = &k.serverCert
-	o.ClientCAs, o.ClientCAPEM = clientCA.Pool(), clientCA.PEM()
+	o.ClientCAs, o.ClientCAPEM = clientCA.Pool(), []byte(clientCA.PEM())
 	o.AuthzAddr = "127.0.0.1:41111"
-	o.AuthzTLS = &AuthzTLS{ServerName: "vaultwall.test", CAPEM: authzCA.PEM(), Certificate: authzCA.Issue(t, pki.Leaf{DNS: []string{"front"}})}
+	o.AuthzTLS = &AuthzTLS{ServerName: "vaultwall.test", CAPEM: []byte(authzCA.PEM()), Certificate: authzCA.Issue(authztest.CertOptions{DNSNames: []string{"front"}}).TLS()}
 	o.Upstream = &url.URL{Scheme: "https", Host: "127.0.0.1:42222"}
-	o.UpstreamCAs, o.UpstreamCAPEM = ca.Pool(), ca.PEM()
+	o.UpstreamCAs, o.UpstreamCAPEM = ca.Pool(), []byte(ca.PEM())
 	o.Domains = []string{"contoso.vault.azure.net"}
 	k.opts = o
 	return k
@@ -223,8 +225,9 @@ func TestRenderEnvoyPlaintext(t *testing.T) {
 // authorizer; with the wrong server name it cannot, and status_on_error
 // answers.
 func TestStandInAuthzTLS(t *testing.T) {
-	authzCA, frontCA := pki.NewCA(t, "authz CA"), pki.NewCA(t, "front client CA")
-	srvCert := authzCA.Server(t, "vaultwall.test")
+	authzCA := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "authz CA"})
+	frontCA := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "front client CA"})
+	srvCert := authzCA.IssueServer("vaultwall.test").TLS()
 	stub := authzstub.StartTLS(t, allowAll, &tls.Config{
 		Certificates: []tls.Certificate{srvCert},
 		ClientCAs:    frontCA.Pool(),
@@ -243,7 +246,7 @@ func TestStandInAuthzTLS(t *testing.T) {
 			r := newRig(t, allowAll, func(o *Options) {
 				o.AuthzAddr = stub.Addr()
 				o.StatusOnError = 503
-				o.AuthzTLS = &AuthzTLS{ServerName: tc.serverName, CAPEM: authzCA.PEM(), Certificate: frontCA.Issue(t, pki.Leaf{DNS: []string{"front"}})}
+				o.AuthzTLS = &AuthzTLS{ServerName: tc.serverName, CAPEM: []byte(authzCA.PEM()), Certificate: frontCA.Issue(authztest.CertOptions{DNSNames: []string{"front"}}).TLS()}
 			})
 			hc := r.client(t, Client{ServerName: vaultHost})
 			resp, _ := do(t, hc, "GET", "https://"+vaultHost+"/secrets/s1?api-version=7.5", nil)
@@ -262,13 +265,14 @@ func TestEnvoyFront(t *testing.T) {
 	bin := RealEnvoy(t)
 	for _, file := range []string{EnvoyL4, EnvoyL7} {
 		t.Run(file, func(t *testing.T) {
-			ca, clientCA := pki.NewCA(t, "front CA"), pki.NewCA(t, "client CA")
+			ca := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "front CA"})
+			clientCA := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "client CA"})
 			stub := authzstub.Start(t, func(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 				return authzstub.Allow(authzstub.Overwrite("x-vaultwall-caller-oid", "o1")), nil
 			})
 			rec := &recorder{}
 			up := httptest.NewUnstartedServer(rec)
-			upCert := ca.Server(t, "vault.internal")
+			upCert := ca.IssueServer("vault.internal").TLS()
 			up.TLS = &tls.Config{Certificates: []tls.Certificate{upCert}}
 			up.EnableHTTP2 = true
 			up.StartTLS()
@@ -279,9 +283,9 @@ func TestEnvoyFront(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			serverCert := ca.Server(t, "*.vault.azure.net")
-			o.ServerCert, o.ClientCAs, o.ClientCAPEM = &serverCert, clientCA.Pool(), clientCA.PEM()
-			o.AuthzAddr, o.Upstream, o.UpstreamCAs, o.UpstreamCAPEM = stub.Addr(), upURL, ca.Pool(), ca.PEM()
+			serverCert := ca.IssueServer("*.vault.azure.net").TLS()
+			o.ServerCert, o.ClientCAs, o.ClientCAPEM = &serverCert, clientCA.Pool(), []byte(clientCA.PEM())
+			o.AuthzAddr, o.Upstream, o.UpstreamCAs, o.UpstreamCAPEM = stub.Addr(), upURL, ca.Pool(), []byte(ca.PEM())
 			e := StartEnvoy(t, bin, o)
 			c := Client{RootCAs: ca.Pool()}
 			if o.ProxyProtocol {

@@ -25,17 +25,17 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/e2e/internal/authzstub"
-	"github.com/vaultwall/vaultwall/e2e/internal/pki"
 )
 
 func TestCheckRequestPeerIdentity(t *testing.T) {
 	r := newRig(t, allowAll, nil)
-	withCert := func(l pki.Leaf) *tls.Certificate { c := r.clientCA.Issue(t, l); return &c }
-	uriAndDNS := withCert(pki.Leaf{Subject: subject("svc-a"), DNS: []string{"svc-a.example"}, URIs: []string{"spiffe://trusted.example/azure-backup"}})
-	dnsOnly := withCert(pki.Leaf{Subject: subject("svc-b"), DNS: []string{"svc-b.example", "other.example"}})
-	subjectOnly := withCert(pki.Leaf{Subject: subject("svc-c", "Ops")})
-	emailOnly := withCert(pki.Leaf{Subject: subject("svc-d"), Emails: []string{"d@example.com"}})
+	withCert := func(o authztest.CertOptions) *tls.Certificate { c := r.clientCA.Issue(o).TLS(); return &c }
+	uriAndDNS := withCert(authztest.CertOptions{Subject: subject("svc-a"), DNSNames: []string{"svc-a.example"}, URIs: []string{"spiffe://trusted.example/azure-backup"}})
+	dnsOnly := withCert(authztest.CertOptions{Subject: subject("svc-b"), DNSNames: []string{"svc-b.example", "other.example"}})
+	subjectOnly := withCert(authztest.CertOptions{Subject: subject("svc-c", "Ops")})
+	emailOnly := withCert(authztest.CertOptions{Subject: subject("svc-d"), Emails: []string{"d@example.com"}})
 
 	for _, tc := range []struct {
 		name      string
@@ -323,8 +323,8 @@ func tlvs(ts ...proxyproto.TLV) []proxyproto.TLV { return ts }
 
 func TestUntrustedClientCertificateCannotConnect(t *testing.T) {
 	r := newRig(t, allowAll, nil)
-	other := pki.NewCA(t, "someone else's CA")
-	cert := other.Issue(t, pki.Leaf{Subject: subject("intruder"), URIs: []string{"spiffe://trusted.example/azure-backup"}})
+	other := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "someone else's CA"})
+	cert := other.Issue(authztest.CertOptions{Subject: subject("intruder"), URIs: []string{"spiffe://trusted.example/azure-backup"}}).TLS()
 	for _, h1 := range []bool{false, true} {
 		hc := r.client(t, Client{ServerName: vaultHost, Certificate: &cert, HTTP1: h1})
 		req, _ := http.NewRequestWithContext(t.Context(), "GET", "https://"+vaultHost+"/secrets", nil)
