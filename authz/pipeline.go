@@ -73,6 +73,13 @@ type Tracer interface {
 	StartStage(ctx context.Context, stage Stage) (context.Context, func(d *Decision))
 }
 
+// Observer sees every decision after it is made (audit log, metrics,
+// shadow evaluation). It must not block: the adapter that made the
+// decision waits for it.
+type Observer interface {
+	Observe(d *Decision, elapsed time.Duration)
+}
+
 // stage starts a traced stage; the returned func must be called when it ends.
 func (p *Pipeline) stage(ctx context.Context, d *Decision, s Stage) (context.Context, func()) {
 	d.Stage = s

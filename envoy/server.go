@@ -24,12 +24,6 @@ import (
 // HealthService is the name Envoy's grpc_health_check asks about.
 const HealthService = "envoy.service.auth.v3.Authorization"
 
-// Observer sees every decision after it is made (audit log, metrics). It
-// must not block: Check waits for it.
-type Observer interface {
-	Observe(d *authz.Decision, elapsed time.Duration)
-}
-
 // Server answers Envoy's Check calls with the current pipeline. A new
 // configuration is swapped in atomically; in-flight checks finish on the
 // pipeline they started with.
@@ -39,13 +33,14 @@ type Server struct {
 	pipeline atomic.Pointer[authz.Pipeline]
 	health   *health.Server
 	gated    atomic.Bool // SetServing owns health
-	observer Observer
+	observer authz.Observer
 	log      *slog.Logger
 }
 
 // NewServer returns a server that refuses every check until a pipeline is
-// set; its health service reports NOT_SERVING until then.
-func NewServer(log *slog.Logger, obs Observer) *Server {
+// set; its health service reports NOT_SERVING until then. obs, when not
+// nil, sees every decision Check makes; Check waits for it.
+func NewServer(log *slog.Logger, obs authz.Observer) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
