@@ -10,7 +10,10 @@
 // It owns the order of the stages — classify, authenticate, firewall,
 // authorize — and the rule that any error or panic ends in a deny. The stages
 // themselves live in sub-packages (route, token, peer, network) or elsewhere
-// (rego) and plug in through the small interfaces declared here.
+// (rego) and plug in through the small interfaces declared here, as do
+// those who watch decisions without taking part: Tracer and DecisionTracer
+// (spans, ops/tracing) and Observer (audit, metrics, shadow — every
+// decision the adapter makes).
 //
 // It also owns what may be echoed: Sanitize (echo.go) is the one function
 // through which client-controlled values reach a response, an explanation or

@@ -73,6 +73,24 @@ type Tracer interface {
 	StartStage(ctx context.Context, stage Stage) (context.Context, func(d *Decision))
 }
 
+// DecisionTracer is a Tracer that also sees the whole decision, e.g. to
+// open a span for it that continues the trace its request carries.
+// StartDecision runs before the first stage, with d holding the request,
+// the id and the time; the stages run in the context it returns. The
+// pipeline fills d as it goes: it is final once Decide or DecideInto has
+// returned, and a DecisionTracer reads it only then.
+type DecisionTracer interface {
+	Tracer
+	StartDecision(ctx context.Context, d *Decision) context.Context
+}
+
+// Observer sees every decision after it is made (audit log, metrics,
+// shadow evaluation). It must not block: the adapter that made the
+// decision waits for it.
+type Observer interface {
+	Observe(d *Decision, elapsed time.Duration)
+}
+
 // stage starts a traced stage; the returned func must be called when it ends.
 func (p *Pipeline) stage(ctx context.Context, d *Decision, s Stage) (context.Context, func()) {
 	d.Stage = s
@@ -117,6 +135,9 @@ func (p *Pipeline) DecideInto(ctx context.Context, d *Decision, req *Request) {
 			d.failClosed(d.Stage, fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
 		}
 	}()
+	if t, ok := p.Tracer.(DecisionTracer); ok {
+		ctx = t.StartDecision(ctx, d)
+	}
 	p.decide(ctx, d)
 }
 

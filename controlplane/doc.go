@@ -42,7 +42,9 @@
 //   - the audit trail of every change attempt and of every call refused
 //     before its handler ran, once each (Auditor; SlogAuditor by default).
 //
-// Imports: authz and its stage packages, engine, envoy, rego,
-// controlplane/store (and etcdstore), controlplane/api/vaultwall/v1 (the
-// generated Go of proto/vaultwall/v1), config, gRPC.
+// Imports: authz and its stage packages, engine, envoy (Explain decides
+// through envoy.Decide, Check's guarded path), go-control-plane's
+// CheckRequest (Explain's input), rego, controlplane/store (and etcdstore,
+// etcd's client), controlplane/api/vaultwall/v1 (the generated Go of
+// proto/vaultwall/v1), config, gRPC, protobuf.
 package controlplane

@@ -662,7 +662,9 @@ func (s *Server) Explain(ctx context.Context, req *v1.ExplainRequest) (*v1.Expla
 	if rt == nil {
 		return nil, toStatus(fmt.Errorf("%w: no configuration is loaded yet", errBase))
 	}
-	d := rt.Pipeline.Decide(ctx, envoy.RequestFrom(cr))
+	// Under Check's guard: what Explain says is what Check would decide,
+	// a panic included (a fail-closed refusal, never a crashed process).
+	d := envoy.Decide(ctx, rt.Pipeline, cr)
 	out := &v1.ExplainResponse{Allowed: d.Allowed, DecisionId: d.ID, DecidedBy: d.Stage.String()}
 	if d.Denial != nil {
 		out.HttpStatus, out.ErrorCode, out.Message = int32(d.Denial.Status), d.Denial.ErrorCode(), d.Denial.Message

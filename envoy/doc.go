@@ -8,6 +8,13 @@
 // check whose token and verdict are cached makes 5 allocations in all
 // (bench's TestCheckAllocsCached); a refusal's response has its own block.
 //
+// Decide is the one guarded way from a CheckRequest to a Decision: Check
+// and the control plane's Explain both go through it, so a panic — in the
+// translation, or in a stage, which the pipeline turns into its 500
+// refusal — is the same fail-closed refusal in both, never a crashed
+// process. Check then hands every decision to its authz.Observer (audit,
+// metrics, shadow), recovering a panic there too.
+//
 // Health reports SERVING once a pipeline is set, unless the owner has
 // taken it over with SetServing (vaultwall serve: the engine's readiness,
 // the same rule as /readyz).
@@ -28,7 +35,7 @@
 // every file with Envoy's, Istio's and Kubernetes' own API types and check
 // the settings vaultwall relies on.
 //
-// Imports: authz, config, go-control-plane, grpc-go, protobuf. The
+// Imports: authz, go-control-plane, grpc-go, protobuf. config and the
 // Istio, Kubernetes and kustomize modules are used by tests only and never
 // linked into the binary.
 package envoy

@@ -24,12 +24,6 @@ import (
 // HealthService is the name Envoy's grpc_health_check asks about.
 const HealthService = "envoy.service.auth.v3.Authorization"
 
-// Observer sees every decision after it is made (audit log, metrics). It
-// must not block: Check waits for it.
-type Observer interface {
-	Observe(d *authz.Decision, elapsed time.Duration)
-}
-
 // Server answers Envoy's Check calls with the current pipeline. A new
 // configuration is swapped in atomically; in-flight checks finish on the
 // pipeline they started with.
@@ -39,13 +33,14 @@ type Server struct {
 	pipeline atomic.Pointer[authz.Pipeline]
 	health   *health.Server
 	gated    atomic.Bool // SetServing owns health
-	observer Observer
+	observer authz.Observer
 	log      *slog.Logger
 }
 
 // NewServer returns a server that refuses every check until a pipeline is
-// set; its health service reports NOT_SERVING until then.
-func NewServer(log *slog.Logger, obs Observer) *Server {
+// set; its health service reports NOT_SERVING until then. obs, when not
+// nil, sees every decision Check makes; Check waits for it.
+func NewServer(log *slog.Logger, obs authz.Observer) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -99,7 +94,7 @@ func (s *Server) Register(g *grpc.Server) {
 func (s *Server) Check(ctx context.Context, cr *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
 	c := &checkBlock{}
-	d := s.decideInto(ctx, cr, c)
+	d := decideInto(ctx, s.pipeline.Load(), cr, c)
 	if d.Err != nil {
 		// The client learns only that no decision was reached, and its id;
 		// the cause is logged here, under that id.
@@ -136,14 +131,21 @@ func (s *Server) observe(ctx context.Context, d *authz.Decision, elapsed time.Du
 	s.observer.Observe(d, elapsed)
 }
 
-// Decide runs a CheckRequest through the current pipeline (also used by
-// `vaultwall check` and Explain).
+// Decide runs a CheckRequest through the current pipeline as Check does,
+// without answering it (`vaultwall check`).
 func (s *Server) Decide(ctx context.Context, cr *authv3.CheckRequest) *authz.Decision {
-	return s.decide(ctx, cr)
+	return Decide(ctx, s.pipeline.Load(), cr)
 }
 
-func (s *Server) decide(ctx context.Context, cr *authv3.CheckRequest) *authz.Decision {
-	return s.decideInto(ctx, cr, &checkBlock{})
+// Decide runs a CheckRequest through p under the guard Check runs it
+// under, and is how anything else that decides a CheckRequest (the control
+// plane's Explain) gets the very decision Check would make: it never
+// panics and never returns nil. A CheckRequest whose translation panics,
+// or no pipeline (p nil), is a 503 refusal, and a stage that panics or
+// fails is the pipeline's 500 refusal; either way the decision's Err holds
+// the cause.
+func Decide(ctx context.Context, p *authz.Pipeline, cr *authv3.CheckRequest) *authz.Decision {
+	return decideInto(ctx, p, cr, &checkBlock{})
 }
 
 // checkBlock is what one Check allocates, in one block: the request, the
@@ -156,14 +158,16 @@ type checkBlock struct {
 	ok  allowedBlock
 }
 
-func (s *Server) decideInto(ctx context.Context, cr *authv3.CheckRequest, c *checkBlock) (d *authz.Decision) {
+// decideInto is Decide into a block the caller allocated.
+func decideInto(ctx context.Context, p *authz.Pipeline, cr *authv3.CheckRequest, c *checkBlock) (d *authz.Decision) {
 	defer func() {
 		if r := recover(); r != nil {
-			d = unavailable(fmt.Errorf("panic translating the CheckRequest: %v\n%s", r, debug.Stack()), nil)
+			// Translating the CheckRequest, or the pipeline before its
+			// own guard (its clock), panicked.
+			d = unavailable(fmt.Errorf("panic outside the pipeline's guard: %v\n%s", r, debug.Stack()), nil)
 		}
 	}()
 	requestInto(cr, &c.req)
-	p := s.pipeline.Load()
 	if p == nil {
 		return unavailable(errors.New("no configuration is loaded yet"), &c.req)
 	}

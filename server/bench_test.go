@@ -4,6 +4,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/envoy"
 	"github.com/vaultwall/vaultwall/ops/opstest"
@@ -55,7 +56,7 @@ func BenchmarkCheck(b *testing.B) {
 				b.Fatal(err)
 			}
 			st.OnSwap(rt)
-			var obs envoy.Observer = st
+			var obs authz.Observer = st
 			if c.extra == "-" {
 				obs = nil
 			}

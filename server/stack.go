@@ -16,7 +16,6 @@ import (
 	"github.com/vaultwall/vaultwall/authz/token"
 	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/engine"
-	"github.com/vaultwall/vaultwall/envoy"
 	"github.com/vaultwall/vaultwall/ops/audit"
 	"github.com/vaultwall/vaultwall/ops/metrics"
 	"github.com/vaultwall/vaultwall/ops/shadow"
@@ -50,7 +49,7 @@ type Stack struct {
 	closing  sync.WaitGroup // writers and evaluators being closed
 }
 
-var _ envoy.Observer = (*Stack)(nil)
+var _ authz.Observer = (*Stack)(nil)
 
 // NewStack builds the stack for the configuration cfg loaded from path: it
 // opens the audit log and starts the tracer and the shadow evaluator as

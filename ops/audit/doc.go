@@ -8,7 +8,7 @@
 // It owns:
 //   - the record (Record, FromDecision) and its reading back (Read,
 //     Record.Request);
-//   - the Writer: an envoy.Observer that hands each decision to a bounded
+//   - the Writer: an authz.Observer that hands each decision to a bounded
 //     queue and returns; one goroutine turns decisions into records and
 //     writes them to stdout or to a size-rotated file (lumberjack). A full
 //     queue drops the record and counts it: a check never waits for, or

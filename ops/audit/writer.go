@@ -107,6 +107,8 @@ func New(cfg config.Audit, o Options) (*Writer, error) {
 // Config is the configuration the writer was built from.
 func (w *Writer) Config() config.Audit { return w.cfg }
 
+var _ authz.Observer = (*Writer)(nil)
+
 // Observe queues the decision for the log. It never blocks: with the queue
 // full, the record is dropped and counted.
 func (w *Writer) Observe(d *authz.Decision, elapsed time.Duration) {

@@ -92,7 +92,9 @@ func New(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Observe counts a decision (envoy.Observer). Label children are resolved:
+var _ authz.Observer = (*Metrics)(nil)
+
+// Observe counts a decision (authz.Observer). Label children are resolved:
 // two atomic adds and a histogram observation.
 func (m *Metrics) Observe(d *authz.Decision, elapsed time.Duration) {
 	code := "OK"

@@ -133,7 +133,7 @@ func (r *Rig) Runtime(path string) *engine.Runtime {
 }
 
 // Server is an ext_authz server on the runtime's pipeline.
-func (r *Rig) Server(rt *engine.Runtime, obs envoy.Observer) *envoy.Server {
+func (r *Rig) Server(rt *engine.Runtime, obs authz.Observer) *envoy.Server {
 	s := envoy.NewServer(nil, obs)
 	s.SetPipeline(rt.Pipeline)
 	return s
@@ -149,7 +149,9 @@ func (r *Rig) TokenWith(change func(map[string]any)) string {
 	return r.Issuer.Mint(c)
 }
 
-// Observer keeps every decision it sees (an envoy.Observer).
+var _ authz.Observer = (*Observer)(nil)
+
+// Observer keeps every decision it sees (an authz.Observer).
 type Observer struct {
 	mu        sync.Mutex
 	Decisions []*authz.Decision

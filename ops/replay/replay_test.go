@@ -14,7 +14,6 @@ import (
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/config"
-	"github.com/vaultwall/vaultwall/envoy"
 	"github.com/vaultwall/vaultwall/ops/audit"
 	"github.com/vaultwall/vaultwall/ops/opstest"
 	"github.com/vaultwall/vaultwall/ops/replay"
@@ -228,7 +227,7 @@ func TestReplayMalformed(t *testing.T) {
 	}
 }
 
-type fan []envoy.Observer
+type fan []authz.Observer
 
 func (f fan) Observe(d *authz.Decision, e time.Duration) {
 	for _, o := range f {

@@ -9,7 +9,7 @@
 //     verified caller, a 401, or an error), at the original decision time;
 //     replay uses it too;
 //   - Outcome and Compare: what counts as a different decision;
-//   - the Evaluator: an envoy.Observer that samples decisions into a
+//   - the Evaluator: an authz.Observer that samples decisions into a
 //     bounded queue (drops are counted; a check never waits), and workers
 //     that decide each again with the candidate, which is built by the
 //     same engine.Builder (so it shares the issuers' key store) and

@@ -144,6 +144,8 @@ func (e *Evaluator) Engine() *engine.Engine { return e.eng }
 // whether the enforced caller can be reused.
 func (e *Evaluator) SetEnforced(rt *engine.Runtime) { e.enforced.Store(rt) }
 
+var _ authz.Observer = (*Evaluator)(nil)
+
 // Observe samples the decision into the queue. It never blocks.
 func (e *Evaluator) Observe(d *authz.Decision, _ time.Duration) {
 	if e.rate < 1 && (e.rate <= 0 || rand.Float64() >= e.rate) {

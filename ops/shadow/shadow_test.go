@@ -13,7 +13,6 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/config"
-	"github.com/vaultwall/vaultwall/envoy"
 	"github.com/vaultwall/vaultwall/ops/opstest"
 	"github.com/vaultwall/vaultwall/ops/shadow"
 )
@@ -88,7 +87,7 @@ func (c *collector) wait(t *testing.T, n int) []shadow.Difference {
 	return append([]shadow.Difference(nil), c.diffs...)
 }
 
-type fanout []envoy.Observer
+type fanout []authz.Observer
 
 func (f fanout) Observe(d *authz.Decision, e time.Duration) {
 	for _, o := range f {

@@ -5,6 +5,14 @@
 // about (W3C traceparent or B3, single or multi header) — and one child
 // span per pipeline stage through the authz.Tracer hook.
 //
+// It reads decisions, never Envoy's messages: the gRPC interceptor marks a
+// Check call in its context; the pipeline's authz.DecisionTracer hook
+// (StartDecision) starts the call's span, parented from the authz.Request's
+// headers when the call's metadata carries no trace; and the interceptor
+// ends it with the authz.Decision's result — the values Envoy gets as
+// dynamic metadata and status. Decisions made outside a Check call
+// (Explain, vaultwall check) get stage spans only, as they always did.
+//
 // Settings come from the configuration's tracing section laid over the
 // standard OpenTelemetry environment variables (OTEL_EXPORTER_OTLP_*,
 // OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER[_ARG], OTEL_SDK_DISABLED,
@@ -18,7 +26,7 @@
 // tracing.samplingRatio otherwise. Span attributes carry the operation,
 // decision id and result code — never headers, tokens or claims.
 //
-// Imports: authz, config, envoy's ext_authz types (to read the
-// CheckRequest), grpc, go.opentelemetry.io/otel (+ sdk, OTLP exporters, B3
-// propagator).
+// Imports: authz, config, grpc (the interceptor, its metadata),
+// go.opentelemetry.io/otel (+ sdk, OTLP exporters, B3 propagator). Never
+// go-control-plane nor envoy: what a span says comes from the Decision.
 package tracing

@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.opentelemetry.io/contrib/propagators/b3"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/config"
-	"github.com/vaultwall/vaultwall/envoy"
 )
 
 // CheckMethod is the ext_authz RPC that gets a span.
@@ -35,7 +33,7 @@ type Tracer struct {
 	prop   propagation.TextMapPropagator
 }
 
-var _ authz.Tracer = (*Tracer)(nil)
+var _ authz.DecisionTracer = (*Tracer)(nil)
 
 // New starts the OTLP exporter of cfg laid over the standard OTEL_*
 // environment variables (Resolve). It returns nil (no tracing, no cost)
@@ -176,60 +174,97 @@ func stageAttributes(span trace.Span, stage authz.Stage, d *authz.Decision) {
 	}
 }
 
-// UnaryInterceptor starts the Check span, continuing Envoy's trace.
+// UnaryInterceptor brackets each Check in its server span. The span
+// starts, stamped with the time the call arrived, once the pipeline starts
+// the decision (StartDecision) and the checked request's headers are
+// known; it ends here, after Check has answered, with the decision's
+// result. A call that never reached a pipeline (none loaded yet, or a
+// CheckRequest whose translation panicked) still gets its span.
 func (t *Tracer) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		cr, ok := req.(*authv3.CheckRequest)
-		if !ok || info.FullMethod != CheckMethod {
+		if info.FullMethod != CheckMethod {
 			return handler(ctx, req)
 		}
-		ctx, span := t.StartCheck(ctx, cr)
-		resp, err := handler(ctx, req)
-		EndCheck(span, resp, err)
+		c := &check{start: time.Now(), ctx: ctx, parent: ctx}
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			c.parent = t.prop.Extract(ctx, mdCarrier(md))
+		}
+		resp, err := handler(context.WithValue(ctx, checkKey{}, c), req)
+		if c.span == nil {
+			t.startCheck(c, nil)
+		}
+		endCheck(c.span, c.d, err)
 		return resp, err
 	}
 }
 
-// StartCheck starts the server span of one Check. Its parent is the trace
-// context in the call's gRPC metadata (Envoy tracing the ext_authz call),
-// else the one in the checked request's headers.
-func (t *Tracer) StartCheck(ctx context.Context, cr *authv3.CheckRequest) (context.Context, trace.Span) {
-	parent := ctx
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		parent = t.prop.Extract(ctx, mdCarrier(md))
+// check is one Check call in flight, from the interceptor to the pipeline
+// and back. One goroutine uses it: Check runs the pipeline in the handler's.
+type check struct {
+	start  time.Time
+	ctx    context.Context // the call's
+	parent context.Context // the call's, with the trace context of its gRPC metadata
+	span   trace.Span      // the Check span, once started
+	d      *authz.Decision // the decision being made; final once the handler returns
+}
+
+type checkKey struct{}
+
+// StartDecision starts the Check span when the decision is a Check the
+// interceptor saw (authz.DecisionTracer); the stages' spans are its
+// children. Other decisions (Explain, vaultwall check) get no Check span.
+func (t *Tracer) StartDecision(ctx context.Context, d *authz.Decision) context.Context {
+	c, ok := ctx.Value(checkKey{}).(*check)
+	if !ok || c.span != nil {
+		return ctx
 	}
-	http := cr.GetAttributes().GetRequest().GetHttp()
-	if !trace.SpanContextFromContext(parent).IsValid() {
-		if h := http.GetHeaders(); len(h) > 0 {
-			parent = t.prop.Extract(ctx, propagation.MapCarrier(h))
+	c.d = d
+	t.startCheck(c, d.Request)
+	return trace.ContextWithSpan(ctx, c.span)
+}
+
+// startCheck starts the server span of one Check. Its parent is the trace
+// context in the call's gRPC metadata (Envoy tracing the ext_authz call),
+// else the one in the checked request's headers (req nil: unknown).
+func (t *Tracer) startCheck(c *check, req *authz.Request) {
+	parent := c.parent
+	method := ""
+	if req != nil {
+		method = req.Method
+		if !trace.SpanContextFromContext(parent).IsValid() && len(req.Headers) > 0 {
+			parent = t.prop.Extract(c.ctx, propagation.MapCarrier(req.Headers))
 		}
 	}
-	return t.tracer.Start(parent, "ext_authz.Check",
+	_, c.span = t.tracer.Start(parent, "ext_authz.Check",
 		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithTimestamp(time.Now()),
+		trace.WithTimestamp(c.start),
 		trace.WithAttributes(
 			attribute.String("rpc.system", "grpc"),
 			attribute.String("rpc.method", "Check"),
-			attribute.String("http.request.method", http.GetMethod()),
+			attribute.String("http.request.method", method),
 		))
 }
 
-// EndCheck records the Check's result on span and ends it.
-func EndCheck(span trace.Span, resp any, err error) {
+// endCheck records the decision's result on span — the values Envoy gets
+// as the response's dynamic metadata and status — and ends it.
+func endCheck(span trace.Span, d *authz.Decision, err error) {
 	if span.IsRecording() {
-		if cr, ok := resp.(*authv3.CheckResponse); ok {
-			f := cr.GetDynamicMetadata().GetFields()
+		if d != nil {
 			span.SetAttributes(
-				attribute.String("vaultwall.decision_id", f[envoy.MDDecisionID].GetStringValue()),
-				attribute.String("vaultwall.operation", f[envoy.MDOperation].GetStringValue()),
-				attribute.String("vaultwall.stage", f[envoy.MDStage].GetStringValue()),
-				attribute.Bool("vaultwall.allowed", f[envoy.MDAllowed].GetBoolValue()),
+				attribute.String("vaultwall.decision_id", authz.Sanitize(d.ID, authz.MaxEchoValue)),
+				attribute.String("vaultwall.operation", authz.Sanitize(d.Operation.Name, authz.MaxEchoValue)),
+				attribute.String("vaultwall.stage", authz.Sanitize(d.Stage.String(), authz.MaxEchoValue)),
+				attribute.Bool("vaultwall.allowed", d.Allowed),
 			)
-			if c := f[envoy.MDCode].GetStringValue(); c != "" {
-				span.SetAttributes(attribute.String("vaultwall.code", c))
-			}
-			if s := cr.GetDeniedResponse().GetStatus(); s != nil {
-				span.SetAttributes(attribute.Int("http.response.status_code", int(s.GetCode())))
+			if !d.Allowed {
+				den := d.Denial
+				if den == nil { // as authz's Response: cannot happen through Decide
+					den = &authz.Denial{Status: 500, Code: "InternalServerError"}
+				}
+				if c := authz.Sanitize(den.ErrorCode(), authz.MaxEchoValue); c != "" {
+					span.SetAttributes(attribute.String("vaultwall.code", c))
+				}
+				span.SetAttributes(attribute.Int("http.response.status_code", den.Status))
 			}
 		}
 		if err != nil {
