@@ -106,14 +106,10 @@ func (c *Config) defaults() {
 }
 
 var (
-	guidRE      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	vaultNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$`)
 	subnetIDRE  = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.network/virtualnetworks/[^/]+/subnets/[^/]+$`)
 	objectRE    = regexp.MustCompile(`^[0-9a-zA-Z-]{1,127}$`)
 )
-
-// IsGUID reports whether s is a GUID in 8-4-4-4-12 form.
-func IsGUID(s string) bool { return guidRE.MatchString(s) }
 
 func (c *Config) validate(e *errs) {
 	c.validateVault(e)
@@ -128,46 +124,46 @@ func (c *Config) validate(e *errs) {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		e.add("log.level", ErrInvalidValue, "%q: want debug, info, warn or error", c.Log.Level)
+		e.Add("log.level", ErrInvalidValue, "%q: want debug, info, warn or error", c.Log.Level)
 	}
 	switch c.Log.Format {
 	case "json", "text":
 	default:
-		e.add("log.format", ErrInvalidValue, "%q: want json or text", c.Log.Format)
+		e.Add("log.format", ErrInvalidValue, "%q: want json or text", c.Log.Format)
 	}
 }
 
 func (c *Config) validateVault(e *errs) {
 	v := &c.Vault
 	if v.Name == "" {
-		e.add("vault.name", ErrRequired, "")
+		e.Add("vault.name", ErrRequired, "")
 	} else if !vaultNameRE.MatchString(v.Name) || strings.Contains(v.Name, "--") {
-		e.add("vault.name", ErrInvalidValue, "%q: a vault name is 3-24 letters, digits and single hyphens, starting with a letter", v.Name)
+		e.Add("vault.name", ErrInvalidValue, "%q: a vault name is 3-24 letters, digits and single hyphens, starting with a letter", v.Name)
 	}
 	if v.TenantID == "" {
-		e.add("vault.tenantId", ErrRequired, "")
+		e.Add("vault.tenantId", ErrRequired, "")
 	} else if !IsGUID(v.TenantID) {
-		e.add("vault.tenantId", ErrInvalidValue, "%q is not a GUID", v.TenantID)
+		e.Add("vault.tenantId", ErrInvalidValue, "%q is not a GUID", v.TenantID)
 	}
 	if !strings.HasPrefix(strings.ToLower(v.ResourceID), "/subscriptions/") ||
 		!strings.Contains(strings.ToLower(v.ResourceID), "/providers/microsoft.keyvault/vaults/") {
-		e.add("vault.resourceId", ErrInvalidID, "%q: want /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<name>", v.ResourceID)
+		e.Add("vault.resourceId", ErrInvalidID, "%q: want /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<name>", v.ResourceID)
 	}
 }
 
 func (c *Config) validateProperties(e *errs) {
 	p := &c.Properties
 	if p.TenantID != "" && !strings.EqualFold(p.TenantID, c.Vault.TenantID) {
-		e.add("properties.tenantId", ErrConflict, "%q differs from vault.tenantId %q", p.TenantID, c.Vault.TenantID)
+		e.Add("properties.tenantId", ErrConflict, "%q differs from vault.tenantId %q", p.TenantID, c.Vault.TenantID)
 	}
 	switch strings.ToLower(p.PublicNetworkAccess) {
 	case "", "enabled":
 	case "disabled":
 		p.publicAccessDisabled = true
 	case "securedbyperimeter":
-		e.add("properties.publicNetworkAccess", ErrInvalidValue, "SecuredByPerimeter (network security perimeters) is not supported: use Enabled or Disabled")
+		e.Add("properties.publicNetworkAccess", ErrInvalidValue, "SecuredByPerimeter (network security perimeters) is not supported: use Enabled or Disabled")
 	default:
-		e.add("properties.publicNetworkAccess", ErrInvalidValue, "%q: want Enabled or Disabled", p.PublicNetworkAccess)
+		e.Add("properties.publicNetworkAccess", ErrInvalidValue, "%q: want Enabled or Disabled", p.PublicNetworkAccess)
 	}
 	if acl := p.NetworkAcls; acl != nil {
 		c.validateACLs(e, acl)
@@ -183,17 +179,17 @@ func (c *Config) validateACLs(e *errs, acl *NetworkAcls) {
 		acl.bypassAzure = true
 	case "none":
 	default:
-		e.add(base+".bypass", ErrInvalidValue, "%q: want AzureServices or None", acl.Bypass)
+		e.Add(base+".bypass", ErrInvalidValue, "%q: want AzureServices or None", acl.Bypass)
 	}
 	switch strings.ToLower(acl.DefaultAction) {
 	case "deny":
 		acl.denyDefault = true
 	case "allow":
 	default:
-		e.add(base+".defaultAction", ErrInvalidValue, "%q: want Allow or Deny", acl.DefaultAction)
+		e.Add(base+".defaultAction", ErrInvalidValue, "%q: want Allow or Deny", acl.DefaultAction)
 	}
 	if n := len(acl.IPRules); n > c.Limits.MaxIPRules {
-		e.add(base+".ipRules", ErrTooMany, "%d rules, the limit is %d (limits.maxIpRules)", n, c.Limits.MaxIPRules)
+		e.Add(base+".ipRules", ErrTooMany, "%d rules, the limit is %d (limits.maxIpRules)", n, c.Limits.MaxIPRules)
 	}
 	seen := map[netip.Prefix]int{}
 	for i := range acl.IPRules {
@@ -201,18 +197,18 @@ func (c *Config) validateACLs(e *errs, acl *NetworkAcls) {
 		f := fmt.Sprintf("%s.ipRules[%d].value", base, i)
 		pfx, err := ParsePrefix(r.Value)
 		if err != nil {
-			e.add(f, ErrInvalidPrefix, "%v", err)
+			e.Add(f, ErrInvalidPrefix, "%v", err)
 			continue
 		}
 		r.prefix = pfx
 		if j, dup := seen[pfx]; dup {
-			e.add(f, ErrDuplicate, "%q is the same rule as ipRules[%d]", r.Value, j)
+			e.Add(f, ErrDuplicate, "%q is the same rule as ipRules[%d]", r.Value, j)
 			continue
 		}
 		seen[pfx] = i
 	}
 	if n := len(acl.VirtualNetworkRules); n > c.Limits.MaxVirtualNetworkRules {
-		e.add(base+".virtualNetworkRules", ErrTooMany, "%d rules, the limit is %d (limits.maxVirtualNetworkRules)", n, c.Limits.MaxVirtualNetworkRules)
+		e.Add(base+".virtualNetworkRules", ErrTooMany, "%d rules, the limit is %d (limits.maxVirtualNetworkRules)", n, c.Limits.MaxVirtualNetworkRules)
 	}
 	known := map[string]bool{}
 	for _, s := range c.Network.Subnets {
@@ -222,16 +218,16 @@ func (c *Config) validateACLs(e *errs, acl *NetworkAcls) {
 	for i, r := range acl.VirtualNetworkRules {
 		f := fmt.Sprintf("%s.virtualNetworkRules[%d].id", base, i)
 		if r.ID == "" {
-			e.add(f, ErrRequired, "")
+			e.Add(f, ErrRequired, "")
 			continue
 		}
 		if !subnetIDRE.MatchString(r.ID) {
-			e.add(f, ErrInvalidID, "%q: want /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>", r.ID)
+			e.Add(f, ErrInvalidID, "%q: want /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>", r.ID)
 			continue
 		}
 		key := strings.ToLower(r.ID)
 		if j, dup := seenID[key]; dup {
-			e.add(f, ErrDuplicate, "same subnet as virtualNetworkRules[%d] (ids compare case-insensitively)", j)
+			e.Add(f, ErrDuplicate, "same subnet as virtualNetworkRules[%d] (ids compare case-insensitively)", j)
 			continue
 		}
 		seenID[key] = i
@@ -242,7 +238,7 @@ func (c *Config) validateACLs(e *errs, acl *NetworkAcls) {
 				c.note(f, "%s matches no address until network.subnets gives it its addressPrefixes (vaultwall config import writes a placeholder)", r.ID)
 				continue
 			}
-			e.add(f, ErrUnresolved, "no entry of network.subnets has this id, so the rule could never match; add the subnet and its addressPrefixes")
+			e.Add(f, ErrUnresolved, "no entry of network.subnets has this id, so the rule could never match; add the subnet and its addressPrefixes")
 		}
 	}
 }
@@ -250,7 +246,7 @@ func (c *Config) validateACLs(e *errs, acl *NetworkAcls) {
 func (c *Config) validateAccessPolicies(e *errs) {
 	p := &c.Properties
 	if n := len(p.AccessPolicies); n > c.Limits.MaxAccessPolicies {
-		e.add("properties.accessPolicies", ErrTooMany, "%d entries, the limit is %d (limits.maxAccessPolicies)", n, c.Limits.MaxAccessPolicies)
+		e.Add("properties.accessPolicies", ErrTooMany, "%d entries, the limit is %d (limits.maxAccessPolicies)", n, c.Limits.MaxAccessPolicies)
 	}
 	seen := map[string]int{}
 	for i := range p.AccessPolicies {
@@ -258,19 +254,19 @@ func (c *Config) validateAccessPolicies(e *errs) {
 		base := fmt.Sprintf("properties.accessPolicies[%d]", i)
 		switch {
 		case ap.TenantID == "":
-			e.add(base+".tenantId", ErrRequired, "")
+			e.Add(base+".tenantId", ErrRequired, "")
 		case !strings.EqualFold(ap.TenantID, c.Vault.TenantID):
-			e.add(base+".tenantId", ErrConflict, "%q: every entry must carry the vault's tenant %q", ap.TenantID, c.Vault.TenantID)
+			e.Add(base+".tenantId", ErrConflict, "%q: every entry must carry the vault's tenant %q", ap.TenantID, c.Vault.TenantID)
 		}
 		if ap.ObjectID == "" {
-			e.add(base+".objectId", ErrRequired, "")
+			e.Add(base+".objectId", ErrRequired, "")
 		}
 		if ap.ApplicationID != "" && !IsGUID(ap.ApplicationID) {
-			e.add(base+".applicationId", ErrInvalidValue, "%q is not a GUID", ap.ApplicationID)
+			e.Add(base+".applicationId", ErrInvalidValue, "%q is not a GUID", ap.ApplicationID)
 		}
 		key := strings.ToLower(ap.ObjectID) + "|" + strings.ToLower(ap.ApplicationID)
 		if j, dup := seen[key]; dup && ap.ObjectID != "" {
-			e.add(base+".objectId", ErrDuplicate, "accessPolicies[%d] has the same objectId and applicationId", j)
+			e.Add(base+".objectId", ErrDuplicate, "accessPolicies[%d] has the same objectId and applicationId", j)
 		}
 		seen[key] = i
 		perms := map[string]*[]string{
@@ -281,7 +277,7 @@ func (c *Config) validateAccessPolicies(e *errs) {
 			for j, perm := range *list {
 				canon, ok := authz.CanonicalPermission(fam, perm)
 				if !ok {
-					e.add(fmt.Sprintf("%s.permissions.%s[%d]", base, fam, j), ErrInvalidValue,
+					e.Add(fmt.Sprintf("%s.permissions.%s[%d]", base, fam, j), ErrInvalidValue,
 						"%q is not a %s permission; known: %s", perm, fam, strings.Join(authz.KnownPermissions[fam], ", "))
 					continue
 				}
@@ -298,29 +294,29 @@ func (c *Config) validateRBAC(e *errs) {
 		rd := &p.RoleDefinitions[i]
 		base := fmt.Sprintf("properties.roleDefinitions[%d]", i)
 		if rd.ID == "" {
-			e.add(base+".id", ErrRequired, "")
+			e.Add(base+".id", ErrRequired, "")
 		}
 		if rd.RoleName == "" {
-			e.add(base+".roleName", ErrRequired, "")
+			e.Add(base+".roleName", ErrRequired, "")
 		}
 		if _, builtin := authz.LookupRole(rd.ID, nil); builtin && rd.ID != "" {
-			e.add(base+".id", ErrConflict, "%q is a built-in role", rd.ID)
+			e.Add(base+".id", ErrConflict, "%q is a built-in role", rd.ID)
 		}
 		if _, builtin := authz.LookupRole(rd.RoleName, nil); builtin && rd.RoleName != "" {
-			e.add(base+".roleName", ErrConflict, "%q is a built-in role", rd.RoleName)
+			e.Add(base+".roleName", ErrConflict, "%q is a built-in role", rd.RoleName)
 		}
 		for _, k := range []string{strings.ToLower(rd.ID), strings.ToLower(rd.RoleName)} {
 			if k == "" {
 				continue
 			}
 			if j, dup := seenRole[k]; dup {
-				e.add(base, ErrDuplicate, "same id or name as roleDefinitions[%d]", j)
+				e.Add(base, ErrDuplicate, "same id or name as roleDefinitions[%d]", j)
 			}
 			seenRole[k] = i
 		}
 		for j, a := range append(append([]string{}, rd.DataActions...), rd.NotDataActions...) {
 			if err := ValidateDataAction(a); err != nil {
-				e.add(fmt.Sprintf("%s.dataActions[%d]", base, j), ErrInvalidValue, "%v", err)
+				e.Add(fmt.Sprintf("%s.dataActions[%d]", base, j), ErrInvalidValue, "%v", err)
 			}
 		}
 	}
@@ -329,16 +325,16 @@ func (c *Config) validateRBAC(e *errs) {
 		ra := &p.RoleAssignments[i]
 		base := fmt.Sprintf("properties.roleAssignments[%d]", i)
 		if ra.PrincipalID == "" {
-			e.add(base+".principalId", ErrRequired, "")
+			e.Add(base+".principalId", ErrRequired, "")
 		}
 		if ra.RoleDefinitionID == "" {
-			e.add(base+".roleDefinitionId", ErrRequired, "")
+			e.Add(base+".roleDefinitionId", ErrRequired, "")
 		} else if _, ok := authz.LookupRole(lastSegment(ra.RoleDefinitionID), p.RoleDefinitions); !ok {
-			e.add(base+".roleDefinitionId", ErrUnresolved, "%q is neither a built-in role nor in properties.roleDefinitions", ra.RoleDefinitionID)
+			e.Add(base+".roleDefinitionId", ErrUnresolved, "%q is neither a built-in role nor in properties.roleDefinitions", ra.RoleDefinitionID)
 		}
 		scope, err := c.normalizeScope(ra.Scope)
 		if err != nil {
-			e.add(base+".scope", ErrInvalidValue, "%v", err)
+			e.Add(base+".scope", ErrInvalidValue, "%v", err)
 		} else {
 			ra.Scope = scope
 		}
@@ -346,7 +342,7 @@ func (c *Config) validateRBAC(e *errs) {
 			ra.ID = fmt.Sprintf("roleAssignments[%d]", i)
 		}
 		if j, dup := seenID[ra.ID]; dup {
-			e.add(base+".id", ErrDuplicate, "same id as roleAssignments[%d]", j)
+			e.Add(base+".id", ErrDuplicate, "same id as roleAssignments[%d]", j)
 		}
 		seenID[ra.ID] = i
 	}
@@ -431,27 +427,27 @@ func (c *Config) validateNetwork(e *errs) {
 		s := &n.Subnets[i]
 		base := fmt.Sprintf("network.subnets[%d]", i)
 		if !subnetIDRE.MatchString(s.ID) {
-			e.add(base+".id", ErrInvalidID, "%q: want /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>", s.ID)
+			e.Add(base+".id", ErrInvalidID, "%q: want /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>", s.ID)
 		}
 		key := strings.ToLower(s.ID)
 		if j, dup := seen[key]; dup {
-			e.add(base+".id", ErrDuplicate, "same subnet as network.subnets[%d]", j)
+			e.Add(base+".id", ErrDuplicate, "same subnet as network.subnets[%d]", j)
 		}
 		seen[key] = i
 		if len(s.AddressPrefixes) == 0 {
-			e.add(base+".addressPrefixes", ErrRequired, "a subnet needs at least one prefix")
+			e.Add(base+".addressPrefixes", ErrRequired, "a subnet needs at least one prefix")
 		}
 		s.prefixes = s.prefixes[:0]
 		for j, v := range s.AddressPrefixes {
 			f := fmt.Sprintf("%s.addressPrefixes[%d]", base, j)
 			p, err := ParsePrefix(v)
 			if err != nil {
-				e.add(f, ErrInvalidPrefix, "%v", err)
+				e.Add(f, ErrInvalidPrefix, "%v", err)
 				continue
 			}
 			for q, other := range owner {
 				if q.Overlaps(p) {
-					e.add(f, ErrConflict, "%s overlaps %s of subnet %s: an address must belong to one subnet", p, q, other)
+					e.Add(f, ErrConflict, "%s overlaps %s of subnet %s: an address must belong to one subnet", p, q, other)
 				}
 			}
 			owner[p] = s.ID
@@ -463,19 +459,19 @@ func (c *Config) validateNetwork(e *errs) {
 	for i, pe := range n.PrivateEndpoints {
 		base := fmt.Sprintf("network.privateEndpoints[%d]", i)
 		if pe.ID == "" {
-			e.add(base+".id", ErrRequired, "")
+			e.Add(base+".id", ErrRequired, "")
 		}
 		if j, dup := seenPE[strings.ToLower(pe.ID)]; dup && pe.ID != "" {
-			e.add(base+".id", ErrDuplicate, "same id as privateEndpoints[%d]", j)
+			e.Add(base+".id", ErrDuplicate, "same id as privateEndpoints[%d]", j)
 		}
 		seenPE[strings.ToLower(pe.ID)] = i
 		switch {
 		case pe.LinkID != nil && pe.VpceID != "":
-			e.add(base, ErrConflict, "set linkId (Azure) or vpceId (AWS), not both")
+			e.Add(base, ErrConflict, "set linkId (Azure) or vpceId (AWS), not both")
 		case pe.LinkID == nil && pe.VpceID == "":
-			e.add(base, ErrRequired, "linkId (Azure Private Link) or vpceId (AWS PrivateLink) is required")
+			e.Add(base, ErrRequired, "linkId (Azure Private Link) or vpceId (AWS PrivateLink) is required")
 		case pe.VpceID != "" && !strings.HasPrefix(pe.VpceID, "vpce-"):
-			e.add(base+".vpceId", ErrInvalidValue, "%q: an AWS endpoint id starts with vpce-", pe.VpceID)
+			e.Add(base+".vpceId", ErrInvalidValue, "%q: an AWS endpoint id starts with vpce-", pe.VpceID)
 		}
 		var key string
 		if pe.LinkID != nil {
@@ -484,19 +480,19 @@ func (c *Config) validateNetwork(e *errs) {
 			key = "vpce:" + pe.VpceID
 		}
 		if j, dup := seenLink[key]; dup {
-			e.add(base, ErrDuplicate, "same endpoint identity as privateEndpoints[%d]", j)
+			e.Add(base, ErrDuplicate, "same endpoint identity as privateEndpoints[%d]", j)
 		}
 		seenLink[key] = i
 	}
 	tp := &n.TrustedProxies
 	if tp.Hops < 0 || tp.Hops > 16 {
-		e.add("network.trustedProxies.hops", ErrInvalidValue, "%d: want 0 to 16", tp.Hops)
+		e.Add("network.trustedProxies.hops", ErrInvalidValue, "%d: want 0 to 16", tp.Hops)
 	}
 	tp.prefixes = tp.prefixes[:0]
 	for i, v := range tp.CIDRs {
 		p, err := ParsePrefix(v)
 		if err != nil {
-			e.add(fmt.Sprintf("network.trustedProxies.cidrs[%d]", i), ErrInvalidPrefix, "%v", err)
+			e.Add(fmt.Sprintf("network.trustedProxies.cidrs[%d]", i), ErrInvalidPrefix, "%v", err)
 			continue
 		}
 		tp.prefixes = append(tp.prefixes, p)
@@ -524,9 +520,9 @@ func (c *Config) validateConnections(e *errs) {
 		switch strings.ToLower(st) {
 		case "approved", "pending", "rejected", "disconnected":
 		case "":
-			e.add(base+".privateLinkServiceConnectionState.status", ErrRequired, "")
+			e.Add(base+".privateLinkServiceConnectionState.status", ErrRequired, "")
 		default:
-			e.add(base+".privateLinkServiceConnectionState.status", ErrInvalidValue, "%q: want Approved, Pending, Rejected or Disconnected", st)
+			e.Add(base+".privateLinkServiceConnectionState.status", ErrInvalidValue, "%q: want Approved, Pending, Rejected or Disconnected", st)
 		}
 		id := strings.ToLower(pc.PrivateEndpoint.ID)
 		if id == "" {
@@ -603,12 +599,12 @@ func (c *Config) validateIdentity(e *errs) {
 		base := fmt.Sprintf("identity.issuers[%d]", i)
 		u, err := url.Parse(is.Issuer)
 		if is.Issuer == "" {
-			e.add(base+".issuer", ErrRequired, "")
+			e.Add(base+".issuer", ErrRequired, "")
 		} else if err != nil || u.Scheme != "https" || u.Host == "" {
-			e.add(base+".issuer", ErrInvalidValue, "%q: an issuer is an https URL", is.Issuer)
+			e.Add(base+".issuer", ErrInvalidValue, "%q: an issuer is an https URL", is.Issuer)
 		}
 		if j, dup := seen[is.Issuer]; dup {
-			e.add(base+".issuer", ErrDuplicate, "same issuer as issuers[%d]", j)
+			e.Add(base+".issuer", ErrDuplicate, "same issuer as issuers[%d]", j)
 		}
 		seen[is.Issuer] = i
 		sources := 0
@@ -618,45 +614,45 @@ func (c *Config) validateIdentity(e *errs) {
 		if is.JWKSURI != "" {
 			sources++
 			if u, err := url.Parse(is.JWKSURI); err != nil || u.Scheme != "https" || u.Host == "" {
-				e.add(base+".jwksUri", ErrInvalidValue, "%q: a JWKS endpoint is an https URL", is.JWKSURI)
+				e.Add(base+".jwksUri", ErrInvalidValue, "%q: a JWKS endpoint is an https URL", is.JWKSURI)
 			}
 		}
 		if is.JWKSFile != "" {
 			sources++
 		}
 		if sources != 1 {
-			e.add(base, ErrConflict, "set exactly one of discovery: true, jwksUri and jwksFile")
+			e.Add(base, ErrConflict, "set exactly one of discovery: true, jwksUri and jwksFile")
 		}
 		for j, a := range is.Audiences {
 			if a == "" {
-				e.add(fmt.Sprintf("%s.audiences[%d]", base, j), ErrRequired, "")
+				e.Add(fmt.Sprintf("%s.audiences[%d]", base, j), ErrRequired, "")
 			}
 		}
 		for j, a := range is.Algorithms {
 			switch a {
 			case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384":
 			default:
-				e.add(fmt.Sprintf("%s.algorithms[%d]", base, j), ErrInvalidValue,
+				e.Add(fmt.Sprintf("%s.algorithms[%d]", base, j), ErrInvalidValue,
 					"%q: want one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 (never none or HMAC)", a)
 			}
 		}
 	}
 	if IsGUID(c.Vault.TenantID) {
 		if _, err := id.Challenge.Authority(c.Vault.TenantID); err != nil {
-			e.add("identity.challenge.authorization", ErrInvalidValue, "%v", err)
+			e.Add("identity.challenge.authorization", ErrInvalidValue, "%v", err)
 		}
 	}
 	if u, err := url.Parse(id.Challenge.Resource); err != nil || u.Scheme != "https" || u.Host == "" {
-		e.add("identity.challenge.resource", ErrInvalidValue, "%q: the resource is an https URL such as https://vault.azure.net", id.Challenge.Resource)
+		e.Add("identity.challenge.resource", ErrInvalidValue, "%q: the resource is an https URL such as https://vault.azure.net", id.Challenge.Resource)
 	}
 	if id.ClockSkew < 0 || id.ClockSkew.D() > time.Hour {
-		e.add("identity.clockSkew", ErrInvalidValue, "%s: want 0 to 1h", id.ClockSkew.D())
+		e.Add("identity.clockSkew", ErrInvalidValue, "%s: want 0 to 1h", id.ClockSkew.D())
 	}
 	if id.TokenCache.MaxEntries < -1 {
-		e.add("identity.tokenCache.maxEntries", ErrInvalidValue, "%d: want -1 (off) or more", id.TokenCache.MaxEntries)
+		e.Add("identity.tokenCache.maxEntries", ErrInvalidValue, "%d: want -1 (off) or more", id.TokenCache.MaxEntries)
 	}
 	if id.Refresh.MinInterval.D() < time.Second {
-		e.add("identity.refresh.minInterval", ErrInvalidValue, "%s: at least 1s, so a stream of unknown kids cannot hammer the issuer", id.Refresh.MinInterval.D())
+		e.Add("identity.refresh.minInterval", ErrInvalidValue, "%s: at least 1s, so a stream of unknown kids cannot hammer the issuer", id.Refresh.MinInterval.D())
 	}
 }
 
@@ -664,14 +660,14 @@ func (c *Config) validateTrustedServices(e *errs) {
 	for i, s := range c.TrustedServices.Services {
 		base := fmt.Sprintf("trustedServices.services[%d]", i)
 		if s.Name == "" {
-			e.add(base+".name", ErrRequired, "")
+			e.Add(base+".name", ErrRequired, "")
 		}
 		if len(s.Principals) == 0 {
-			e.add(base+".principals", ErrRequired, "bind at least one certificate principal")
+			e.Add(base+".principals", ErrRequired, "bind at least one certificate principal")
 		}
 		for j, a := range s.ApplicationIDs {
 			if a == "" {
-				e.add(fmt.Sprintf("%s.applicationIds[%d]", base, j), ErrRequired, "")
+				e.Add(fmt.Sprintf("%s.applicationIds[%d]", base, j), ErrRequired, "")
 			}
 		}
 	}
@@ -681,13 +677,13 @@ func (c *Config) validateServer(e *errs) {
 	s := &c.Server
 	t := s.TLS
 	if (t.CertFile == "") != (t.KeyFile == "") {
-		e.add("server.tls", ErrConflict, "certFile and keyFile go together")
+		e.Add("server.tls", ErrConflict, "certFile and keyFile go together")
 	}
 	if t.ClientCAFile != "" && t.CertFile == "" {
-		e.add("server.tls.clientCAFile", ErrConflict, "mTLS needs certFile and keyFile too")
+		e.Add("server.tls.clientCAFile", ErrConflict, "mTLS needs certFile and keyFile too")
 	}
 	if s.MaxRecvMsgBytes < 4096 {
-		e.add("server.maxRecvMsgBytes", ErrInvalidValue, "%d: at least 4096", s.MaxRecvMsgBytes)
+		e.Add("server.maxRecvMsgBytes", ErrInvalidValue, "%d: at least 4096", s.MaxRecvMsgBytes)
 	}
 }
 
