@@ -126,10 +126,6 @@ func TestLayering(t *testing.T) {
 // pending are the imports that break the layering today and are being
 // moved out (issue 14); the list only shrinks.
 var pending = map[string]bool{
-	"authz/authztest " + module + "config":                                     true,
-	"authz/network " + module + "config":                                       true,
-	"authz/peer " + module + "config":                                          true,
-	"authz/token " + module + "config":                                         true,
 	"ops/tracing github.com/envoyproxy/go-control-plane/envoy/service/auth/v3": true,
 	"ops/tracing " + module + "envoy":                                          true,
 }

@@ -6,6 +6,7 @@
 // Everything takes a testing.TB and fails the test on error, so call sites
 // stay one line. Nothing here is for production use.
 //
-// Imports: the standard library and the authz packages' own dependencies.
+// Imports: the standard library, authz/token (Issuer.Config) and the authz
+// packages' own dependencies.
 // Never imported by non-test code.
 package authztest
