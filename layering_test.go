@@ -97,7 +97,6 @@ func TestLayering(t *testing.T) {
 		}},
 	}
 	pkgs := imports(t)
-	seen := map[string]bool{}
 	names := make([]string, 0, len(pkgs))
 	for p := range pkgs {
 		names = append(names, p)
@@ -107,29 +106,11 @@ func TestLayering(t *testing.T) {
 		for _, pkg := range names {
 			for _, imp := range pkgs[pkg] {
 				if r.broken(pkg, imp) {
-					if pending[pkg+" "+imp] {
-						seen[pkg+" "+imp] = true
-						continue
-					}
 					t.Errorf("%s imports %s: %s", pkg, imp, r.name)
 				}
 			}
 		}
 	}
-	for k := range pending {
-		if !seen[k] {
-			t.Errorf("%q is listed as pending but breaks no rule now: remove it from the list", k)
-		}
-	}
-}
-
-// pending are the imports that break the layering today and are being
-// moved out (issue 14); the list only shrinks.
-var pending = map[string]bool{
-	"authz/authztest " + module + "config": true,
-	"authz/network " + module + "config":   true,
-	"authz/peer " + module + "config":      true,
-	"authz/token " + module + "config":     true,
 }
 
 // TestTopLevelFolders: at most twelve top-level folders hold Go code, so

@@ -119,7 +119,7 @@ func normalize(doc map[string]any) *normalized {
 		if t, ok := doc["type"].(string); ok {
 			// Another resource's document (az resource show of a managed
 			// HSM, a storage account…): say so rather than list its fields.
-			n.errs.add("type", ErrUnsupported, "%q: vaultwall reads a Microsoft.KeyVault/vaults document (az keyvault show), an ARM template with one, or its own schema", t)
+			n.errs.Add("type", ErrUnsupported, "%q: vaultwall reads a Microsoft.KeyVault/vaults document (az keyvault show), an ARM template with one, or its own schema", t)
 			n.fatal = true
 			n.doc = map[string]any{}
 			break
@@ -300,7 +300,7 @@ func (n *normalized) assignment(a map[string]any, path string) bool {
 	}
 	if cond, ok := a["condition"]; ok {
 		if cond != nil && cond != "" {
-			n.errs.add(path+".condition", ErrUnsupported,
+			n.errs.Add(path+".condition", ErrUnsupported,
 				"role assignment conditions (ABAC) are not supported, and ignoring one would grant more than Azure does: remove the assignment or its condition")
 		}
 		delete(a, "condition")
@@ -361,7 +361,7 @@ func (n *normalized) fromTemplate(t map[string]any) {
 		r := &resources[i]
 		if typ, _ := r.m["type"].(string); strings.EqualFold(typ, vaultType) {
 			if vault != nil {
-				n.errs.add(r.path, ErrUnsupported,
+				n.errs.Add(r.path, ErrUnsupported,
 					"a second Microsoft.KeyVault/vaults resource (the first is %s): a configuration protects one vault", vault.path)
 				continue
 			}
@@ -369,7 +369,7 @@ func (n *normalized) fromTemplate(t map[string]any) {
 		}
 	}
 	if vault == nil {
-		n.errs.add("resources", ErrRequired, "the template has no Microsoft.KeyVault/vaults resource")
+		n.errs.Add("resources", ErrRequired, "the template has no Microsoft.KeyVault/vaults resource")
 		n.fatal = true
 		n.doc = map[string]any{}
 		return
@@ -420,9 +420,9 @@ func (n *normalized) fromTemplate(t map[string]any) {
 			}
 			children = append(children, child{r.path, r.m})
 		case vaultType + "/accesspolicies":
-			n.errs.add(r.path, ErrUnsupported, "%s resources change the vault's access policies: put the entries in %s.properties.accessPolicies", typ, base)
+			n.errs.Add(r.path, ErrUnsupported, "%s resources change the vault's access policies: put the entries in %s.properties.accessPolicies", typ, base)
 		case "microsoft.authorization/roleassignments":
-			n.errs.add(r.path, ErrUnsupported, "role assignments are read from az role assignment list output (properties.roleAssignments, or vaultwall config import --role-assignments)")
+			n.errs.Add(r.path, ErrUnsupported, "role assignments are read from az role assignment list output (properties.roleAssignments, or vaultwall config import --role-assignments)")
 		default:
 			n.ignore(r.path + " (" + typ + ")")
 		}
@@ -464,7 +464,7 @@ func (n *normalized) refuseExpressions(v any, path string) {
 	switch val := v.(type) {
 	case string:
 		if isExpression(val) {
-			n.errs.add(path, ErrUnsupported,
+			n.errs.Add(path, ErrUnsupported,
 				"%q is an ARM template expression, evaluated only at deployment: write the value (az group export --skip-all-params exports values)", val)
 		}
 	case map[string]any:

@@ -114,20 +114,20 @@ func (c *Config) validateControlPlane(e *errs) {
 	}
 	const base = "controlPlane"
 	if _, _, err := net.SplitHostPort(cp.ListenAddr); err != nil {
-		e.add(base+".listenAddr", ErrInvalidValue, "%q: want host:port", cp.ListenAddr)
+		e.Add(base+".listenAddr", ErrInvalidValue, "%q: want host:port", cp.ListenAddr)
 	}
 	t := cp.TLS
 	if (t.CertFile == "") != (t.KeyFile == "") {
-		e.add(base+".tls", ErrConflict, "certFile and keyFile go together")
+		e.Add(base+".tls", ErrConflict, "certFile and keyFile go together")
 	}
 	if t.ClientCAFile != "" && t.CertFile == "" {
-		e.add(base+".tls.clientCAFile", ErrConflict, "client certificates need certFile and keyFile too")
+		e.Add(base+".tls.clientCAFile", ErrConflict, "client certificates need certFile and keyFile too")
 	}
 	if len(cp.AdminPrincipals) > 0 && t.ClientCAFile == "" {
-		e.add(base+".adminPrincipals", ErrConflict, "admin certificates are verified against tls.clientCAFile; set it")
+		e.Add(base+".adminPrincipals", ErrConflict, "admin certificates are verified against tls.clientCAFile; set it")
 	}
 	if len(cp.Audiences) == 0 && len(cp.AdminPrincipals) == 0 {
-		e.add(base, ErrRequired, "set audiences (token callers) or adminPrincipals (certificate callers): otherwise no one can call the control plane")
+		e.Add(base, ErrRequired, "set audiences (token callers) or adminPrincipals (certificate callers): otherwise no one can call the control plane")
 	}
 	dataPlane := map[string]bool{}
 	for _, is := range c.Identity.Issuers {
@@ -139,39 +139,39 @@ func (c *Config) validateControlPlane(e *errs) {
 		f := fmt.Sprintf("%s.audiences[%d]", base, i)
 		switch {
 		case a == "":
-			e.add(f, ErrRequired, "")
+			e.Add(f, ErrRequired, "")
 		case dataPlane[a]:
-			e.add(f, ErrConflict, "%q is a data-plane audience: a token for the vault must never manage it", a)
+			e.Add(f, ErrConflict, "%q is a data-plane audience: a token for the vault must never manage it", a)
 		}
 	}
 	for i, p := range cp.AdminPrincipals {
 		if p == "" {
-			e.add(fmt.Sprintf("%s.adminPrincipals[%d]", base, i), ErrRequired, "")
+			e.Add(fmt.Sprintf("%s.adminPrincipals[%d]", base, i), ErrRequired, "")
 		}
 	}
 	s := &cp.Store
 	switch s.Type {
 	case StoreFile:
 		if len(s.Endpoints) > 0 {
-			e.add(base+".store.endpoints", ErrConflict, "endpoints are for type: etcd")
+			e.Add(base+".store.endpoints", ErrConflict, "endpoints are for type: etcd")
 		}
 	case StoreEtcd:
 		if len(s.Endpoints) == 0 {
-			e.add(base+".store.endpoints", ErrRequired, "etcd needs at least one endpoint")
+			e.Add(base+".store.endpoints", ErrRequired, "etcd needs at least one endpoint")
 		}
 		if s.Path != "" {
-			e.add(base+".store.path", ErrConflict, "path is for type: file")
+			e.Add(base+".store.path", ErrConflict, "path is for type: file")
 		}
 		if !strings.HasPrefix(s.KeyPrefix, "/") {
-			e.add(base+".store.keyPrefix", ErrInvalidValue, "%q: a key prefix starts with /", s.KeyPrefix)
+			e.Add(base+".store.keyPrefix", ErrInvalidValue, "%q: a key prefix starts with /", s.KeyPrefix)
 		}
 		if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
-			e.add(base+".store.tls", ErrConflict, "certFile and keyFile go together")
+			e.Add(base+".store.tls", ErrConflict, "certFile and keyFile go together")
 		}
 	default:
-		e.add(base+".store.type", ErrInvalidValue, "%q: want file or etcd", s.Type)
+		e.Add(base+".store.type", ErrInvalidValue, "%q: want file or etcd", s.Type)
 	}
 	if s.DialTimeout.D() < 0 {
-		e.add(base+".store.dialTimeout", ErrInvalidValue, "%s: want a positive duration", s.DialTimeout.D())
+		e.Add(base+".store.dialTimeout", ErrInvalidValue, "%s: want a positive duration", s.DialTimeout.D())
 	}
 }

@@ -22,9 +22,20 @@
 // plane's overlay). Import writes an Azure document as a commented
 // vaultwall file, with what it cannot know marked ImportMarker.
 //
-// Exported fields hold what the user wrote; parsed forms (prefixes, ids,
-// durations) are computed once by Load and read through methods. Stage
-// packages compile their runtime structures from a loaded *Config.
+// Config composes the sections. Those a stage compiles are declared by
+// that stage, with their defaults and Validate: network (networkAcls,
+// privateEndpointConnections, network), token (identity) and peer
+// (trustedServices); config names them too (NetworkAcls, Issuer, …, as
+// aliases), and keeps the sections no stage owns and the rules across
+// sections (limits, a rule's subnet, the vault's tenant, an Azure
+// document's leniency). Validation reports section.Error values (alias
+// FieldError), which Annotate gives a file and line. Exported fields hold
+// what the user wrote; parsed forms (prefixes, ids, durations) are computed
+// once by Load and read through methods. Stages compile their runtime
+// structures from the sections of a loaded *Config (FirewallConfig,
+// Identity, TrustedServices).
 //
-// Imports: authz, sigs.k8s.io/yaml and go.yaml.in/yaml/v3 (for line numbers).
+// Imports: authz and its packages (the stages, for their sections;
+// authz/section), sigs.k8s.io/yaml and go.yaml.in/yaml/v3 (for line
+// numbers).
 package config

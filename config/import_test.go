@@ -94,11 +94,11 @@ func TestImportRoundTrip(t *testing.T) {
 			if got.ChallengeHeader() != orig.ChallengeHeader() {
 				t.Errorf("challenge %s, want %s", got.ChallengeHeader(), orig.ChallengeHeader())
 			}
-			fwGot, err := network.New(got)
+			fwGot, err := network.New(got.FirewallConfig())
 			if err != nil {
 				t.Fatal(err)
 			}
-			fwOrig, err := network.New(orig)
+			fwOrig, err := network.New(orig.FirewallConfig())
 			if err != nil {
 				t.Fatal(err)
 			}

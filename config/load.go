@@ -52,7 +52,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	norm := normalize(doc)
 	if norm.fatal {
-		return nil, src.annotateAll(norm.errs.list)
+		return nil, src.annotateAll(norm.errs)
 	}
 	if jsonData, err = json.Marshal(norm.doc); err != nil {
 		return nil, src.annotate(&FieldError{Err: fmt.Errorf("%w: %v", ErrSyntax, err)})
@@ -66,9 +66,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		decoded = false
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			c.add(te.Field, ErrType, "got %s, want %s", te.Value, typeName(te.Type))
+			c.Add(te.Field, ErrType, "got %s, want %s", te.Value, typeName(te.Type))
 		} else {
-			c.add("", ErrType, "%v", err)
+			c.Add("", ErrType, "%v", err)
 		}
 	}
 	if decoded {
@@ -81,16 +81,16 @@ func Parse(name string, data []byte) (*Config, error) {
 	src.rewrite = norm.docPath
 	var all []error
 	refused := map[string]bool{} // fields the format refused: their validation errors say less
-	if len(norm.errs.list) > 0 {
+	if len(norm.errs) > 0 {
 		plain := &source{name: name, data: data}
-		for _, e := range norm.errs.list {
+		for _, e := range norm.errs {
 			if fe, ok := e.(*FieldError); ok {
 				refused[fe.Field] = true
 			}
 			all = append(all, plain.annotate(e))
 		}
 	}
-	for _, e := range c.list {
+	for _, e := range c {
 		if fe, ok := e.(*FieldError); ok && refused[norm.docPath(fe.Field)] {
 			continue
 		}
@@ -235,7 +235,7 @@ func unknownFields(c *errs, path string, v any, t reflect.Type) {
 						hint = fmt.Sprintf(" (did you mean %q?)", name)
 					}
 				}
-				c.list = append(c.list, &FieldError{Field: join(path, k), Err: fmt.Errorf("%w%s", ErrUnknownField, hint)})
+				*c = append(*c, &FieldError{Field: join(path, k), Err: fmt.Errorf("%w%s", ErrUnknownField, hint)})
 				continue
 			}
 			unknownFields(c, join(path, k), val[k], ft)
@@ -309,7 +309,9 @@ func lineOf(err error) int {
 
 func (s *source) annotate(err error) error {
 	var fe *FieldError
-	if !errors.As(err, &fe) {
+	// A problem located in another file (a policy file's, from rego) keeps
+	// its place: it is wrapped, as an error without a place is.
+	if !errors.As(err, &fe) || fe.File != "" && fe.File != s.name || fe.File == "" && fe.Line > 0 {
 		return &FieldError{File: s.name, Err: err}
 	}
 	if fe.File == "" && s.rewrite != nil {

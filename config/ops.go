@@ -153,57 +153,57 @@ func (c *Config) validateOps(e *errs) {
 	case AuditSinkStdout:
 	case AuditSinkFile:
 		if a.Path == "" && a.Enabled {
-			e.add("audit.path", ErrRequired, "the file sink needs a path")
+			e.Add("audit.path", ErrRequired, "the file sink needs a path")
 		}
 	default:
-		e.add("audit.sink", ErrInvalidValue, "%q: want stdout or file", a.Sink)
+		e.Add("audit.sink", ErrInvalidValue, "%q: want stdout or file", a.Sink)
 	}
 	if a.MaxSizeMB < 1 {
-		e.add("audit.maxSizeMB", ErrInvalidValue, "%d: at least 1", a.MaxSizeMB)
+		e.Add("audit.maxSizeMB", ErrInvalidValue, "%d: at least 1", a.MaxSizeMB)
 	}
 	if a.MaxBackups < -1 {
-		e.add("audit.maxBackups", ErrInvalidValue, "%d: want -1 (keep all) or more", a.MaxBackups)
+		e.Add("audit.maxBackups", ErrInvalidValue, "%d: want -1 (keep all) or more", a.MaxBackups)
 	}
 	if a.MaxAgeDays < 0 {
-		e.add("audit.maxAgeDays", ErrInvalidValue, "%d: want 0 (no limit) or more", a.MaxAgeDays)
+		e.Add("audit.maxAgeDays", ErrInvalidValue, "%d: want 0 (no limit) or more", a.MaxAgeDays)
 	}
 	if a.QueueSize < 1 || a.QueueSize > 1<<20 {
-		e.add("audit.queueSize", ErrInvalidValue, "%d: want 1 to 1048576", a.QueueSize)
+		e.Add("audit.queueSize", ErrInvalidValue, "%d: want 1 to 1048576", a.QueueSize)
 	}
 
 	t := &c.Tracing
 	switch t.Protocol {
 	case TracingGRPC, "":
 		if t.Endpoint != "" && strings.Contains(t.Endpoint, "://") {
-			e.add("tracing.endpoint", ErrInvalidValue, "%q: the grpc protocol takes host:port, not a URL", t.Endpoint)
+			e.Add("tracing.endpoint", ErrInvalidValue, "%q: the grpc protocol takes host:port, not a URL", t.Endpoint)
 		}
 	case TracingHTTP:
 		if t.Endpoint != "" {
 			if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				e.add("tracing.endpoint", ErrInvalidValue, "%q: the http protocol takes a URL such as http://collector:4318/v1/traces", t.Endpoint)
+				e.Add("tracing.endpoint", ErrInvalidValue, "%q: the http protocol takes a URL such as http://collector:4318/v1/traces", t.Endpoint)
 			}
 		}
 	default:
-		e.add("tracing.protocol", ErrInvalidValue, "%q: want grpc or http", t.Protocol)
+		e.Add("tracing.protocol", ErrInvalidValue, "%q: want grpc or http", t.Protocol)
 	}
 	if r := t.Ratio(); r < 0 || r > 1 {
-		e.add("tracing.samplingRatio", ErrInvalidValue, "%v: want 0 to 1", r)
+		e.Add("tracing.samplingRatio", ErrInvalidValue, "%v: want 0 to 1", r)
 	}
 	if t.Timeout < 0 {
-		e.add("tracing.timeout", ErrInvalidValue, "%s: want a positive duration", t.Timeout.D())
+		e.Add("tracing.timeout", ErrInvalidValue, "%s: want a positive duration", t.Timeout.D())
 	}
 
 	s := &c.Shadow
 	if r := s.Rate(); r < 0 || r > 1 {
-		e.add("shadow.sampleRate", ErrInvalidValue, "%v: want 0 to 1", r)
+		e.Add("shadow.sampleRate", ErrInvalidValue, "%v: want 0 to 1", r)
 	}
 	if s.QueueSize < 1 || s.QueueSize > 1<<20 {
-		e.add("shadow.queueSize", ErrInvalidValue, "%d: want 1 to 1048576", s.QueueSize)
+		e.Add("shadow.queueSize", ErrInvalidValue, "%d: want 1 to 1048576", s.QueueSize)
 	}
 	if s.Workers < 1 || s.Workers > 64 {
-		e.add("shadow.workers", ErrInvalidValue, "%d: want 1 to 64", s.Workers)
+		e.Add("shadow.workers", ErrInvalidValue, "%d: want 1 to 64", s.Workers)
 	}
 	if s.Config != "" && s.Config == c.Path {
-		e.add("shadow.config", ErrConflict, "the candidate is this configuration itself; name another file, or set only policyDir")
+		e.Add("shadow.config", ErrConflict, "the candidate is this configuration itself; name another file, or set only policyDir")
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/controlplane/store"
-	"github.com/vaultwall/vaultwall/rego"
 )
 
 // ErrorDomain is the ErrorInfo domain of the control plane's errors.
@@ -98,18 +97,15 @@ func toStatus(err error) error {
 	return status.Error(codes.Internal, err.Error())
 }
 
-// describe names the field of one validation problem.
+// describe names the field of one validation problem. One without a field
+// (a policy file's) is described with its file and line.
 func describe(err error) (field, desc string) {
-	var fe *config.FieldError
-	var re *rego.FileError
-	switch {
-	case errors.As(err, &fe):
-		return fe.Field, fe.Err.Error()
-	case errors.As(err, &re):
-		if re.Field != "" {
-			return re.Field, re.Err.Error()
+	var fe *config.FieldError // rego.FileError too: one type
+	if errors.As(err, &fe) {
+		if fe.Field != "" {
+			return fe.Field, fe.Err.Error()
 		}
-		return "", re.Error()
+		return "", fe.Error()
 	}
 	return "", err.Error()
 }

@@ -53,7 +53,7 @@ func (b *Builder) Build(ctx context.Context, cfg *config.Config) (_ *Runtime, er
 		}
 	}()
 	var errs []error
-	fw, err := network.New(cfg)
+	fw, err := network.New(cfg.FirewallConfig())
 	errs = append(errs, err)
 	trusted, err := peer.New(cfg.TrustedServices, peer.WithLogger(b.Log))
 	errs = append(errs, err)

@@ -25,6 +25,7 @@
 // off when a rule reads a per-request field or calls a volatile builtin
 // (README.md, "The decision cache").
 //
-// Imports: authz, config and OPA (github.com/open-policy-agent/opa/v1).
+// Imports: authz, authz/section, config and OPA
+// (github.com/open-policy-agent/opa/v1).
 // Never gRPC or protobuf.
 package rego

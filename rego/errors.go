@@ -2,7 +2,8 @@ package rego
 
 import (
 	"errors"
-	"strconv"
+
+	"github.com/vaultwall/vaultwall/authz/section"
 )
 
 // Sentinel errors. Load errors are *FileError values wrapping one of the
@@ -35,29 +36,6 @@ var (
 )
 
 // FileError is one problem in a policy file, or in the configuration when
-// File names the config file and Field the setting.
-type FileError struct {
-	File  string // "" when unknown
-	Line  int    // 0 when unknown
-	Field string // a configuration field path, for ErrData
-	Err   error  // a sentinel, wrapped with detail
-}
-
-func (e *FileError) Error() string {
-	loc := e.File
-	if e.Line > 0 {
-		loc += ":" + strconv.Itoa(e.Line)
-	}
-	if e.Field != "" {
-		if loc != "" {
-			loc += ": "
-		}
-		loc += e.Field
-	}
-	if loc == "" {
-		return e.Err.Error()
-	}
-	return loc + ": " + e.Err.Error()
-}
-
-func (e *FileError) Unwrap() error { return e.Err }
+// File names the config file and Field the setting: section.Error, the one
+// located error type of config, the stages and rego.
+type FileError = section.Error

@@ -10,7 +10,8 @@
 // their errors for a program that has no testing.TB (bench/envoyrun).
 // Nothing here is for production use.
 //
-// Imports: the standard library and the authz packages' own dependencies.
-// Imported by tests, by the e2e suite's infrastructure (e2e/internal/front)
-// and by bench/envoyrun; never by the code vaultwall ships.
+// Imports: the standard library, authz/token (Issuer.Config) and the authz
+// packages' own dependencies. Imported by tests, by the e2e suite's
+// infrastructure (e2e/internal/front) and by bench/envoyrun; never by the
+// code vaultwall ships.
 package authztest

@@ -28,7 +28,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
-	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/authz/token"
 )
 
 // Defaults of the claims an Issuer mints.
@@ -146,8 +146,8 @@ func (is *Issuer) CAFile() string {
 
 // Config is an identity.issuers entry for this issuer using discovery and
 // trusting its CA through caFile, with the default audience.
-func (is *Issuer) Config() config.Issuer {
-	return config.Issuer{
+func (is *Issuer) Config() token.Issuer {
+	return token.Issuer{
 		Issuer:    is.iss,
 		Discovery: true,
 		Audiences: []string{DefaultAudience},

@@ -2,6 +2,12 @@
 // publicNetworkAccess and private endpoints, compiled once per configuration
 // into an authz.Firewall.
 //
+// It owns the configuration's network sections (section.go): NetworkAcls
+// (properties.networkAcls), Network (network: subnets, private endpoints,
+// trusted proxies) and properties.privateEndpointConnections, with their
+// defaults and Validate, which parses what New compiles. config composes
+// them; New takes them as a Config, never the whole configuration.
+//
 // It owns where a request came from (Connect: client address, inventory
 // subnet, private endpoint) and whether the network lets it through
 // (Evaluate). It does not recognise trusted services — the pipeline fills
@@ -63,7 +69,7 @@
 // network.privateEndpoints: an approved one sets PrivateEndpointID, any
 // other sets PrivateLinkUnknown. Every entry is approved unless
 // properties.privateEndpointConnections is given: then only entries with an
-// Approved connection are (config's PrivateEndpoint.Approved); a Pending,
+// Approved connection are (PrivateEndpoint.Approved); a Pending,
 // Rejected or Disconnected one is an unknown endpoint here. A private-link source address lives in the
 // consumer's address space, so it names no subnet and no public rule ever
 // applies to it.
@@ -103,9 +109,9 @@
 // fixed size (256 KiB per family and set, at most 1 MiB per configuration)
 // so that a small rule set gets no cache advantage a large one lacks. The
 // families are separate: an IPv6 rule such as ::/0 never admits an IPv4
-// client (config unmaps IPv4-mapped rules to IPv4 ones). Rule names are
+// client (ParsePrefix unmaps IPv4-mapped rules to IPv4 ones). Rule names are
 // rendered at load. Connect and Evaluate do not allocate, X-Forwarded-For
 // included, except to describe a refused entry.
 //
-// Imports: the standard library, authz and config.
+// Imports: the standard library, authz and authz/section.
 package network

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/authz/section"
 )
 
 // Inner codes of the firewall's refusals.
@@ -44,7 +44,7 @@ type Firewall struct {
 	// subnetRule is, per subnet, the "virtualNetworkRules[j]=<id>" naming
 	// it, "" when no rule does.
 	subnetRule  []string
-	vnetRules   []config.VirtualNetworkRule
+	vnetRules   []VirtualNetworkRule
 	vnetRuleFor []string
 
 	endpointByLink map[uint32]int32
@@ -58,21 +58,33 @@ type Firewall struct {
 
 var _ authz.Firewall = (*Firewall)(nil)
 
-// New compiles the firewall of a validated configuration. It fails only on
-// what validation cannot see: values not parsed by config.Load or
-// config.Parse, and trusted-proxy ranges that would believe anyone.
-func New(cfg *config.Config) (*Firewall, error) {
-	if cfg == nil {
-		return nil, errors.New("network: no configuration")
-	}
+// Config is what the firewall is compiled from: the network sections of a
+// configuration, validated (Validate and ApplyConnections computed their
+// parsed forms).
+type Config struct {
+	// PublicAccessDisabled is properties.publicNetworkAccess: Disabled.
+	PublicAccessDisabled bool
+	// NetworkAcls is properties.networkAcls; nil when absent.
+	NetworkAcls *NetworkAcls
+	Network     Network
+	// TrustedServices are the service names bound in trustedServices, whose
+	// bypass rule names are rendered once here.
+	TrustedServices []string
+}
+
+// New compiles the firewall of validated sections. It fails only on what
+// validation cannot see: values not parsed by Validate (config.Load or
+// config.Parse run it), and trusted-proxy ranges that would believe anyone.
+// Its errors name their fields; the configuration gives them a file and line
+// (config.Config.Annotate).
+func New(cfg Config) (*Firewall, error) {
 	var errs []error
-	p := &cfg.Properties
 	f := &Firewall{
-		publicDisabled: p.PublicAccessDisabled(),
+		publicDisabled: cfg.PublicAccessDisabled,
 		bypass:         true,
 	}
 	var ipEntries []entry
-	if acl := p.NetworkAcls; acl != nil {
+	if acl := cfg.NetworkAcls; acl != nil {
 		f.acls = true
 		f.bypass = acl.BypassAzureServices()
 		f.defaultDeny = acl.DefaultDeny()
@@ -81,8 +93,8 @@ func New(cfg *config.Config) (*Firewall, error) {
 			r := &acl.IPRules[i]
 			pfx := r.Prefix()
 			if !pfx.IsValid() {
-				errs = append(errs, config.Errorf(fmt.Sprintf("properties.networkAcls.ipRules[%d].value", i),
-					config.ErrInvalidPrefix, "%q was not parsed: load the configuration with config.Load or config.Parse", r.Value))
+				errs = append(errs, section.Errorf(fmt.Sprintf("properties.networkAcls.ipRules[%d].value", i),
+					section.ErrInvalidPrefix, "%q was not parsed: load the configuration with config.Load or config.Parse", r.Value))
 				continue
 			}
 			ipEntries = append(ipEntries, entry{pfx, int32(i)})
@@ -105,8 +117,8 @@ func New(cfg *config.Config) (*Firewall, error) {
 		f.subnetIDs = append(f.subnetIDs, s.ID)
 		f.subnetByID[s.ID] = int32(i)
 		if len(s.Prefixes()) != len(s.AddressPrefixes) {
-			errs = append(errs, config.Errorf(fmt.Sprintf("network.subnets[%d].addressPrefixes", i),
-				config.ErrInvalidPrefix, "not parsed: load the configuration with config.Load or config.Parse"))
+			errs = append(errs, section.Errorf(fmt.Sprintf("network.subnets[%d].addressPrefixes", i),
+				section.ErrInvalidPrefix, "not parsed: load the configuration with config.Load or config.Parse"))
 			continue
 		}
 		for _, pfx := range s.Prefixes() {
@@ -138,8 +150,8 @@ func New(cfg *config.Config) (*Firewall, error) {
 		case pe.VpceID != "":
 			f.endpointByVpce[pe.VpceID] = idx
 		default:
-			errs = append(errs, config.Errorf(fmt.Sprintf("network.privateEndpoints[%d]", k),
-				config.ErrRequired, "linkId (Azure Private Link) or vpceId (AWS PrivateLink) is required"))
+			errs = append(errs, section.Errorf(fmt.Sprintf("network.privateEndpoints[%d]", k),
+				section.ErrRequired, "linkId (Azure Private Link) or vpceId (AWS PrivateLink) is required"))
 		}
 		f.endpointIDs = append(f.endpointIDs, pe.ID)
 		f.endpointByID[pe.ID] = idx
@@ -150,22 +162,22 @@ func New(cfg *config.Config) (*Firewall, error) {
 	f.proxies.hops = tp.Hops
 	f.proxies.cidrs = slices.Clone(tp.Prefixes())
 	if len(f.proxies.cidrs) != len(tp.CIDRs) {
-		errs = append(errs, config.Errorf("network.trustedProxies.cidrs", config.ErrInvalidPrefix,
+		errs = append(errs, section.Errorf("network.trustedProxies.cidrs", section.ErrInvalidPrefix,
 			"not parsed: load the configuration with config.Load or config.Parse"))
 	}
 	for i, pfx := range f.proxies.cidrs {
 		if pfx.Bits() == 0 {
-			errs = append(errs, config.Errorf(fmt.Sprintf("network.trustedProxies.cidrs[%d]", i), config.ErrInvalidValue,
+			errs = append(errs, section.Errorf(fmt.Sprintf("network.trustedProxies.cidrs[%d]", i), section.ErrInvalidValue,
 				"%s trusts every address as a proxy, so any client could choose its address with X-Forwarded-For", pfx))
 		}
 	}
 
 	f.trustedRule = map[string]string{}
-	for _, s := range cfg.TrustedServices.Services {
-		f.trustedRule[s.Name] = "bypass=AzureServices(" + s.Name + ")"
+	for _, name := range cfg.TrustedServices {
+		f.trustedRule[name] = "bypass=AzureServices(" + name + ")"
 	}
 	if len(errs) > 0 {
-		return nil, cfg.Annotate(errors.Join(errs...))
+		return nil, errors.Join(errs...)
 	}
 	return f, nil
 }

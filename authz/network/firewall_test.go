@@ -8,6 +8,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/network"
+	"github.com/vaultwall/vaultwall/authz/section"
 	"github.com/vaultwall/vaultwall/config"
 )
 
@@ -278,9 +279,6 @@ func TestEvaluateFailsClosed(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	if _, err := network.New(nil); err == nil {
-		t.Error("New(nil) succeeded")
-	}
 	cfg, err := config.Parse("test.yaml", []byte(vaultYAML+`
 network:
   trustedProxies: {cidrs: [10.0.0.0/8, "::/0"]}
@@ -288,17 +286,21 @@ network:
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = network.New(cfg)
-	var fe *config.FieldError
-	if !errors.Is(err, config.ErrInvalidValue) || !errors.As(err, &fe) || fe.Field != "network.trustedProxies.cidrs[1]" || fe.Line == 0 {
+	_, err = network.New(cfg.FirewallConfig())
+	var fe *section.Error
+	if !errors.Is(err, section.ErrInvalidValue) || !errors.As(err, &fe) || fe.Field != "network.trustedProxies.cidrs[1]" {
 		t.Fatalf("trusting every address: err = %v", err)
 	}
+	// The configuration places it in its file.
+	if err := cfg.Annotate(err); !errors.As(err, &fe) || fe.File != "test.yaml" || fe.Line == 0 {
+		t.Fatalf("annotated: err = %v", err)
+	}
 
-	// A configuration not built by config.Parse has no parsed prefixes.
-	raw := &config.Config{Properties: config.Properties{NetworkAcls: &config.NetworkAcls{
-		DefaultAction: "Deny", IPRules: []config.IPRule{{Value: "203.0.113.0/24"}},
-	}}}
-	if _, err := network.New(raw); !errors.Is(err, config.ErrInvalidPrefix) {
+	// Sections that were not validated have no parsed prefixes.
+	raw := network.Config{NetworkAcls: &network.NetworkAcls{
+		DefaultAction: "Deny", IPRules: []network.IPRule{{Value: "203.0.113.0/24"}},
+	}}
+	if _, err := network.New(raw); !errors.Is(err, section.ErrInvalidPrefix) {
 		t.Fatalf("unparsed rules: err = %v", err)
 	}
 }

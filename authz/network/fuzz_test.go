@@ -1,22 +1,23 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/authz/section"
 )
 
-// genRules writes a deny-by-default configuration with random IP rules,
-// subnets (never overlapping, as validation demands) and virtual-network
-// rules naming some of them in random case.
-func genRules(s *byteSource) (yaml string, probes []netip.Addr) {
+// genRules builds deny-by-default sections with random IP rules, subnets
+// (never overlapping, as validation demands) and virtual-network rules
+// naming some of them in random case, validated as config.Parse validates
+// them; text describes them for a failure message.
+func genRules(t *testing.T, s *byteSource) (cfg Config, text string, probes []netip.Addr) {
 	var b strings.Builder
-	b.WriteString("vault: {name: contoso, tenantId: 00000000-0000-0000-0000-000000000001}\n")
-	b.WriteString("properties:\n  networkAcls:\n    defaultAction: Deny\n    bypass: None\n    ipRules:\n")
+	acl := &NetworkAcls{DefaultAction: "Deny", Bypass: "None"}
 	var pool []netip.Addr
 	seen := map[netip.Prefix]bool{}
 	for range int(s.byte()) % 48 {
@@ -28,7 +29,7 @@ func genRules(s *byteSource) (yaml string, probes []netip.Addr) {
 		bits := int(s.byte()) % (full + 1)
 		a := genAddr(s, pool, v6)
 		pool = append(pool, a)
-		p, err := config.ParsePrefix(netip.PrefixFrom(a, bits).Masked().String())
+		p, err := ParsePrefix(netip.PrefixFrom(a, bits).Masked().String())
 		if err != nil || seen[p] {
 			continue
 		}
@@ -37,12 +38,12 @@ func genRules(s *byteSource) (yaml string, probes []netip.Addr) {
 		if p.IsSingleIP() && s.byte()&1 == 0 {
 			value = p.Addr().String()
 		}
-		fmt.Fprintf(&b, "      - value: %q\n", value)
+		acl.IPRules = append(acl.IPRules, IPRule{Value: value})
+		fmt.Fprintf(&b, "ipRule %s\n", value)
 		probes = append(probes, edges(p)...)
 	}
-	var subnets []netip.Prefix
-	var sb strings.Builder
-	var rules []string
+	var n Network
+	var prefixes []netip.Prefix
 	for i := range int(s.byte()) % 6 {
 		id := fmt.Sprintf("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s%d", i)
 		var kept []string
@@ -55,54 +56,54 @@ func genRules(s *byteSource) (yaml string, probes []netip.Addr) {
 			bits := 1 + int(s.byte())%full
 			a := genAddr(s, pool, v6)
 			pool = append(pool, a)
-			p, err := config.ParsePrefix(netip.PrefixFrom(a, bits).Masked().String())
+			p, err := ParsePrefix(netip.PrefixFrom(a, bits).Masked().String())
 			if err != nil {
 				continue
 			}
 			overlaps := false
-			for _, q := range subnets {
+			for _, q := range prefixes {
 				overlaps = overlaps || q.Overlaps(p)
 			}
 			if overlaps {
 				continue
 			}
-			subnets = append(subnets, p)
-			kept = append(kept, fmt.Sprintf("%q", p.String()))
+			prefixes = append(prefixes, p)
+			kept = append(kept, p.String())
 			probes = append(probes, edges(p)...)
 		}
 		if len(kept) == 0 {
 			continue
 		}
-		fmt.Fprintf(&sb, "    - id: %s\n      addressPrefixes: [%s]\n", id, strings.Join(kept, ", "))
+		n.Subnets = append(n.Subnets, Subnet{ID: id, AddressPrefixes: kept})
+		fmt.Fprintf(&b, "subnet %s %v\n", id, kept)
 		switch s.byte() % 3 {
 		case 1:
-			rules = append(rules, id)
+			acl.VirtualNetworkRules = append(acl.VirtualNetworkRules, VirtualNetworkRule{ID: id})
 		case 2:
-			rules = append(rules, strings.ToLower(id))
+			acl.VirtualNetworkRules = append(acl.VirtualNetworkRules, VirtualNetworkRule{ID: strings.ToLower(id)})
 		}
 	}
-	if len(rules) > 0 {
-		b.WriteString("    virtualNetworkRules:\n")
-		for _, id := range rules {
-			fmt.Fprintf(&b, "      - id: %s\n", id)
-		}
-	}
-	if sb.Len() > 0 {
-		b.WriteString("network:\n  subnets:\n")
-		b.WriteString(sb.String())
+	for _, r := range acl.VirtualNetworkRules {
+		fmt.Fprintf(&b, "virtualNetworkRule %s\n", r.ID)
 	}
 	probes = append(probes, pool...)
 	for range int(s.byte()) % 8 {
 		probes = append(probes, genAddr(s, pool, s.byte()&1 == 1))
 	}
-	return b.String(), probes
+	var errs section.Errors
+	acl.Validate(&errs, Limits{IPRules: 1000, VirtualNetworkRules: 200}, n.Subnets, nil)
+	n.Validate(&errs)
+	if len(errs) > 0 {
+		t.Fatalf("generated sections do not validate: %v\n%s", errors.Join(errs...), b.String())
+	}
+	return Config{NetworkAcls: acl, Network: n}, b.String(), probes
 }
 
 // naiveVerdict is the reference for step 5: a linear scan over the rules as
 // written, most specific IP rule first (lowest index on ties), then the
 // subnet holding the address and the rule naming it.
-func naiveVerdict(cfg *config.Config, a netip.Addr) (rule, subnet string) {
-	acl := cfg.Properties.NetworkAcls
+func naiveVerdict(cfg Config, a netip.Addr) (rule, subnet string) {
+	acl := cfg.NetworkAcls
 	best, bits := -1, -1
 	for i := range acl.IPRules {
 		if p := acl.IPRules[i].Prefix(); p.Contains(a) && p.Bits() > bits {
@@ -135,11 +136,7 @@ func FuzzFirewall(f *testing.F) {
 	f.Add([]byte{30, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 5, 1, 2, 3})
 	f.Add([]byte{0, 4, 0, 8, 1, 10, 0, 0, 0, 2, 1, 1, 64, 1, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		yaml, probes := genRules(&byteSource{b: data})
-		cfg, err := config.Parse("fuzz.yaml", []byte(yaml))
-		if err != nil {
-			t.Fatalf("generated configuration does not validate: %v\n%s", err, yaml)
-		}
+		cfg, text, probes := genRules(t, &byteSource{b: data})
 		fw, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -152,7 +149,7 @@ func FuzzFirewall(f *testing.F) {
 			rule, subnet := naiveVerdict(cfg, a.Unmap())
 			if v.Rule != rule || v.Allowed != (rule != RuleDefaultDeny) || v.SubnetID != subnet {
 				t.Fatalf("%s: allowed %v by %q in subnet %q; linear scan: %q in subnet %q\n%s",
-					a, v.Allowed, v.Rule, v.SubnetID, rule, subnet, yaml)
+					a, v.Allowed, v.Rule, v.SubnetID, rule, subnet, text)
 			}
 		}
 	})

@@ -20,7 +20,7 @@ func firewall(tb testing.TB, yaml string) *network.Firewall {
 	if err != nil {
 		tb.Fatalf("config: %v", err)
 	}
-	fw, err := network.New(cfg)
+	fw, err := network.New(cfg.FirewallConfig())
 	if err != nil {
 		tb.Fatalf("network.New: %v", err)
 	}

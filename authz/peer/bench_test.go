@@ -6,13 +6,12 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // benchServices binds a realistic handful of services, one per pattern kind
 // and a few more, so lookups are not trivially small.
-func benchServices() []config.TrustedService {
-	return []config.TrustedService{
+func benchServices() []TrustedService {
+	return []TrustedService{
 		svc("Backup", "spiffe://trusted.example/azure-backup"),
 		svc("Storage", "spiffe://trusted.example/ns/storage/*"),
 		svc("AppService", "dns:appservice.trusted.example"),
@@ -24,7 +23,7 @@ func benchServices() []config.TrustedService {
 }
 
 func BenchmarkRecognizePrincipal(b *testing.B) {
-	m := mustMatcher(b, config.TrustedServices{Services: benchServices()})
+	m := mustMatcher(b, TrustedServices{Services: benchServices()})
 	for _, bc := range []struct{ name, principal, want string }{
 		{"spiffe-exact", "spiffe://trusted.example/azure-backup", "Backup"},
 		{"spiffe-prefix", "spiffe://trusted.example/ns/storage/sa/blob-encryption", "Storage"},
@@ -56,7 +55,7 @@ func BenchmarkRecognizeCertificate(b *testing.B) {
 		name   string
 		caFile string
 	}{{"envoy-verified", ""}, {"caFile", ca.WriteBundle()}} {
-		m := mustMatcher(b, config.TrustedServices{CAFile: mode.caFile, Services: benchServices()})
+		m := mustMatcher(b, TrustedServices{CAFile: mode.caFile, Services: benchServices()})
 		b.Run(mode.name+"/cached", func(b *testing.B) {
 			m.Recognize(req, caller, opKeyGet)
 			b.ReportAllocs()

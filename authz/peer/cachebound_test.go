@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // TestRecognizeCABoundsTheCachedVerdict: with a caFile, a cached verdict
@@ -20,7 +19,7 @@ func TestRecognizeCABoundsTheCachedVerdict(t *testing.T) {
 	id := []string{"spiffe://trusted.example/azure-backup"}
 	leaf := ca.Issue(authztest.CertOptions{URIs: id, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(2 * time.Hour)})
 	clock := now
-	m := mustMatcher(t, config.TrustedServices{CAFile: ca.WriteBundle(), Services: []config.TrustedService{svc("Backup", id[0])}},
+	m := mustMatcher(t, TrustedServices{CAFile: ca.WriteBundle(), Services: []TrustedService{svc("Backup", id[0])}},
 		WithClock(func() time.Time { return clock }))
 	steps := []struct {
 		at   time.Duration

@@ -6,6 +6,8 @@
 // Matcher that implements authz.TrustedServices, and Principals, the same
 // certificate matcher for a flat set of patterns (the control plane's admin
 // principals): both planes match certificates with one piece of code.
+// It owns the configuration's trustedServices section (section.go), whose
+// Validate checks its shape and New the rest.
 //
 // # Principal patterns
 //
@@ -71,5 +73,5 @@
 // in scope when its family and permission are in the set; control-plane
 // operations never are.
 //
-// Imports: authz, config and the standard library.
+// Imports: authz, authz/section and the standard library.
 package peer

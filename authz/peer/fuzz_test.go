@@ -14,7 +14,6 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // subPath is an independent oracle for "valid SPIFFE path below a base".
@@ -59,7 +58,7 @@ func FuzzPattern(f *testing.F) {
 		if err != nil || again != p {
 			t.Fatalf("%q: canonical form %q does not parse back: %v", pattern, p, err)
 		}
-		m, err := New(config.TrustedServices{Services: []config.TrustedService{{Name: "Backup", Principals: []string{pattern}}}})
+		m, err := New(TrustedServices{Services: []TrustedService{{Name: "Backup", Principals: []string{pattern}}}})
 		if err != nil {
 			t.Fatalf("%q parses but New refuses it: %v", pattern, err)
 		}
@@ -111,7 +110,7 @@ func FuzzPattern(f *testing.F) {
 func FuzzRecognize(f *testing.F) {
 	ca := authztest.NewTestCA(f)
 	other := authztest.NewTestCA(f)
-	services := []config.TrustedService{
+	services := []TrustedService{
 		svc("Backup", "spiffe://trusted.example/azure-backup"),
 		svc("Storage", "spiffe://trusted.example/storage/*"),
 		svc("AppService", "dns:appservice.trusted.example"),
@@ -124,9 +123,9 @@ func FuzzRecognize(f *testing.F) {
 		m      *Matcher
 		scopes map[string]map[string][]string
 	}{
-		{mustMatcher(f, config.TrustedServices{Services: services}), recognizeScopes},
-		{mustMatcher(f, config.TrustedServices{CAFile: ca.WriteBundle(), Services: services}), recognizeScopes},
-		{mustMatcher(f, config.TrustedServices{Services: narrowed}), map[string]map[string][]string{
+		{mustMatcher(f, TrustedServices{Services: services}), recognizeScopes},
+		{mustMatcher(f, TrustedServices{CAFile: ca.WriteBundle(), Services: services}), recognizeScopes},
+		{mustMatcher(f, TrustedServices{Services: narrowed}), map[string]map[string][]string{
 			"Backup": {"keys": {"get"}}, "Storage": recognizeScopes["Storage"],
 			"AppService": recognizeScopes["AppService"], "DiskEncryption": {"secrets": {"get"}},
 		}},

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/authz/section"
 )
 
 // principalIndex maps principal patterns to a binding number. It is the
@@ -195,7 +195,7 @@ type Principals struct {
 }
 
 // NewPrincipals parses patterns (see ParsePattern). It reports every bad
-// pattern at once, each a *config.FieldError naming field[i] and wrapping
+// pattern at once, each a *section.Error naming field[i] and wrapping
 // ErrPrincipal.
 func NewPrincipals(field string, patterns []string) (*Principals, error) {
 	p := &Principals{idx: newIndex()}
@@ -203,7 +203,7 @@ func NewPrincipals(field string, patterns []string) (*Principals, error) {
 	for i, raw := range patterns {
 		pat, err := parsePattern(raw)
 		if err != nil {
-			errs = append(errs, config.Errorf(fmt.Sprintf("%s[%d]", field, i), ErrPrincipal, "%s: %v", quote(raw), err))
+			errs = append(errs, section.Errorf(fmt.Sprintf("%s[%d]", field, i), ErrPrincipal, "%s: %v", quote(raw), err))
 			continue
 		}
 		p.idx.add(pat, 0)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/authz/section"
 )
 
 // Matcher recognises trusted services by their client certificate. It is
@@ -71,9 +71,9 @@ func WithCertCache(entries int) Option {
 const DefaultCertCache = 1024
 
 // New compiles the trustedServices section of the configuration. It
-// reports every problem at once, each a *config.FieldError naming its
+// reports every problem at once, each a *section.Error naming its
 // field and wrapping one of this package's sentinels.
-func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
+func New(cfg TrustedServices, opts ...Option) (*Matcher, error) {
 	m := &Matcher{
 		spiffeExact:  map[string]int32{},
 		spiffePrefix: map[string]int32{},
@@ -86,7 +86,7 @@ func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
 	}
 	var errs []error
 	report := func(field string, sentinel error, format string, args ...any) {
-		errs = append(errs, config.Errorf(field, sentinel, format, args...))
+		errs = append(errs, section.Errorf(field, sentinel, format, args...))
 	}
 
 	if cfg.CAFile != "" {
@@ -127,10 +127,10 @@ func New(cfg config.TrustedServices, opts ...Option) (*Matcher, error) {
 			}
 		}
 		if len(s.Principals) == 0 {
-			report(base+".principals", config.ErrRequired, "bind at least one certificate principal")
+			report(base+".principals", section.ErrRequired, "bind at least one certificate principal")
 		}
 		for j, a := range s.ApplicationIDs {
-			if !config.IsGUID(a) {
+			if !section.IsGUID(a) {
 				report(fmt.Sprintf("%s.applicationIds[%d]", base, j), ErrApplicationID, "%q", a)
 			}
 			bd.appIDs = append(bd.appIDs, strings.ToLower(a))

@@ -13,11 +13,11 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/authz/section"
 )
 
-func svc(name string, principals ...string) config.TrustedService {
-	return config.TrustedService{Name: name, Principals: principals}
+func svc(name string, principals ...string) TrustedService {
+	return TrustedService{Name: name, Principals: principals}
 }
 
 func TestNewReportsEveryProblem(t *testing.T) {
@@ -32,23 +32,23 @@ func TestNewReportsEveryProblem(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		cfg  config.TrustedServices
+		cfg  TrustedServices
 		want []want
 	}{
-		{"unknown service", config.TrustedServices{Services: []config.TrustedService{
+		{"unknown service", TrustedServices{Services: []TrustedService{
 			svc("Backup", "spiffe://td/a"), svc("AzureBackup", "spiffe://td/b"), svc("backup", "spiffe://td/c")}},
 			[]want{
 				{"trustedServices.services[1].name", ErrUnknownService, `"AzureBackup"`},
 				{"trustedServices.services[2].name", ErrUnknownService, "did you mean Backup?"},
 			}},
-		{"bad principals", config.TrustedServices{Services: []config.TrustedService{
+		{"bad principals", TrustedServices{Services: []TrustedService{
 			svc("Backup", "spiffe://td/a", "spiffe://TD/b", "dns:x.example."), svc("Storage")}},
 			[]want{
 				{"trustedServices.services[0].principals[1]", ErrPrincipal, "lower case"},
 				{"trustedServices.services[0].principals[2]", ErrPrincipal, "trailing dot"},
-				{"trustedServices.services[1].principals", config.ErrRequired, ""},
+				{"trustedServices.services[1].principals", section.ErrRequired, ""},
 			}},
-		{"duplicates and overlaps", config.TrustedServices{Services: []config.TrustedService{
+		{"duplicates and overlaps", TrustedServices{Services: []TrustedService{
 			svc("Backup", "spiffe://td/backup", "spiffe://td/ns/*", "dns:b.example", "subject:CN=b,O=x"),
 			svc("Storage", "spiffe://td/backup", "spiffe://td/ns/storage", "dns:B.Example", "subject:cn=b,o=x", "spiffe://td/*"),
 			svc("Backup", "spiffe://td/ns/*")}},
@@ -60,14 +60,14 @@ func TestNewReportsEveryProblem(t *testing.T) {
 				{"trustedServices.services[1].principals[4]", ErrDuplicatePrincipal, "covers trustedServices.services[0].principals[0]"},
 				{"trustedServices.services[2].principals[0]", ErrDuplicatePrincipal, "already bound"},
 			}},
-		{"a refused principal binds nothing", config.TrustedServices{Services: []config.TrustedService{
+		{"a refused principal binds nothing", TrustedServices{Services: []TrustedService{
 			svc("Backup", "spiffe://td/a/b/*"),
 			svc("Storage", "spiffe://td/a/*", "spiffe://td/a/c")}},
 			[]want{
 				// td/a/c overlaps only the refused td/a/*: no second error.
 				{"trustedServices.services[1].principals[0]", ErrDuplicatePrincipal, "covers trustedServices.services[0].principals[0]"},
 			}},
-		{"scope widening", config.TrustedServices{Services: []config.TrustedService{
+		{"scope widening", TrustedServices{Services: []TrustedService{
 			{Name: "AppService", Principals: []string{"dns:a.example"}, Scope: map[string][]string{
 				"certificates": {"get", "list"}, "secrets": {"all"}, "keys": {"get"}, "blobs": {"get"}}},
 			{Name: "Storage", Principals: []string{"dns:b.example"}, Scope: map[string][]string{"keys": {"get", "sing"}}},
@@ -81,13 +81,13 @@ func TestNewReportsEveryProblem(t *testing.T) {
 				{"trustedServices.services[1].scope.keys[1]", ErrScope, `"sing" is not a keys permission`},
 				{"trustedServices.services[2].scope", ErrScope, "grants nothing"},
 			}},
-		{"application ids and CA", config.TrustedServices{CAFile: garbage, Services: []config.TrustedService{
+		{"application ids and CA", TrustedServices{CAFile: garbage, Services: []TrustedService{
 			{Name: "Backup", Principals: []string{"dns:a.example"}, ApplicationIDs: []string{"262044b1-e2ce-469f-a196-69ab7ada62d3", "backup"}}}},
 			[]want{
 				{"trustedServices.caFile", ErrCAFile, "no PEM certificate"},
 				{"trustedServices.services[0].applicationIds[1]", ErrApplicationID, `"backup"`},
 			}},
-		{"missing CA", config.TrustedServices{CAFile: filepath.Join(t.TempDir(), "absent.pem")},
+		{"missing CA", TrustedServices{CAFile: filepath.Join(t.TempDir(), "absent.pem")},
 			[]want{{"trustedServices.caFile", ErrCAFile, "no such file"}}},
 	}
 	for _, tt := range tests {
@@ -106,9 +106,9 @@ func TestNewReportsEveryProblem(t *testing.T) {
 				t.Fatalf("got %d errors, want %d:\n%v", len(list), len(tt.want), err)
 			}
 			for i, w := range tt.want {
-				var fe *config.FieldError
+				var fe *section.Error
 				if !errors.As(list[i], &fe) {
-					t.Fatalf("error %d is not a *config.FieldError: %v", i, list[i])
+					t.Fatalf("error %d is not a *section.Error: %v", i, list[i])
 				}
 				if fe.Field != w.field || !errors.Is(fe, w.sentinel) || !strings.Contains(fe.Error(), w.text) {
 					t.Errorf("error %d = %v\n want field %s, %v, containing %q", i, fe, w.field, w.sentinel, w.text)
@@ -120,46 +120,13 @@ func TestNewReportsEveryProblem(t *testing.T) {
 
 func TestSentinelsWrapConfigKinds(t *testing.T) {
 	for sentinel, kind := range map[error]error{
-		ErrUnknownService: config.ErrUnresolved, ErrPrincipal: config.ErrInvalidValue,
-		ErrDuplicatePrincipal: config.ErrDuplicate, ErrWidens: config.ErrConflict,
-		ErrScope: config.ErrInvalidValue, ErrApplicationID: config.ErrInvalidValue, ErrCAFile: config.ErrInvalidValue,
+		ErrUnknownService: section.ErrUnresolved, ErrPrincipal: section.ErrInvalidValue,
+		ErrDuplicatePrincipal: section.ErrDuplicate, ErrWidens: section.ErrConflict,
+		ErrScope: section.ErrInvalidValue, ErrApplicationID: section.ErrInvalidValue, ErrCAFile: section.ErrInvalidValue,
 	} {
 		if !errors.Is(sentinel, kind) {
 			t.Errorf("%v does not wrap %v", sentinel, kind)
 		}
-	}
-}
-
-// TestNewFromConfigFile runs a real configuration file through config.Load
-// and New, so the YAML shape and the field paths meet.
-func TestNewFromConfigFile(t *testing.T) {
-	ca := authztest.NewTestCA(t)
-	yaml := `
-vault: {name: contoso-vault, tenantId: 00000000-0000-0000-0000-000000000001, location: westeurope}
-trustedServices:
-  caFile: ` + ca.WriteBundle() + `
-  services:
-    - name: Backup
-      principals: ["spiffe://trusted.example/azure-backup"]
-    - name: AppService
-      principals: ["dns:appservice.trusted.example"]
-      scope: {certificates: [get], secrets: [list]}
-`
-	path := filepath.Join(t.TempDir(), "vault.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = New(cfg.TrustedServices)
-	if err == nil {
-		t.Fatal("scope secrets: [list] for AppService was accepted")
-	}
-	err = cfg.Annotate(err)
-	if !errors.Is(err, ErrWidens) || !strings.Contains(err.Error(), "vault.yaml:10: trustedServices.services[1].scope.secrets[0]") {
-		t.Errorf("annotated error = %v", err)
 	}
 }
 
@@ -186,7 +153,7 @@ var (
 )
 
 func TestRecognizeScope(t *testing.T) {
-	m := mustMatcher(t, config.TrustedServices{Services: []config.TrustedService{
+	m := mustMatcher(t, TrustedServices{Services: []TrustedService{
 		svc("AppService", "spiffe://trusted.example/app-service"),
 		svc("Backup", "spiffe://trusted.example/azure-backup"),
 		svc("DiskEncryption", "spiffe://trusted.example/disk-encryption"),
@@ -247,7 +214,7 @@ func TestRecognizeScope(t *testing.T) {
 
 func TestRecognizeApplicationIDs(t *testing.T) {
 	const backupApp = "262044b1-e2ce-469f-a196-69ab7ada62d3"
-	m := mustMatcher(t, config.TrustedServices{Services: []config.TrustedService{
+	m := mustMatcher(t, TrustedServices{Services: []TrustedService{
 		{Name: "Backup", Principals: []string{"dns:backup.trusted.example"}, ApplicationIDs: []string{strings.ToUpper(backupApp)}},
 		svc("Storage", "dns:storage.trusted.example"),
 	}})
@@ -282,7 +249,7 @@ func certReq(c *authztest.TestCert) *authz.Request {
 
 func TestRecognizeCertificateSANs(t *testing.T) {
 	ca := authztest.NewTestCA(t)
-	m := mustMatcher(t, config.TrustedServices{Services: []config.TrustedService{
+	m := mustMatcher(t, TrustedServices{Services: []TrustedService{
 		svc("Backup", "spiffe://trusted.example/azure-backup"),
 		svc("Storage", "spiffe://trusted.example/storage/*"),
 		svc("AppService", "dns:appservice.trusted.example"),
@@ -341,7 +308,7 @@ func TestRecognizeCertificateSANs(t *testing.T) {
 // is the truth; the principal alone is used only without it.
 func TestRecognizePrincipalVersusCertificate(t *testing.T) {
 	ca := authztest.NewTestCA(t)
-	m := mustMatcher(t, config.TrustedServices{Services: []config.TrustedService{
+	m := mustMatcher(t, TrustedServices{Services: []TrustedService{
 		svc("Backup", "spiffe://trusted.example/azure-backup"),
 		svc("AppService", "dns:appservice.trusted.example"),
 	}})
@@ -381,9 +348,9 @@ func TestRecognizeCAFile(t *testing.T) {
 	other := authztest.NewTestCA(t)
 	expiredCA := authztest.NewTestCAWith(t, authztest.TestCAOptions{
 		NotBefore: time.Now().Add(-72 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
-	m := mustMatcher(t, config.TrustedServices{
+	m := mustMatcher(t, TrustedServices{
 		CAFile:   ca.WriteBundle(expiredCA),
-		Services: []config.TrustedService{svc("Backup", "spiffe://trusted.example/azure-backup")},
+		Services: []TrustedService{svc("Backup", "spiffe://trusted.example/azure-backup")},
 	})
 	id := []string{"spiffe://trusted.example/azure-backup"}
 	tests := []struct {
@@ -422,10 +389,10 @@ func TestRecognizeClock(t *testing.T) {
 	now := time.Now()
 	clock := now
 	id := []string{"spiffe://trusted.example/azure-backup"}
-	bindings := []config.TrustedService{svc("Backup", id[0])}
+	bindings := []TrustedService{svc("Backup", id[0])}
 	early := ca.Issue(authztest.CertOptions{URIs: id, NotBefore: now.Add(10 * time.Minute), NotAfter: now.Add(time.Hour)})
 	for _, caFile := range []string{"", ca.WriteBundle()} {
-		m := mustMatcher(t, config.TrustedServices{CAFile: caFile, Services: bindings}, WithClock(func() time.Time { return clock }))
+		m := mustMatcher(t, TrustedServices{CAFile: caFile, Services: bindings}, WithClock(func() time.Time { return clock }))
 		steps := []struct {
 			at           time.Duration
 			withCA, noCA string
@@ -454,7 +421,7 @@ func TestRecognizeClock(t *testing.T) {
 
 func TestCertCacheBounded(t *testing.T) {
 	ca := authztest.NewTestCA(t)
-	m := mustMatcher(t, config.TrustedServices{Services: []config.TrustedService{svc("Backup", "spiffe://trusted.example/azure-backup")}},
+	m := mustMatcher(t, TrustedServices{Services: []TrustedService{svc("Backup", "spiffe://trusted.example/azure-backup")}},
 		WithCertCache(4))
 	hot := ca.Issue(authztest.CertOptions{URIs: []string{"spiffe://trusted.example/azure-backup"}})
 	for i := 0; i < 20; i++ {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/authz/section"
 )
 
 func TestParsePattern(t *testing.T) {
@@ -104,8 +104,8 @@ func TestParsePattern(t *testing.T) {
 				if err == nil {
 					t.Fatalf("parsed as %v %q, want an error with %q", p.Kind(), p, tt.wantErr)
 				}
-				if !errors.Is(err, ErrPrincipal) || !errors.Is(err, config.ErrInvalidValue) {
-					t.Errorf("error %v does not wrap ErrPrincipal and config.ErrInvalidValue", err)
+				if !errors.Is(err, ErrPrincipal) || !errors.Is(err, section.ErrInvalidValue) {
+					t.Errorf("error %v does not wrap ErrPrincipal and section.ErrInvalidValue", err)
 				}
 				if !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("error %q lacks %q", err, tt.wantErr)
@@ -219,14 +219,14 @@ func TestPatternMatch(t *testing.T) {
 			t.Errorf("%s.Match(%q) = %v, want %v", tt.pattern, tt.principal, got, tt.want)
 		}
 		// The Matcher's indexes must agree with Pattern.Match.
-		m := mustMatcher(t, config.TrustedServices{Services: []config.TrustedService{{Name: "Backup", Principals: []string{tt.pattern}}}})
+		m := mustMatcher(t, TrustedServices{Services: []TrustedService{{Name: "Backup", Principals: []string{tt.pattern}}}})
 		if got := m.fromPrincipal(tt.principal) >= 0; got != tt.want {
 			t.Errorf("Matcher with %s recognises %q: %v, want %v", tt.pattern, tt.principal, got, tt.want)
 		}
 	}
 }
 
-func mustMatcher(t testing.TB, cfg config.TrustedServices, opts ...Option) *Matcher {
+func mustMatcher(t testing.TB, cfg TrustedServices, opts ...Option) *Matcher {
 	t.Helper()
 	m, err := New(cfg, opts...)
 	if err != nil {

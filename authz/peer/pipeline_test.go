@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 type fixedOp authz.Operation
@@ -45,7 +44,7 @@ func (allowAll) Authorize(context.Context, *authz.Decision) (authz.AuthzVerdict,
 // TestInPipeline plugs the Matcher into the real pipeline: the firewall
 // sees the service and its scope in the decision.
 func TestInPipeline(t *testing.T) {
-	m := mustMatcher(t, config.TrustedServices{Services: []config.TrustedService{
+	m := mustMatcher(t, TrustedServices{Services: []TrustedService{
 		{Name: "Backup", Principals: []string{"spiffe://trusted.example/azure-backup"},
 			ApplicationIDs: []string{"262044b1-e2ce-469f-a196-69ab7ada62d3"}},
 	}})

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/authz/section"
 )
 
 // TestPrincipals: the flat principal set of the control plane matches
@@ -15,7 +15,7 @@ import (
 // bytes; bad patterns are all reported with their field.
 func TestPrincipals(t *testing.T) {
 	_, err := NewPrincipals("controlPlane.adminPrincipals", []string{"spiffe://ops.example/admin", "SPIFFE://x/y", "dns:*.example"})
-	var fe *config.FieldError
+	var fe *section.Error
 	if !errors.Is(err, ErrPrincipal) || !errors.As(err, &fe) ||
 		!strings.Contains(err.Error(), "controlPlane.adminPrincipals[1]") || !strings.Contains(err.Error(), "controlPlane.adminPrincipals[2]") {
 		t.Fatalf("bad patterns: %v", err)

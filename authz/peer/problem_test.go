@@ -8,7 +8,6 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // TestUnrecognizedSaysWhy: a certificate that names a trusted service but
@@ -20,9 +19,9 @@ func TestUnrecognizedSaysWhy(t *testing.T) {
 	ca := authztest.NewTestCA(t)
 	other := authztest.NewTestCA(t)
 	var logs bytes.Buffer
-	m := mustMatcher(t, config.TrustedServices{
+	m := mustMatcher(t, TrustedServices{
 		CAFile:   ca.WriteBundle(),
-		Services: []config.TrustedService{svc("Backup", "spiffe://trusted.example/azure-backup")},
+		Services: []TrustedService{svc("Backup", "spiffe://trusted.example/azure-backup")},
 	}, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	id := []string{"spiffe://trusted.example/azure-backup"}
 	const noEKU = "the certificate names trusted service Backup, but its client certificate lacks the clientAuth extended key usage"

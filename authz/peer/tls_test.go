@@ -11,7 +11,6 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // TestRecognizeOverRealTLS plays Envoy: a real TLS server asks for a client
@@ -22,9 +21,9 @@ func TestRecognizeOverRealTLS(t *testing.T) {
 	clientCA := authztest.NewTestCA(t)
 	otherCA := authztest.NewTestCA(t)
 	serverCA := authztest.NewTestCA(t)
-	m := mustMatcher(t, config.TrustedServices{
+	m := mustMatcher(t, TrustedServices{
 		CAFile:   clientCA.WriteBundle(),
-		Services: []config.TrustedService{svc("Backup", "spiffe://trusted.example/azure-backup")},
+		Services: []TrustedService{svc("Backup", "spiffe://trusted.example/azure-backup")},
 	})
 
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // BenchmarkVerify is a first verification (the cache is off): parse, key
@@ -13,7 +12,7 @@ import (
 func BenchmarkVerify(b *testing.B) {
 	for _, alg := range []string{"RS256", "PS256", "ES256", "ES384"} {
 		b.Run(alg, func(b *testing.B) {
-			f := newFixture(b, func(id *config.Identity, _ *token.StoreOptions) { id.TokenCache.MaxEntries = -1 })
+			f := newFixture(b, func(id *token.Identity, _ *token.StoreOptions) { id.TokenCache.MaxEntries = -1 })
 			f.iss.Rotate(alg)
 			f.clk.Advance(minInterval)
 			req := bearer(f.iss.MintValid())

@@ -9,7 +9,6 @@ import (
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 func TestCacheHit(t *testing.T) {
@@ -133,7 +132,7 @@ func TestCacheSingleFlight(t *testing.T) {
 }
 
 func TestCacheBounded(t *testing.T) {
-	f := newFixture(t, func(id *config.Identity, _ *token.StoreOptions) { id.TokenCache.MaxEntries = 20 })
+	f := newFixture(t, func(id *token.Identity, _ *token.StoreOptions) { id.TokenCache.MaxEntries = 20 })
 	for i := range 100 {
 		c := f.iss.Claims()
 		c["jti"] = strconv.Itoa(i)
@@ -146,7 +145,7 @@ func TestCacheBounded(t *testing.T) {
 }
 
 func TestCacheDisabled(t *testing.T) {
-	f := newFixture(t, func(id *config.Identity, _ *token.StoreOptions) { id.TokenCache.MaxEntries = -1 })
+	f := newFixture(t, func(id *token.Identity, _ *token.StoreOptions) { id.TokenCache.MaxEntries = -1 })
 	tok := f.iss.MintValid()
 	c1 := mustAllow(t, f.authn, bearer(tok))
 	c2 := mustAllow(t, f.authn, bearer(tok))

@@ -3,6 +3,9 @@
 // claims to an authz.Caller, answering Key Vault's 401s otherwise.
 //
 // It owns:
+//   - the configuration's identity section (section.go: Identity, Issuer,
+//     Challenge, TokenCache, Refresh) with its defaults and Validate, which
+//     config composes;
 //   - the issuers' signing keys (KeyStore): OIDC discovery
 //     (<issuer>/.well-known/openid-configuration → jwks_uri, whose document
 //     must name the configured issuer), an explicit jwksUri, or a local
@@ -91,6 +94,6 @@
 // key age and readiness per issuer, and Authenticator.CacheStats the cache
 // counters, for the metrics package to export.
 //
-// Imports: authz, config, github.com/lestrrat-go/jwx/v2 and the
+// Imports: authz, authz/section, github.com/lestrrat-go/jwx/v2 and the
 // standard library. Never protobuf, gRPC, OPA or a metrics library.
 package token

@@ -9,8 +9,8 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
+	"github.com/vaultwall/vaultwall/authz/section"
 	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // clock is a manual clock shared by the issuer (token timestamps) and the
@@ -38,15 +38,15 @@ const minInterval = 10 * time.Second
 
 // identity is a validated-looking identity section for issuers, with a
 // background refresh slow enough never to run during a test.
-func identity(issuers ...config.Issuer) config.Identity {
-	return config.Identity{
+func identity(issuers ...token.Issuer) token.Identity {
+	return token.Identity{
 		Issuers:    issuers,
-		ClockSkew:  config.Duration(5 * time.Minute),
-		TokenCache: config.TokenCache{MaxEntries: 1000},
-		Refresh: config.Refresh{
-			Interval:    config.Duration(time.Hour),
-			MinInterval: config.Duration(minInterval),
-			Timeout:     config.Duration(3 * time.Second),
+		ClockSkew:  section.Duration(5 * time.Minute),
+		TokenCache: token.TokenCache{MaxEntries: 1000},
+		Refresh: token.Refresh{
+			Interval:    section.Duration(time.Hour),
+			MinInterval: section.Duration(minInterval),
+			Timeout:     section.Duration(3 * time.Second),
 		},
 	}
 }
@@ -67,7 +67,7 @@ type fixture struct {
 	authn *token.Authenticator
 }
 
-type fixtureOpt func(*config.Identity, *token.StoreOptions)
+type fixtureOpt func(*token.Identity, *token.StoreOptions)
 
 // newFixture starts an issuer, a key store and an authenticator using
 // discovery and caFile, and waits for the keys.
@@ -87,7 +87,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	return f
 }
 
-func newAuthn(t testing.TB, store *token.KeyStore, id config.Identity) *token.Authenticator {
+func newAuthn(t testing.TB, store *token.KeyStore, id token.Identity) *token.Authenticator {
 	t.Helper()
 	a, err := token.New(store, id, vault())
 	if err != nil {

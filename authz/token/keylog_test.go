@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
+	"github.com/vaultwall/vaultwall/authz/section"
 	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 const lastGood = "the last good keys stay in use"
@@ -36,8 +36,8 @@ func TestKeyFetchLogsTellTheTruth(t *testing.T) {
 	})
 	t.Run("loaded, then down", func(t *testing.T) {
 		var logs authztest.Buffer
-		f := newFixture(t, func(id *config.Identity, so *token.StoreOptions) {
-			id.Refresh.Timeout = config.Duration(time.Second)
+		f := newFixture(t, func(id *token.Identity, so *token.StoreOptions) {
+			id.Refresh.Timeout = section.Duration(time.Second)
 			so.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		})
 		f.iss.SetFailure(authztest.Fail500)

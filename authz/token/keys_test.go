@@ -16,8 +16,8 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
+	"github.com/vaultwall/vaultwall/authz/section"
 	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 func TestDiscovery(t *testing.T) {
@@ -62,7 +62,7 @@ func TestJWKSURI(t *testing.T) {
 func TestJWKSFile(t *testing.T) {
 	iss := authztest.NewIssuer(t, authztest.WithKeyAlg("PS256"))
 	path := iss.WriteJWKSFile("")
-	ic := config.Issuer{Issuer: iss.Issuer(), JWKSFile: path, Audiences: []string{authztest.DefaultAudience}}
+	ic := token.Issuer{Issuer: iss.Issuer(), JWKSFile: path, Audiences: []string{authztest.DefaultAudience}}
 	store := token.NewKeyStore(token.StoreOptions{})
 	t.Cleanup(func() { _ = store.Close() })
 	a := newAuthn(t, store, identity(ic))
@@ -123,7 +123,7 @@ func TestReloadReusesKeys(t *testing.T) {
 	}
 	// A changed source setting starts a new source; closing the last user
 	// of the old one stops it.
-	id.Refresh.Timeout = config.Duration(4 * time.Second)
+	id.Refresh.Timeout = section.Duration(4 * time.Second)
 	c := newAuthn(t, f.store, id)
 	waitReady(t, c)
 	if got := f.iss.JWKSFetches(); got != 2 {
@@ -344,8 +344,8 @@ func TestUnknownKIDBurst(t *testing.T) {
 func TestIssuerDown(t *testing.T) {
 	for _, failure := range []authztest.Failure{authztest.Fail500, authztest.FailClose, authztest.FailHang} {
 		t.Run(map[authztest.Failure]string{authztest.Fail500: "500", authztest.FailClose: "close", authztest.FailHang: "hang"}[failure], func(t *testing.T) {
-			f := newFixture(t, func(id *config.Identity, _ *token.StoreOptions) {
-				id.Refresh.Timeout = config.Duration(time.Second)
+			f := newFixture(t, func(id *token.Identity, _ *token.StoreOptions) {
+				id.Refresh.Timeout = section.Duration(time.Second)
 			})
 			k1 := f.iss.Key()
 			good := f.iss.MintValid()
@@ -386,8 +386,8 @@ func TestIssuerDownAtStart(t *testing.T) {
 	iss.SetFailure(authztest.Fail500)
 	var events sync.Map
 	id := identity(iss.Config())
-	id.Refresh.MinInterval = config.Duration(50 * time.Millisecond) // the retry backoff's first step
-	id.Refresh.Timeout = config.Duration(time.Second)
+	id.Refresh.MinInterval = section.Duration(50 * time.Millisecond) // the retry backoff's first step
+	id.Refresh.Timeout = section.Duration(time.Second)
 	store := token.NewKeyStore(token.StoreOptions{OnRefresh: func(ev token.RefreshEvent) {
 		events.Store(ev.Trigger.String()+"/"+map[bool]string{true: "ok", false: "fail"}[ev.Err == nil], true)
 	}})
@@ -422,7 +422,7 @@ func TestIssuerDownAtStart(t *testing.T) {
 func TestBackgroundRefresh(t *testing.T) {
 	iss := authztest.NewIssuer(t)
 	id := identity(iss.Config())
-	id.Refresh.Interval = config.Duration(100 * time.Millisecond)
+	id.Refresh.Interval = section.Duration(100 * time.Millisecond)
 	var changed atomic.Int32
 	store := token.NewKeyStore(token.StoreOptions{OnRefresh: func(ev token.RefreshEvent) {
 		if ev.Changed && ev.Err == nil {
@@ -467,17 +467,17 @@ func TestBackgroundRefresh(t *testing.T) {
 func TestNewRefusesBadConfig(t *testing.T) {
 	store := token.NewKeyStore(token.StoreOptions{})
 	t.Cleanup(func() { _ = store.Close() })
-	good := config.Issuer{Issuer: "https://sts.example.test/t/", JWKSURI: "https://sts.example.test/keys"}
+	good := token.Issuer{Issuer: "https://sts.example.test/t/", JWKSURI: "https://sts.example.test/keys"}
 	cases := map[string]struct {
-		id    config.Identity
+		id    token.Identity
 		vault authz.Vault
 	}{
 		"HS256":       {id: identity(withAlgs(good, "HS256")), vault: vault()},
 		"none":        {id: identity(withAlgs(good, "none")), vault: vault()},
-		"no source":   {id: identity(config.Issuer{Issuer: good.Issuer}), vault: vault()},
+		"no source":   {id: identity(token.Issuer{Issuer: good.Issuer}), vault: vault()},
 		"duplicate":   {id: identity(good, good), vault: vault()},
 		"no tenant":   {id: identity(good), vault: authz.Vault{Name: "v"}},
-		"missing iss": {id: identity(config.Issuer{JWKSURI: good.JWKSURI}), vault: vault()},
+		"missing iss": {id: identity(token.Issuer{JWKSURI: good.JWKSURI}), vault: vault()},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -494,7 +494,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 }
 
-func withAlgs(ic config.Issuer, algs ...string) config.Issuer {
+func withAlgs(ic token.Issuer, algs ...string) token.Issuer {
 	ic.Algorithms = algs
 	return ic
 }
@@ -509,7 +509,7 @@ func TestKIDPublishedThrice(t *testing.T) {
 	iss.Publish(second)
 	iss.Publish(third)
 	other := iss.AddKey("ES256") // keeps the set usable
-	ic := config.Issuer{Issuer: iss.Issuer(), JWKSFile: iss.WriteJWKSFile(""), Audiences: []string{authztest.DefaultAudience}}
+	ic := token.Issuer{Issuer: iss.Issuer(), JWKSFile: iss.WriteJWKSFile(""), Audiences: []string{authztest.DefaultAudience}}
 	store := token.NewKeyStore(token.StoreOptions{})
 	t.Cleanup(func() { _ = store.Close() })
 	a := newAuthn(t, store, identity(ic))

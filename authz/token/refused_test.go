@@ -8,7 +8,6 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // verifications is how many tokens were verified from scratch so far.
@@ -122,7 +121,7 @@ func TestRefusedInvalidatedOnKeyChange(t *testing.T) {
 // identity.tokenCache.maxEntries) and disabled with the verified-token
 // cache.
 func TestRefusedBounded(t *testing.T) {
-	f := newFixture(t, func(id *config.Identity, _ *token.StoreOptions) { id.TokenCache.MaxEntries = 40 })
+	f := newFixture(t, func(id *token.Identity, _ *token.StoreOptions) { id.TokenCache.MaxEntries = 40 })
 	for i := range 50 {
 		c := f.iss.Claims()
 		c["jti"] = strconv.Itoa(i)
@@ -132,7 +131,7 @@ func TestRefusedBounded(t *testing.T) {
 		t.Errorf("refused-token cache %+v: want at most 4 entries", s)
 	}
 
-	off := newFixture(t, func(id *config.Identity, _ *token.StoreOptions) { id.TokenCache.MaxEntries = -1 })
+	off := newFixture(t, func(id *token.Identity, _ *token.StoreOptions) { id.TokenCache.MaxEntries = -1 })
 	bad := authztest.Tamper(off.iss.MintValid())
 	mustDeny(t, off.authn, bearer(bad), "signature")
 	mustDeny(t, off.authn, bearer(bad), "signature")

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // CallerFromClaims rebuilds the Caller of claims an Authenticator verified
@@ -45,9 +44,9 @@ func CallerFromClaims(claims map[string]any) *authz.Caller {
 // is one of its audiences, and the tenant is the vault's. It returns the
 // 401 a live request would have got, or nil. Signature, expiry and key
 // checks cannot be repeated without the token and are not.
-func RecheckClaims(id config.Identity, vault authz.Vault, claims map[string]any) *authz.Denial {
+func RecheckClaims(id Identity, vault authz.Vault, claims map[string]any) *authz.Denial {
 	iss := str(claims["iss"])
-	var is *config.Issuer
+	var is *Issuer
 	names := make([]string, 0, len(id.Issuers))
 	for i := range id.Issuers {
 		names = append(names, id.Issuers[i].Issuer)
@@ -64,7 +63,7 @@ func RecheckClaims(id config.Identity, vault authz.Vault, claims map[string]any)
 	}
 	auds := is.Audiences
 	if len(auds) == 0 {
-		auds = []string{config.DefaultAudience}
+		auds = []string{DefaultAudience}
 	}
 	got := strs(claims["aud"])
 	if !slices.ContainsFunc(got, func(s string) bool { return slices.Contains(auds, s) }) {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // A caller rebuilt from the claims an audit record keeps (after a JSON round
@@ -69,19 +68,19 @@ func TestCallerFromClaimsMatchesVerification(t *testing.T) {
 
 func TestRecheckClaims(t *testing.T) {
 	v := vault()
-	id := config.Identity{Issuers: []config.Issuer{{Issuer: "https://sts.test/t/", Audiences: []string{"https://vault.azure.net"}}}}
+	id := token.Identity{Issuers: []token.Issuer{{Issuer: "https://sts.test/t/", Audiences: []string{"https://vault.azure.net"}}}}
 	ok := func() map[string]any {
 		return map[string]any{"iss": "https://sts.test/t/", "aud": []any{"https://vault.azure.net"}, "tid": v.TenantID}
 	}
 	cases := []struct {
 		name   string
 		change func(map[string]any)
-		id     config.Identity
+		id     token.Identity
 		want   string
 	}{
 		{"valid", func(map[string]any) {}, id, ""},
 		{"string audience", func(c map[string]any) { c["aud"] = "https://vault.azure.net" }, id, ""},
-		{"issuer removed", func(map[string]any) {}, config.Identity{}, "AKV10032: Invalid issuer. Expected one of (no issuer is configured)"},
+		{"issuer removed", func(map[string]any) {}, token.Identity{}, "AKV10032: Invalid issuer. Expected one of (no issuer is configured)"},
 		{"other issuer", func(c map[string]any) { c["iss"] = "https://evil.test/" }, id, "AKV10032"},
 		{"audience", func(c map[string]any) { c["aud"] = []any{"https://management.azure.com/"} }, id, "AKV10022"},
 		{"no audience", func(c map[string]any) { delete(c, "aud") }, id, "AKV10022"},

@@ -12,8 +12,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // ErrKeysUnavailable means an issuer's keys have never been loaded, so a
@@ -115,7 +113,7 @@ type refresh struct {
 	interval, minGap, timeout time.Duration
 }
 
-func refreshSettings(r config.Refresh) refresh {
+func refreshSettings(r Refresh) refresh {
 	out := refresh{interval: r.Interval.D(), minGap: r.MinInterval.D(), timeout: r.Timeout.D()}
 	if out.interval <= 0 {
 		out.interval = 15 * time.Minute
@@ -132,7 +130,7 @@ func refreshSettings(r config.Refresh) refresh {
 // acquire returns the running source for an issuer entry, starting one if
 // none matches. A jwksFile is re-read on every acquire: a reload is how an
 // operator publishes a new file.
-func (k *KeyStore) acquire(is config.Issuer, r refresh) (*source, error) {
+func (k *KeyStore) acquire(is Issuer, r refresh) (*source, error) {
 	key := sourceKey{issuer: is.Issuer, interval: r.interval, minGap: r.minGap, timeout: r.timeout}
 	switch {
 	case is.JWKSFile != "":

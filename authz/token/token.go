@@ -14,7 +14,6 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/vaultwall/vaultwall/authz"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // defaultCacheEntries applies when identity.tokenCache.maxEntries is 0.
@@ -57,7 +56,7 @@ var _ authz.Authenticator = (*Authenticator)(nil)
 // issuer whose keys are still loading waits for them up to
 // identity.refresh.timeout. It fails when an issuer entry is invalid, or its
 // caFile or jwksFile cannot be read.
-func New(store *KeyStore, id config.Identity, vault authz.Vault) (*Authenticator, error) {
+func New(store *KeyStore, id Identity, vault authz.Vault) (*Authenticator, error) {
 	if store == nil {
 		return nil, errors.New("token: no key store")
 	}
@@ -102,7 +101,7 @@ func New(store *KeyStore, id config.Identity, vault authz.Vault) (*Authenticator
 	return a, nil
 }
 
-func (a *Authenticator) issuer(ic config.Issuer) (*issuer, error) {
+func (a *Authenticator) issuer(ic Issuer) (*issuer, error) {
 	if ic.Issuer == "" {
 		return nil, errors.New("issuer is required")
 	}
@@ -111,7 +110,7 @@ func (a *Authenticator) issuer(ic config.Issuer) (*issuer, error) {
 	}
 	is := &issuer{name: ic.Issuer, audiences: ic.Audiences, algs: defaultAlgs}
 	if len(is.audiences) == 0 {
-		is.audiences = []string{config.DefaultAudience}
+		is.audiences = []string{DefaultAudience}
 	}
 	if len(ic.Algorithms) > 0 {
 		is.algs = 0

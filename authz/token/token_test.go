@@ -13,7 +13,6 @@ import (
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/config"
 )
 
 // Every bad credential gets a 401 with the challenge and its own message;
@@ -142,7 +141,7 @@ func signedPayload(t *testing.T, key *authztest.SigningKey, payload string) stri
 }
 
 func TestAlgorithmsNarrowed(t *testing.T) {
-	f := newFixture(t, func(id *config.Identity, _ *token.StoreOptions) {
+	f := newFixture(t, func(id *token.Identity, _ *token.StoreOptions) {
 		id.Issuers[0].Algorithms = []string{"ES256"}
 	})
 	mustDeny(t, f.authn, bearer(f.iss.MintValid()), "Token algorithm RS256 is not accepted. Expected one of ES256.")

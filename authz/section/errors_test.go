@@ -1,0 +1,63 @@
+package section_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/vaultwall/vaultwall/authz/section"
+)
+
+// TestErrorText: an Error reads file:line: field: problem, leaving out what
+// it does not know; a line without a file says "line".
+func TestErrorText(t *testing.T) {
+	err := section.ErrRequired
+	for _, tc := range []struct {
+		e    section.Error
+		want string
+	}{
+		{section.Error{Err: err}, "required"},
+		{section.Error{Field: "vault.name", Err: err}, "vault.name: required"},
+		{section.Error{File: "v.yaml", Err: err}, "v.yaml: required"},
+		{section.Error{File: "v.yaml", Line: 3, Err: err}, "v.yaml:3: required"},
+		{section.Error{File: "v.yaml", Line: 3, Field: "vault.name", Err: err}, "v.yaml:3: vault.name: required"},
+		{section.Error{Line: 3, Field: "vault.name", Err: err}, "line:3: vault.name: required"},
+	} {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
+
+// TestErrors: Add keeps the order of the problems, each an *Error naming
+// its field and wrapping its sentinel, with the detail when there is one.
+func TestErrors(t *testing.T) {
+	var e section.Errors
+	e.Add("a", section.ErrRequired, "")
+	e.Add("b[1]", section.ErrInvalidValue, "%q: want %s", "x", "y")
+	if len(e) != 2 {
+		t.Fatalf("%d errors, want 2", len(e))
+	}
+	for i, want := range []struct {
+		field, text string
+		sentinel    error
+	}{{"a", "a: required", section.ErrRequired}, {"b[1]", `b[1]: invalid value: "x": want y`, section.ErrInvalidValue}} {
+		var fe *section.Error
+		if !errors.As(e[i], &fe) || fe.Field != want.field || !errors.Is(e[i], want.sentinel) || e[i].Error() != want.text {
+			t.Errorf("error %d = %v, want %q wrapping %v", i, e[i], want.text, want.sentinel)
+		}
+	}
+}
+
+func TestIsGUID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"00000000-0000-0000-0000-000000000001": true,
+		"ABCDEF01-2345-6789-abcd-ef0123456789": true,
+		"00000000-0000-0000-0000-00000000001":  false,
+		"00000000000000000000000000000001":     false,
+		"":                                     false,
+	} {
+		if section.IsGUID(s) != want {
+			t.Errorf("IsGUID(%q) = %v", s, !want)
+		}
+	}
+}
