@@ -2,15 +2,13 @@ package rego
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"hash/maphash"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/vaultwall/vaultwall/authz/cache"
 )
 
 // DefaultCacheEntries bounds the decision cache when WithDecisionCache is
@@ -31,164 +29,45 @@ type CacheStats struct {
 
 // The decision cache. A verdict is a function of the input fields the
 // policy reads (the plan) and of the data, which is fixed for the life of
-// a Policy; so a verdict is cached under an exact encoding of those fields,
-// in a cache that belongs to one Policy and dies with it on reload. An
-// entry never outlives the caller's token (exp). A policy whose result is
-// not a function of the key — it reads a per-request field, or calls a
-// builtin whose answer changes between calls — gets no cache (uncacheable).
-type decisionCache struct {
-	seed     maphash.Seed
-	shards   [cacheShards]cacheShard
-	capacity int
-
-	hits, misses, coalesced, evictions atomic.Uint64
-
-	fmu     sync.Mutex
-	flights map[string]*evalFlight
-}
-
-const cacheShards = 16
-
-type cacheShard struct {
-	mu  sync.RWMutex
-	m   map[string]cacheEntry // the full key: Go's map compares it on every hit
-	max int
-}
-
-type cacheEntry struct {
-	r       result
-	expires int64 // unix nanoseconds (the token's exp); unusable from then on
-}
-
-type evalFlight struct {
-	done chan struct{}
-	r    result
-	err  error
-}
+// a Policy; so a verdict is cached under an exact encoding of those fields
+// (placed by its hash, compared in full on every hit), in a cache that
+// belongs to one Policy and dies with it on reload. An entry never
+// outlives the caller's token (exp). A policy whose result is not a
+// function of the key — it reads a per-request field, or calls a builtin
+// whose answer changes between calls — gets no cache (uncacheable).
+type decisionCache = cache.Map[[]byte, result]
 
 func newDecisionCache(capacity int) *decisionCache {
-	c := &decisionCache{seed: maphash.MakeSeed(), capacity: capacity, flights: map[string]*evalFlight{}}
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.max = capacity / cacheShards
-		if i < capacity%cacheShards {
-			sh.max++
-		}
-		sh.m = make(map[string]cacheEntry)
-	}
-	return c
+	return cache.New[[]byte](cache.Config[result]{Capacity: capacity})
 }
 
-func (c *decisionCache) shard(h uint64) *cacheShard { return &c.shards[h%cacheShards] }
-
-// get returns the verdict cached under k, if any and still valid at now.
-func (c *decisionCache) get(k []byte, now int64) (result, bool) {
-	sh := c.shard(maphash.Bytes(c.seed, k))
-	sh.mu.RLock()
-	e, ok := sh.m[string(k)]
-	sh.mu.RUnlock()
-	if !ok {
-		return result{}, false
-	}
-	if now >= e.expires {
-		sh.mu.Lock()
-		if cur, ok := sh.m[string(k)]; ok && cur.expires == e.expires {
-			delete(sh.m, string(k))
-			c.evictions.Add(1)
-		}
-		sh.mu.Unlock()
-		return result{}, false
-	}
-	c.hits.Add(1)
-	return e.r, true
-}
-
-func (c *decisionCache) put(k string, r result, now, expires int64) {
-	if sh := c.shard(maphash.String(c.seed, k)); sh.max > 0 {
-		sh.mu.Lock()
-		defer sh.mu.Unlock()
-		if _, ok := sh.m[k]; !ok && len(sh.m) >= sh.max {
-			for key, old := range sh.m {
-				if now >= old.expires {
-					delete(sh.m, key)
-					c.evictions.Add(1)
-				}
-			}
-			if len(sh.m) >= sh.max {
-				for key := range sh.m { // map order is random: a random eviction
-					delete(sh.m, key)
-					c.evictions.Add(1)
-					break
-				}
-			}
-		}
-		sh.m[k] = cacheEntry{r: r, expires: expires}
-	}
-}
-
-// do evaluates a key that missed, at most once at a time per key:
-// concurrent callers wait for the first one's verdict (bounded by their own
-// ctx). Only a verdict is shared; when the first evaluation fails, each
-// waiter evaluates for itself, so one request's cancellation or time budget
-// never decides another's.
-func (c *decisionCache) do(ctx context.Context, k []byte, now, expires int64, eval func() (result, error)) (result, error) {
-	c.fmu.Lock()
-	if f, ok := c.flights[string(k)]; ok {
-		c.fmu.Unlock()
-		c.coalesced.Add(1)
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return result{}, fmt.Errorf("%w: %v", ErrEval, ctx.Err())
-		}
-		if f.err == nil {
-			return f.r, nil
-		}
-		return eval()
-	}
-	key := string(k)
-	// A panicking evaluation leaves errPanicked: waiters evaluate for
-	// themselves, and the panic goes on to the pipeline, which fails closed.
-	f := &evalFlight{done: make(chan struct{}), err: errPanicked}
-	c.flights[key] = f
-	c.fmu.Unlock()
-	defer func() {
-		c.fmu.Lock()
-		delete(c.flights, key)
-		c.fmu.Unlock()
-		close(f.done)
-	}()
-
-	if r, ok := c.get(k, now); ok { // another flight finished between our miss and our lead
-		f.r, f.err = r, nil
-		return r, nil
-	}
-	c.misses.Add(1)
-	r, err := eval()
-	f.r, f.err = r, err
-	if err == nil {
-		c.put(key, r, now, expires)
+// evalOnce evaluates a key that missed, at most once at a time per key:
+// concurrent callers wait for the first one's verdict (bounded by their
+// own ctx). Only a verdict is shared and cached, until expires; when the
+// first evaluation fails (or panics: the panic goes on to the pipeline,
+// which fails closed), each waiter evaluates for itself, so one request's
+// cancellation or time budget never decides another's.
+func evalOnce(ctx context.Context, c *decisionCache, h cache.Hash, k []byte, now, expires int64, eval func() (result, error)) (result, error) {
+	r, _, err := c.Do(ctx, h, k, now, func() (result, int64, error) {
+		r, err := eval()
+		return r, expires, err
+	})
+	if err != nil && err == ctx.Err() { // the wait ended: Do returns ctx.Err() itself
+		return result{}, fmt.Errorf("%w: %v", ErrEval, err)
 	}
 	return r, err
 }
 
-var errPanicked = errors.New("policy evaluation panicked")
-
-func (c *decisionCache) stats() CacheStats {
-	s := CacheStats{
-		Hits:      c.hits.Load(),
-		Misses:    c.misses.Load(),
-		Coalesced: c.coalesced.Load(),
-		Evictions: c.evictions.Load(),
-		Capacity:  c.capacity,
+func cacheStats(c *decisionCache) CacheStats {
+	s := c.Stats()
+	return CacheStats{
+		Hits:      s.Hits,
+		Misses:    s.Misses,
+		Coalesced: s.Coalesced,
+		Evictions: s.Evictions,
+		Entries:   s.Entries,
+		Capacity:  s.Capacity,
 	}
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.mu.RLock()
-		s.Entries += len(sh.m)
-		sh.mu.RUnlock()
-	}
-	return s
 }
 
 // volatileBuiltins answer differently from one call to the next with the

@@ -20,12 +20,14 @@
 // compiled against it, so a rule reading a field the input does not have,
 // or using one as the wrong type, is refused at load.
 //
-// Verdicts are cached per Policy, keyed by an exact encoding of the input
-// fields the rules read, never past the caller's token exp; the cache is
-// off when a rule reads a per-request field or calls a volatile builtin
-// (README.md, "The decision cache").
+// Verdicts are cached per Policy in an authz/cache Map, keyed by an exact
+// encoding of the input fields the rules read (compared in full on every
+// hit), never past the caller's token exp; the cache is off when a rule
+// reads a per-request field or calls a volatile builtin (README.md, "The
+// decision cache").
 //
-// Imports: authz, authz/section, config and OPA
+//
+// Imports: authz, authz/cache, authz/section, config and OPA
 // (github.com/open-policy-agent/opa/v1).
 // Never gRPC or protobuf.
 package rego

@@ -142,7 +142,7 @@ func (p *Policy) CacheStats() CacheStats {
 	if p.cache == nil {
 		return CacheStats{Disabled: p.nocache}
 	}
-	return p.cache.stats()
+	return cacheStats(p.cache)
 }
 
 // Authorize evaluates the policy for one decision. A refusal is a verdict;
@@ -181,10 +181,11 @@ func (p *Policy) decide(ctx context.Context, d *authz.Decision) (result, error) 
 		return p.evaluate(ctx, d)
 	}
 	*buf = k
-	if r, ok := p.cache.get(k, now); ok {
+	h := p.cache.Hash(k)
+	if r, ok := p.cache.Get(h, k, now); ok {
 		return r, nil
 	}
-	return p.cache.do(ctx, k, now, expires, func() (result, error) { return p.evaluate(ctx, d) })
+	return evalOnce(ctx, p.cache, h, k, now, expires, func() (result, error) { return p.evaluate(ctx, d) })
 }
 
 // keyBufs hold decision-cache keys while a decision uses them (the key

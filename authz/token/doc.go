@@ -27,13 +27,13 @@
 //     not checked: exp and nbf bound a token's life, and Key Vault
 //     documents nothing more);
 //   - the claims → Caller mapping (keyvault-spec §4);
-//   - the verified-token cache: token → sealed Caller, placed by a keyed
-//     64-bit hash (hash/maphash) and served only when the stored token
-//     equals the request's in full; bounded, never past the token's exp,
-//     single-flight per token, invalidated when its issuer's key set
-//     changes. It holds tokens in memory (as the request buffers do), and
-//     never logs or exposes them;
-//   - the refused-token cache: the same structure, a tenth of the bound,
+//   - the verified-token cache: token → sealed Caller, an authz/cache Map
+//     (placed by a keyed 64-bit hash and served only when the stored token
+//     equals the request's in full; bounded, single-flight per token) that
+//     this package keeps never past the token's exp and invalidates when
+//     the issuer's key set changes (cache.go). It holds tokens in memory
+//     (as the request buffers do), and never logs or exposes them;
+//   - the refused-token cache: another such Map, a tenth of the bound,
 //     for final refusals only — those no later moment can turn into an
 //     allow while the issuer's keys stay the same: a malformed token, an
 //     algorithm, issuer or kid-less header the configuration refuses, a bad
@@ -94,6 +94,6 @@
 // key age and readiness per issuer, and Authenticator.CacheStats the cache
 // counters, for the metrics package to export.
 //
-// Imports: authz, authz/section, github.com/lestrrat-go/jwx/v2 and the
-// standard library. Never protobuf, gRPC, OPA or a metrics library.
+// Imports: authz, authz/cache, authz/section, github.com/lestrrat-go/jwx/v2
+// and the standard library. Never protobuf, gRPC, OPA or a metrics library.
 package token

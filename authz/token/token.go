@@ -71,13 +71,9 @@ func New(store *KeyStore, id Identity, vault authz.Vault) (*Authenticator, error
 	}
 	switch n := id.TokenCache.MaxEntries; {
 	case n == 0:
-		a.cache = newTokenCache(defaultCacheEntries)
+		a.cache, a.refused = newTokenCaches(defaultCacheEntries)
 	case n > 0:
-		a.cache = newTokenCache(n)
-	}
-	if a.cache != nil {
-		a.refused = newTokenCache(max(1, a.cache.capacity/refusedShare))
-		a.refused.seed = a.cache.seed // one hash places a token in both
+		a.cache, a.refused = newTokenCaches(n)
 	}
 	r := refreshSettings(id.Refresh)
 	names := make([]string, 0, len(id.Issuers))
@@ -183,7 +179,7 @@ func (a *Authenticator) RefusedCacheStats() CacheStats {
 	if a.refused == nil {
 		return CacheStats{}
 	}
-	return a.refused.stats()
+	return CacheStats(a.refused.Stats())
 }
 
 // CacheStats returns the verified-token cache's counters.
@@ -191,7 +187,7 @@ func (a *Authenticator) CacheStats() CacheStats {
 	if a.cache == nil {
 		return CacheStats{}
 	}
-	return a.cache.stats()
+	return CacheStats(a.cache.Stats())
 }
 
 // Authenticate validates the request's bearer token. A missing, malformed or
@@ -211,17 +207,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, req *authz.Request, _ 
 		o := safeVerify(func() outcome { return a.verify(ctx, raw) })
 		return o.caller, o.deny, o.err
 	}
-	k := a.cache.key(raw)
+	h := a.cache.Hash(raw)
 	now := a.store.now()
-	if c := a.cache.get(k, raw, now.UnixNano()); c != nil {
+	if c := cachedCaller(a.cache, h, raw, now.UnixNano()); c != nil {
 		return c, nil, nil
 	}
-	if d := a.refused.refusal(k, raw, now, a.skew); d != nil {
+	if d := refusal(a.refused, h, raw, now, a.skew); d != nil {
 		return nil, d, nil
 	}
-	o := a.cache.do(ctx, k, raw, a.store.now, func() outcome { return a.verify(ctx, raw) })
+	o := verifyOnce(ctx, a.cache, h, raw, a.store.now, func() outcome { return a.verify(ctx, raw) })
 	if o.final && o.deny != nil {
-		a.refused.putRefusal(k, raw, &o, now.UnixNano())
+		putRefusal(a.refused, h, raw, &o, now.UnixNano())
 	}
 	return o.caller, o.deny, o.err
 }
