@@ -14,10 +14,19 @@ import (
 // reads Entra tokens (keyvault-spec §4), and seals it for sharing.
 func callerFrom(tok jwt.Token) *authz.Caller {
 	pc := tok.PrivateClaims()
+	c := callerOf(pc)
+	// The registered claims from jwx's typed fields: an exp beyond float64's
+	// exact integers is read as sent.
+	c.Issuer, c.Subject, c.Expires = tok.Issuer(), tok.Subject(), tok.Expiration()
+	c.Claims = claimsMap(tok, pc)
+	c.Seal()
+	return c
+}
+
+// callerOf is the one mapping of a token's private claims to a Caller, for
+// live verification and for replayed records alike (CallerFromClaims).
+func callerOf(pc map[string]any) *authz.Caller {
 	c := &authz.Caller{
-		Issuer:        tok.Issuer(),
-		Subject:       tok.Subject(),
-		Expires:       tok.Expiration(),
 		TenantID:      str(pc["tid"]),
 		ObjectID:      str(pc["oid"]),
 		IdentityType:  str(pc["idtyp"]),
@@ -36,8 +45,6 @@ func callerFrom(tok jwt.Token) *authz.Caller {
 	}
 	c.ApplicationID = first(pc, app)
 	c.AppIDACR = first(pc, acr)
-	c.Claims = claimsMap(tok, pc)
-	c.Seal()
 	return c
 }
 

@@ -14,27 +14,9 @@ import (
 // the claims are believed as they are, since no token (and so no signature)
 // exists any more.
 func CallerFromClaims(claims map[string]any) *authz.Caller {
-	c := &authz.Caller{
-		Issuer:        str(claims["iss"]),
-		Subject:       str(claims["sub"]),
-		Expires:       unix(claims["exp"]),
-		TenantID:      str(claims["tid"]),
-		ObjectID:      str(claims["oid"]),
-		IdentityType:  str(claims["idtyp"]),
-		Groups:        strs(claims["groups"]),
-		Roles:         strs(claims["roles"]),
-		Scopes:        strings.Fields(str(claims["scp"])),
-		MIResourceID:  str(claims["xms_mirid"]),
-		AzResourceID:  str(claims["xms_az_rid"]),
-		GroupsOverage: overage(claims),
-		Claims:        claims,
-	}
-	app, acr := [2]string{"appid", "azp"}, [2]string{"appidacr", "azpacr"}
-	if str(claims["ver"]) == "2.0" {
-		app, acr = [2]string{"azp", "appid"}, [2]string{"azpacr", "appidacr"}
-	}
-	c.ApplicationID = first(claims, app)
-	c.AppIDACR = first(claims, acr)
+	c := callerOf(claims)
+	c.Issuer, c.Subject, c.Expires = str(claims["iss"]), str(claims["sub"]), unix(claims["exp"])
+	c.Claims = claims
 	c.Seal()
 	return c
 }

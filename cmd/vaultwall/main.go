@@ -1,7 +1,3 @@
-// Command vaultwall is an Envoy ext_authz service that gives a secrets vault
-// Azure Key Vault's firewall and access model. main only wires: flags,
-// configuration, logging, signals; everything it calls is tested in its own
-// package.
 package main
 
 import (

@@ -6,4 +6,7 @@
 // the Kubernetes, Istio and Prometheus Operator API types, and check that
 // the pieces fit: selectors, ports, probes, the image, the vault.yaml in the
 // ConfigMap, the NetworkPolicy and the Istio provider.
+//
+// Imports: test code only (Helm SDK, Kubernetes, Istio and Prometheus
+// Operator API types); nothing imports it.
 package helm

@@ -5,4 +5,7 @@
 // prometheus, used by this test package only, never by the product binary)
 // and check that every metric the rules and the dashboard name is one
 // vaultwall exports, as a running server.Serve exports them.
+//
+// Imports: test code only (server, to scrape a running process; Prometheus
+// rule and PromQL parsers); nothing imports it.
 package monitoring

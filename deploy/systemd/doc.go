@@ -3,4 +3,6 @@
 // the configuration), and nothing else: its test checks the unit's
 // directives and, where systemd-analyze is installed, verifies it and
 // bounds its exposure score.
+//
+// Imports: test code only (the standard library); nothing imports it.
 package systemd
