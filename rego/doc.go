@@ -26,7 +26,6 @@
 // reads a per-request field or calls a volatile builtin (README.md, "The
 // decision cache").
 //
-//
 // Imports: authz, authz/cache, authz/section, config and OPA
 // (github.com/open-policy-agent/opa/v1).
 // Never gRPC or protobuf.
