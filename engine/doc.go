@@ -1,6 +1,6 @@
-// Package engine builds vaultwall's decision pipeline and keeps it current:
-// it builds an authz.Pipeline from a configuration (every stage compiled, every problem
-// reported with file, line and field), keeps it current — watching the
+// Package engine builds vaultwall's decision pipeline: an authz.Pipeline
+// from a configuration (every stage compiled, every problem reported with
+// file, line and field), kept current — watching the
 // configuration file and policy directory and swapping in a new pipeline
 // only when it builds — and reports readiness.
 //
