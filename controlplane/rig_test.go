@@ -23,6 +23,7 @@ import (
 	"github.com/vaultwall/vaultwall/authz/token"
 	v1 "github.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1"
 	"github.com/vaultwall/vaultwall/server"
+	"github.com/vaultwall/vaultwall/server/servertest"
 )
 
 const (
@@ -97,33 +98,14 @@ func (r *rig) start(t *testing.T, name, cfgText string) *instance {
 	cfgPath := r.write(t, name+".yaml", cfgText)
 	logs := &lockedWriter{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	addrs := make(chan server.Addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- server.Serve(ctx, server.Options{ConfigPath: cfgPath, Log: log, Poll: time.Hour, Stdout: io.Discard,
-			Store:     token.StoreOptions{HTTPClient: r.is.HTTPClient()},
-			Listening: func(a server.Addrs) error { addrs <- a; return nil }})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	in := &instance{cfgPath: cfgPath, log: logs}
-	select {
-	case a := <-addrs:
-		cc, err := grpc.NewClient(a.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cc.Close() })
-		in.checks = authv3.NewAuthorizationClient(cc)
-		in.adminAddr = a.Admin
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("not listening after 20s")
+	a, _ := servertest.Start(t, server.Options{ConfigPath: cfgPath, Log: log, Poll: time.Hour, Stdout: io.Discard,
+		Store: token.StoreOptions{HTTPClient: r.is.HTTPClient()}})
+	cc, err := grpc.NewClient(a.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { cc.Close() })
+	in := &instance{cfgPath: cfgPath, log: logs, checks: authv3.NewAuthorizationClient(cc), adminAddr: a.Admin}
 	// Data-plane tokens need the issuer's keys.
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -21,43 +20,15 @@ import (
 	"github.com/vaultwall/vaultwall/envoy"
 	"github.com/vaultwall/vaultwall/ops/opstest"
 	"github.com/vaultwall/vaultwall/server"
+	"github.com/vaultwall/vaultwall/server/servertest"
 )
 
 // serveForTest runs Serve on the configuration at path until the test ends
-// — then cancels it and waits up to 15 s for it to stop, requiring a nil
-// error — and returns its addresses and a client connection to the gRPC
-// listener.
+// and returns its addresses and a client connection to the gRPC listener.
 func serveForTest(t *testing.T, r *opstest.Rig, path string) (server.Addrs, *grpc.ClientConn) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	addrs := make(chan server.Addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- server.Serve(ctx, server.Options{ConfigPath: path, Store: r.StoreOptions(), Stdout: io.Discard,
-			Now: func() time.Time { return opstest.Now }, Poll: 100 * time.Millisecond,
-			Listening: func(a server.Addrs) error { addrs <- a; return nil }})
-	}()
-	var a server.Addrs
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("not listening")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v after a graceful stop", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
+	a, _ := servertest.Start(t, server.Options{ConfigPath: path, Store: r.StoreOptions(), Stdout: io.Discard,
+		Now: func() time.Time { return opstest.Now }, Poll: 100 * time.Millisecond})
 	cc, err := grpc.NewClient(a.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/vaultwall/vaultwall/ops/audit"
 	"github.com/vaultwall/vaultwall/ops/opstest"
 	"github.com/vaultwall/vaultwall/server"
+	"github.com/vaultwall/vaultwall/server/servertest"
 )
 
 // process is one running vaultwall: server.Serve.
@@ -33,8 +34,7 @@ type process struct {
 	client authv3.AuthorizationClient
 	http   string
 	stdout *authztest.Buffer
-	cancel context.CancelFunc
-	done   chan error
+	stop   func() // stops Serve, requiring a graceful stop
 }
 
 func start(t *testing.T, r *opstest.Rig, cfgPath string) *process {
@@ -43,23 +43,10 @@ func start(t *testing.T, r *opstest.Rig, cfgPath string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{t: t, stdout: &authztest.Buffer{}, done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(t.Context())
-	p.cancel = cancel
-	addrs := make(chan server.Addrs, 1)
-	go func() {
-		p.done <- server.Serve(ctx, server.Options{ConfigPath: cfgPath, Config: cfg, Store: r.StoreOptions(), Stdout: p.stdout,
-			Poll: 100 * time.Millisecond, Now: func() time.Time { return opstest.Now }, Version: "test",
-			Listening: func(a server.Addrs) error { addrs <- a; return nil }})
-	}()
+	p := &process{t: t, stdout: &authztest.Buffer{}}
 	var a server.Addrs
-	select {
-	case a = <-addrs:
-	case err := <-p.done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not listening")
-	}
+	a, p.stop = servertest.Start(t, server.Options{ConfigPath: cfgPath, Config: cfg, Store: r.StoreOptions(), Stdout: p.stdout,
+		Poll: 100 * time.Millisecond, Now: func() time.Time { return opstest.Now }, Version: "test"})
 	cc, err := grpc.NewClient(a.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -67,24 +54,7 @@ func start(t *testing.T, r *opstest.Rig, cfgPath string) *process {
 	t.Cleanup(func() { cc.Close() })
 	p.client = authv3.NewAuthorizationClient(cc)
 	p.http = "http://" + a.HTTP
-	t.Cleanup(p.stop)
 	return p
-}
-
-func (p *process) stop() {
-	if p.cancel == nil {
-		return
-	}
-	p.cancel()
-	p.cancel = nil
-	select {
-	case err := <-p.done:
-		if err != nil {
-			p.t.Errorf("serve: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		p.t.Error("serve did not stop")
-	}
 }
 
 func (p *process) check(cr *authv3.CheckRequest) *authv3.CheckResponse {

@@ -1,7 +1,6 @@
 package monitoring_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -21,6 +19,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/vaultwall/vaultwall/server"
+	"github.com/vaultwall/vaultwall/server/servertest"
 )
 
 const (
@@ -37,24 +36,8 @@ var promql = parser.NewParser(parser.Options{})
 // the engine's status) once it has loaded.
 func exported(t *testing.T) map[string]bool {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	addrs := make(chan server.Addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- server.Serve(ctx, server.Options{ConfigPath: exampleConfig, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-			Stdout: io.Discard, Version: "test", Listening: func(a server.Addrs) error { addrs <- a; return nil }})
-	}()
-	var a server.Addrs
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	case <-time.After(20 * time.Second):
-		cancel()
-		t.Fatal("not listening")
-	}
-	t.Cleanup(func() { cancel(); <-done })
+	a, _ := servertest.Start(t, server.Options{ConfigPath: exampleConfig, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Stdout: io.Discard, Version: "test"})
 	resp, err := http.Get("http://" + a.HTTP + "/metrics")
 	if err != nil {
 		t.Fatal(err)
