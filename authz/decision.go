@@ -47,6 +47,11 @@ type Decision struct {
 	// Err is the internal error or panic behind a fail-closed deny, for logs
 	// and audit only: it never reaches the client.
 	Err error
+	// ClassifyDenial is the classifier's refusal, nil when the request was
+	// classified. Key Vault answers 401 first, so it is the answer (Denial,
+	// Stage classify) only once the caller has authenticated; otherwise the
+	// 401 (or a fail-closed 500) is, and it stays here for explain and logs.
+	ClassifyDenial *Denial
 
 	idBuf [36]byte // ID's bytes when Decide made it (see newID)
 }

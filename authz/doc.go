@@ -8,7 +8,9 @@
 // response. A Decision made by the pipeline holds its id's bytes.
 //
 // It owns the order of the stages — classify, authenticate, firewall,
-// authorize — and the rule that any error or panic ends in a deny. The stages
+// authorize — and the rule that any error or panic ends in a deny. Key
+// Vault answers 401 before anything about a request's shape, so a
+// classifier's refusal is held until authentication has passed. The stages
 // themselves live in sub-packages (route, token, peer, network) or elsewhere
 // (rego) and plug in through the small interfaces declared here, as do
 // those who watch decisions without taking part: Tracer and DecisionTracer

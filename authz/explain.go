@@ -26,12 +26,18 @@ func (d *Decision) Explain() []Step {
 
 func (d *Decision) explain() []Step {
 	steps := make([]Step, 0, 4)
-	reached := func(s Stage) bool { return d.Stage >= s || (d.Allowed && s <= StageAuthorize) }
+	// A caller proves authentication ran: a held classifier refusal ends
+	// the pass at classify after it.
+	reached := func(s Stage) bool {
+		return d.Stage >= s || (d.Allowed && s <= StageAuthorize) || (s == StageAuthenticate && d.Caller != nil)
+	}
 	outcome := func(s Stage) string {
 		switch {
 		case d.Stage == s && d.Err != nil:
 			return "error"
 		case d.Stage == s && !d.Allowed:
+			return "deny"
+		case s == StageClassify && d.ClassifyDenial != nil:
 			return "deny"
 		case !reached(s):
 			return "not reached"
@@ -59,7 +65,12 @@ func (d *Decision) explain() []Step {
 			cls = op.Name + ": served without a token, firewall or policy"
 		}
 	}
-	steps = append(steps, Step{StageClassify, outcome(StageClassify), d.detail(StageClassify, cls)})
+	clsDetail := d.detail(StageClassify, cls)
+	if h := d.ClassifyDenial; h != nil && d.Stage != StageClassify {
+		// Held behind the 401 (or a fail-closed 500): say what it would be.
+		clsDetail = h.ErrorCode() + ": " + firstLine(h.Message) + " (held: answered only to an authenticated caller)"
+	}
+	steps = append(steps, Step{StageClassify, outcome(StageClassify), clsDetail})
 	if op.Anonymous && d.Allowed {
 		return steps
 	}

@@ -98,13 +98,25 @@ func TestExplain(t *testing.T) {
 		}), []authz.Step{
 			{Stage: authz.StageClassify, Outcome: "pass", Detail: "Discovery: served without a token, firewall or policy"},
 		}},
-		{"unknown operation refused at classify", explained(func(d *authz.Decision) {
-			d.Operation, d.Caller, d.Allowed, d.Stage = authz.Operation{}, nil, false, authz.StageClassify
+		{"unknown operation refused at classify, after authentication", explained(func(d *authz.Decision) {
+			d.Operation, d.Allowed, d.Stage = authz.Operation{}, false, authz.StageClassify
 			d.Network, d.Authz = authz.NetworkVerdict{}, authz.AuthzVerdict{}
 			d.Denial = &authz.Denial{Status: 400, Code: "BadParameter", Message: "unknown operation"}
+			d.ClassifyDenial = d.Denial
 		}), []authz.Step{
 			{Stage: authz.StageClassify, Outcome: "deny", Detail: "BadParameter: unknown operation"},
-			{Stage: authz.StageAuthenticate, Outcome: "not reached", Detail: ""},
+			{Stage: authz.StageAuthenticate, Outcome: "pass", Detail: caller},
+			{Stage: authz.StageFirewall, Outcome: "not reached", Detail: ""},
+			{Stage: authz.StageAuthorize, Outcome: "not reached", Detail: ""},
+		}},
+		{"unknown operation held behind the 401", explained(func(d *authz.Decision) {
+			d.Operation, d.Caller, d.Allowed, d.Stage = authz.Operation{}, nil, false, authz.StageAuthenticate
+			d.Network, d.Authz = authz.NetworkVerdict{}, authz.AuthzVerdict{}
+			d.ClassifyDenial = &authz.Denial{Status: 400, Code: "BadParameter", Inner: "UnknownOperation", Message: "unknown operation\r\nmore"}
+			d.Denial = &authz.Denial{Status: 401, Code: "Unauthorized", Message: "AKV10000: Request is missing a Bearer or PoP token.", Challenge: true}
+		}), []authz.Step{
+			{Stage: authz.StageClassify, Outcome: "deny", Detail: "UnknownOperation: unknown operation (held: answered only to an authenticated caller)"},
+			{Stage: authz.StageAuthenticate, Outcome: "deny", Detail: "Unauthorized: AKV10000: Request is missing a Bearer or PoP token."},
 			{Stage: authz.StageFirewall, Outcome: "not reached", Detail: ""},
 			{Stage: authz.StageAuthorize, Outcome: "not reached", Detail: ""},
 		}},

@@ -150,21 +150,23 @@ func (p *Pipeline) decide(ctx context.Context, d *Decision) {
 		d.failClosed(StageClassify, errNoStage("classify"))
 		return
 	}
-	op, deny := p.Classifier.Classify(req)
+	op, refusal := p.Classifier.Classify(req)
 	end()
 	d.Operation = op
-	if deny != nil {
-		d.deny(deny)
-		return
-	}
-	if p.Firewall != nil {
-		d.Network.Connection = p.Firewall.Connect(req)
-	}
-	if op.Anonymous {
-		d.Allowed = true
-		return
+	d.ClassifyDenial = refusal
+	if refusal == nil {
+		if p.Firewall != nil {
+			d.Network.Connection = p.Firewall.Connect(req)
+		}
+		if op.Anonymous {
+			d.Allowed = true
+			return
+		}
 	}
 
+	// Key Vault answers 401 before anything about the request's shape: a
+	// classifier's refusal is held while the token is checked, and answered
+	// only to a caller who presented a valid one (keyvault-spec §3, §8).
 	sctx, end := p.stage(ctx, d, StageAuthenticate)
 	if p.Authenticator == nil {
 		end()
@@ -186,6 +188,11 @@ func (p *Pipeline) decide(ctx context.Context, d *Decision) {
 		return
 	}
 	d.Caller = caller
+	if refusal != nil {
+		d.Stage = StageClassify
+		d.deny(refusal)
+		return
+	}
 
 	if op.Plane == PlaneData {
 		_, end := p.stage(ctx, d, StageFirewall)

@@ -34,7 +34,9 @@ deny contains sprintf("refused request %s", [input.request.headers["x-ms-client-
 // never an RPC error: it marshals, and is an allow (OK status, OkResponse)
 // or a refusal (non-OK status, DeniedResponse with a 4xx/5xx), every echoed
 // value sanitised. An allow needs the one valid token, or is the anonymous
-// GET /healthstatus.
+// GET /healthstatus. Without the valid token a refusal is the 401 with the
+// challenge, whatever else is wrong with the request: Key Vault answers 401
+// before anything about the request's shape.
 func FuzzCheck(f *testing.F) {
 	is := authztest.NewIssuer(f)
 	keys := token.NewKeyStore(token.StoreOptions{HTTPClient: is.HTTPClient()})
@@ -67,6 +69,10 @@ func FuzzCheck(f *testing.F) {
 	f.Add("GET", "/secrets/db", false, "x-ms-client-request-id", []byte("id"), "é\u2028", "192.0.2.1", uint8(0))
 	f.Add("POST", "/keys/k//wrapkey", true, "x-http-method", []byte("DEL\xffETE"), "spiffe://x", "203.0.113.9", uint8(2))
 	f.Add("GET", "/healthstatus", true, "user-agent", []byte{0, 1, 2, 0x7f, 0x80}, "", "", uint8(3))
+	// Malformed and without a token: the 401, not the 400.
+	f.Add("POST", "/secrets/db?api-version=7.5", false, "x-http-method", []byte("PUT"), "", "203.0.113.9", uint8(0))
+	f.Add("GET", "/admin/users?api-version=7.5", false, "user-agent", []byte("curl"), "", "203.0.113.9", uint8(0))
+	f.Add("GET", "/secrets/db?api-version=7_5", true, "x-http-method", []byte("DELETE"), "", "203.0.113.9", uint8(2))
 	f.Fuzz(func(t *testing.T, method, path string, raw bool, name string, value []byte, principal, peer string, tok uint8) {
 		authorization := ""
 		switch tok % 4 {
@@ -115,6 +121,15 @@ func FuzzCheck(f *testing.F) {
 			den := resp.GetDeniedResponse()
 			if c := den.GetStatus().GetCode(); c < 400 || c > 599 {
 				t.Fatalf("refusal with HTTP status %d", c)
+			}
+			if authorization != "Bearer "+valid && !strings.EqualFold(name, "authorization") {
+				challenged := false
+				for _, h := range den.GetHeaders() {
+					challenged = challenged || h.GetHeader().GetKey() == "www-authenticate"
+				}
+				if c := den.GetStatus().GetCode(); c != 401 || !challenged {
+					t.Fatalf("without the valid token: HTTP %d (challenge %v), want the 401 first: %s", c, challenged, den.GetBody())
+				}
 			}
 			if authz.SanitizeMessage(den.GetBody(), 2*authz.MaxEchoMessage) != den.GetBody() {
 				t.Fatalf("refusal body not clean: %q", den.GetBody())

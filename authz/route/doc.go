@@ -56,7 +56,9 @@
 // # Refusals
 //
 // Every refusal is a Key Vault–style *authz.Denial. Code is error.code;
-// Inner is error.innererror.code, which x-ms-error-code carries.
+// Inner is error.innererror.code, which x-ms-error-code carries. The
+// pipeline answers it only to an authenticated caller: without a valid
+// token the request gets the 401 first, as from Key Vault.
 //
 //	400 BadParameter / InvalidRequestUri — not the canonical form:
 //	    "The request path must start with '/'."
