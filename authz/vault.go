@@ -59,8 +59,12 @@ type RoleAssignment struct {
 
 // RoleDefinition is a custom role: a name and the data actions it allows.
 type RoleDefinition struct {
-	ID             string   `json:"id"`
-	RoleName       string   `json:"roleName"`
-	DataActions    []string `json:"dataActions"`
+	ID       string `json:"id"`
+	RoleName string `json:"roleName"`
+	// DataActions are relative to Microsoft.KeyVault/vaults/ or written in
+	// full ("secrets/getSecret/action", "keys/*", "*/read"); "*" is the
+	// only wildcard.
+	DataActions []string `json:"dataActions"`
+	// NotDataActions, written as DataActions, subtract from this role.
 	NotDataActions []string `json:"notDataActions,omitempty"`
 }

@@ -39,3 +39,26 @@ func TestValidateDataAction(t *testing.T) {
 		}
 	}
 }
+
+// Azure's data actions have one wildcard, '*'. Any other glob
+// metacharacter — or any character outside ASCII letters, digits, '/',
+// '.', '_' and '-' — is refused: Azure takes no such action, and the
+// policy's glob matcher would read "secrets/get?" as a pattern matching
+// "secrets/getx", or "\u212aeys/read" (a Kelvin sign) as keys/read once
+// lower-cased. The message names the character and the one wildcard.
+func TestValidateDataActionRefusesOtherPatterns(t *testing.T) {
+	for _, a := range []string{
+		"secrets/get?", "keys/[ab]", "keys/]", "keys/[!a]/action", "secrets/{get,set}", `keys\*`, `keys/read\`,
+		"keys/read,keys/write", "keys/r!ead", "keys/read^", "Microsoft.KeyVault/vaults/secrets/*?",
+		"\u212aeys/read", "keys/re\u0430d", "keys/read\x00", "keys/read\n", "keys/\u00a0read",
+	} {
+		err := config.ValidateDataAction(a)
+		if err == nil {
+			t.Errorf("%q accepted", a)
+			continue
+		}
+		if !strings.Contains(err.Error(), "'*' is its only wildcard") {
+			t.Errorf("%q: message %q", a, err)
+		}
+	}
+}

@@ -304,8 +304,12 @@ func ancestorScope(scope, vaultID string) bool {
 	return true
 }
 
-// ValidateDataAction checks a role's data action: relative to
-// Microsoft.KeyVault/vaults/ (or written in full), wildcards allowed.
+// ValidateDataAction checks a role's data action (or not-data action):
+// relative to Microsoft.KeyVault/vaults/ (or written in full, the prefix
+// stripped once), of ASCII letters, digits, '/', '.', '_' and '-', with
+// Azure's one wildcard, '*'. Any other glob metacharacter ('?', '[', ']',
+// '{', '}', '\', …) is refused: Azure has no such pattern, and the policy's
+// glob matcher would read it as one.
 func ValidateDataAction(a string) error {
 	rel := a
 	if len(rel) >= len(authz.DataActionPrefix) && strings.EqualFold(rel[:len(authz.DataActionPrefix)], authz.DataActionPrefix) {
@@ -313,6 +317,13 @@ func ValidateDataAction(a string) error {
 	}
 	if rel == "" || strings.ContainsAny(rel, " \t") || strings.HasPrefix(rel, "/") || strings.HasSuffix(rel, "/") {
 		return fmt.Errorf("%q is not a data action such as secrets/getSecret/action, keys/* or */read", a)
+	}
+	for _, c := range rel {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '/', c == '.', c == '_', c == '-', c == '*':
+		default:
+			return fmt.Errorf("%q: %q is not allowed: a data action holds ASCII letters, digits, '/', '.', '_' and '-', and '*' is its only wildcard", a, c)
+		}
 	}
 	return nil
 }

@@ -158,26 +158,19 @@ func indexTerm(m map[string][]*ast.Term) *ast.Term {
 }
 
 // normalizeAction makes a data action lower-case and relative to
-// Microsoft.KeyVault/vaults/. A pattern may use "*" as its wildcard and no
-// other glob metacharacter, so that glob.match in the policy means exactly
-// Azure's "* matches any run of characters".
+// Microsoft.KeyVault/vaults/. config.ValidateDataAction is the rule: "*" is
+// the only wildcard and no other glob metacharacter passes, so that
+// glob.match in the policy means exactly Azure's "* matches any run of
+// characters".
 func normalizeAction(a string) (string, error) {
+	if err := config.ValidateDataAction(a); err != nil {
+		return "", err
+	}
 	rel := a
-	if len(rel) >= len(authz.DataActionPrefix) && strings.EqualFold(rel[:len(authz.DataActionPrefix)], authz.DataActionPrefix) {
+	if strings.EqualFold(rel[:min(len(rel), len(authz.DataActionPrefix))], authz.DataActionPrefix) {
 		rel = rel[len(authz.DataActionPrefix):]
 	}
-	rel = strings.ToLower(rel)
-	if rel == "" || strings.HasPrefix(rel, "/") || strings.HasSuffix(rel, "/") {
-		return "", fmt.Errorf("%q is not a data action such as secrets/getSecret/action, keys/* or */read", a)
-	}
-	for _, c := range rel {
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '/', c == '.', c == '_', c == '-', c == '*':
-		default:
-			return "", fmt.Errorf("%q: a data action holds letters, digits, '/', '.', '_', '-' and the wildcard '*' only", a)
-		}
-	}
-	return rel, nil
+	return strings.ToLower(rel), nil
 }
 
 // normalizeScope turns an assignment scope into "" (the vault) or
