@@ -212,9 +212,14 @@ func (c *Config) validateRBAC(e *errs) {
 			}
 			seenRole[k] = i
 		}
-		for j, a := range append(append([]string{}, rd.DataActions...), rd.NotDataActions...) {
-			if err := ValidateDataAction(a); err != nil {
-				e.Add(fmt.Sprintf("%s.dataActions[%d]", base, j), ErrInvalidValue, "%v", err)
+		for _, list := range []struct {
+			field   string
+			actions []string
+		}{{"dataActions", rd.DataActions}, {"notDataActions", rd.NotDataActions}} {
+			for j, a := range list.actions {
+				if err := ValidateDataAction(a); err != nil {
+					e.Add(fmt.Sprintf("%s.%s[%d]", base, list.field, j), ErrInvalidValue, "%v", err)
+				}
 			}
 		}
 	}
