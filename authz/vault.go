@@ -53,7 +53,9 @@ type RoleAssignment struct {
 	// RoleDefinitionID is a role's id (GUID) or name ("Key Vault Secrets User").
 	RoleDefinitionID string `json:"roleDefinitionId"`
 	// Scope is "/" (the whole vault) or "/secrets/<name>", "/keys/<name>",
-	// "/certificates/<name>"; empty means the vault.
+	// "/certificates/<name>"; empty means the vault. An ARM id may be
+	// given: the vault's own (with an object's path), or the vault's
+	// resource group or subscription, which mean the whole vault.
 	Scope string `json:"scope,omitempty"`
 }
 

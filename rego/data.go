@@ -174,24 +174,12 @@ func normalizeAction(a string) (string, error) {
 }
 
 // normalizeScope turns an assignment scope into "" (the vault) or
-// "/secrets|keys|certificates/<name>", lower-case. config.Load has already
-// normalized it; this repeats the check for configurations built in code.
+// "/secrets|keys|certificates/<name>", lower-case, by config.VaultScope's
+// rule. config.Load has already normalized it; this repeats the check for
+// configurations built in code.
 func normalizeScope(s, vaultID string) (string, error) {
-	rest := s
-	if vaultID != "" && len(rest) >= len(vaultID) && strings.EqualFold(rest[:len(vaultID)], vaultID) {
-		rest = rest[len(vaultID):]
-	}
-	if rest == "" || rest == "/" {
-		return "", nil
-	}
-	parts := strings.Split(strings.TrimPrefix(rest, "/"), "/")
-	if len(parts) == 2 && parts[1] != "" {
-		switch strings.ToLower(parts[0]) {
-		case "secrets", "keys", "certificates":
-			return strings.ToLower("/" + parts[0] + "/" + parts[1]), nil
-		}
-	}
-	return "", fmt.Errorf("%q: want \"/\" (the vault) or /secrets/<name>, /keys/<name>, /certificates/<name>", s)
+	scope, err := config.VaultScope(vaultID, s)
+	return strings.ToLower(scope), err
 }
 
 func lastSegment(s string) string {
