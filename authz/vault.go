@@ -53,14 +53,20 @@ type RoleAssignment struct {
 	// RoleDefinitionID is a role's id (GUID) or name ("Key Vault Secrets User").
 	RoleDefinitionID string `json:"roleDefinitionId"`
 	// Scope is "/" (the whole vault) or "/secrets/<name>", "/keys/<name>",
-	// "/certificates/<name>"; empty means the vault.
+	// "/certificates/<name>"; empty means the vault. An ARM id may be
+	// given: the vault's own (with an object's path), or the vault's
+	// resource group or subscription, which mean the whole vault.
 	Scope string `json:"scope,omitempty"`
 }
 
 // RoleDefinition is a custom role: a name and the data actions it allows.
 type RoleDefinition struct {
-	ID             string   `json:"id"`
-	RoleName       string   `json:"roleName"`
-	DataActions    []string `json:"dataActions"`
+	ID       string `json:"id"`
+	RoleName string `json:"roleName"`
+	// DataActions are relative to Microsoft.KeyVault/vaults/ or written in
+	// full ("secrets/getSecret/action", "keys/*", "*/read"); "*" is the
+	// only wildcard.
+	DataActions []string `json:"dataActions"`
+	// NotDataActions, written as DataActions, subtract from this role.
 	NotDataActions []string `json:"notDataActions,omitempty"`
 }

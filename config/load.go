@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,7 +68,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		decoded = false
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			c.Add(te.Field, ErrType, "got %s, want %s", te.Value, typeName(te.Type))
+			c.Add(typeErrorPath(norm.doc, te), ErrType, "got %s, want %s", te.Value, typeName(te.Type))
 		} else {
 			c.Add("", ErrType, "%v", err)
 		}
@@ -185,6 +187,79 @@ func flatten(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// typeErrorPath names the value a type error is about with its indices:
+// encoding/json's Field ("properties.roleDefinitions.notDataActions") omits
+// them, so the first value on that path, in the document's order, whose
+// JSON kind is the one refused is taken. Field is kept when none is found.
+func typeErrorPath(doc any, te *json.UnmarshalTypeError) string {
+	kind, _, _ := strings.Cut(te.Value, " ") // "number 1e999" → number
+	elem := te.Type != nil && te.Type.Kind() != reflect.Slice && te.Type.Kind() != reflect.Array
+	var find func(v any, path string, keys []string) (string, bool)
+	find = func(v any, path string, keys []string) (string, bool) {
+		list, isList := v.([]any)
+		switch {
+		case len(keys) == 0 && isList && elem: // an entry of a list field
+			for i, e := range list {
+				if jsonKind(e) == kind {
+					return path + "[" + strconv.Itoa(i) + "]", true
+				}
+			}
+			return "", false
+		case len(keys) == 0 && jsonKind(v) == kind:
+			return path, true
+		case len(keys) == 0: // encoding/json names no map key either
+			m, _ := v.(map[string]any)
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				if p, ok := find(m[k], join(path, k), nil); ok {
+					return p, true
+				}
+			}
+			return "", false
+		case isList: // a list of objects on the way
+			for i, e := range list {
+				if p, ok := find(e, path+"["+strconv.Itoa(i)+"]", keys); ok {
+					return p, true
+				}
+			}
+			return "", false
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		sub, ok := m[keys[0]]
+		if !ok {
+			return "", false
+		}
+		return find(sub, join(path, keys[0]), keys[1:])
+	}
+	if te.Field == "" {
+		return te.Field
+	}
+	if p, ok := find(doc, "", strings.Split(te.Field, ".")); ok {
+		return p
+	}
+	return te.Field
+}
+
+// jsonKind is encoding/json's name for the kind of a decoded value, as
+// UnmarshalTypeError.Value starts.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "bool"
+	}
+	return ""
 }
 
 func typeName(t reflect.Type) string {

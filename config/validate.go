@@ -212,9 +212,14 @@ func (c *Config) validateRBAC(e *errs) {
 			}
 			seenRole[k] = i
 		}
-		for j, a := range append(append([]string{}, rd.DataActions...), rd.NotDataActions...) {
-			if err := ValidateDataAction(a); err != nil {
-				e.Add(fmt.Sprintf("%s.dataActions[%d]", base, j), ErrInvalidValue, "%v", err)
+		for _, list := range []struct {
+			field   string
+			actions []string
+		}{{"dataActions", rd.DataActions}, {"notDataActions", rd.NotDataActions}} {
+			for j, a := range list.actions {
+				if err := ValidateDataAction(a); err != nil {
+					e.Add(fmt.Sprintf("%s.%s[%d]", base, list.field, j), ErrInvalidValue, "%v", err)
+				}
 			}
 		}
 	}
@@ -230,7 +235,7 @@ func (c *Config) validateRBAC(e *errs) {
 		} else if _, ok := authz.LookupRole(lastSegment(ra.RoleDefinitionID), p.RoleDefinitions); !ok {
 			e.Add(base+".roleDefinitionId", ErrUnresolved, "%q is neither a built-in role nor in properties.roleDefinitions", ra.RoleDefinitionID)
 		}
-		scope, err := c.normalizeScope(ra.Scope)
+		scope, err := VaultScope(c.Vault.ResourceID, ra.Scope)
 		if err != nil {
 			e.Add(base+".scope", ErrInvalidValue, "%v", err)
 		} else {
@@ -253,27 +258,38 @@ func lastSegment(s string) string {
 	return s
 }
 
-// normalizeScope turns an assignment scope into "" (the vault) or
-// "/secrets|keys|certificates/<name>". The vault's own ARM id may prefix it,
-// as a whole path (…/vaults/<name>/…, never …/vaults/<name>keys/…); a
-// relative scope starts with "/".
-func (c *Config) normalizeScope(s string) (string, error) {
-	rest, id := s, c.Vault.ResourceID
-	if len(rest) >= len(id) && strings.EqualFold(rest[:len(id)], id) && (len(rest) == len(id) || rest[len(id)] == '/') {
-		rest = rest[len(id):]
+// VaultScope turns a role-assignment scope into "" (the whole vault) or
+// "/secrets|keys|certificates/<name>" (the family lower-cased, the name as
+// written). It is the one rule for every plane that takes a scope: the
+// configuration file and the control plane's writes and lists.
+//
+// A scope is relative ("/", "/keys/<name>"; empty means the vault) or an
+// ARM id: the vault's own, as a whole path (…/vaults/<name>/keys/k, never
+// …/vaults/<name>keys/k, another vault), or the vault's resource group or
+// subscription, which apply to the whole vault as Azure's inheritance does
+// (az role assignment list --include-inherited). Any other ARM id (another
+// vault, resource group or subscription, a management group, whose
+// descendants are not known here) is refused, as is a scope without its
+// leading "/".
+func VaultScope(vaultID, scope string) (string, error) {
+	rest := scope
+	if len(rest) >= len(vaultID) && strings.EqualFold(rest[:len(vaultID)], vaultID) && (len(rest) == len(vaultID) || rest[len(vaultID)] == '/') {
+		rest = rest[len(vaultID):]
 	} else if rest != "" && !strings.HasPrefix(rest, "/") {
-		return "", fmt.Errorf("%q: a scope starts with \"/\" (or is the vault's ARM id)", s)
+		return "", fmt.Errorf("%q: a scope starts with \"/\" (/, /secrets/<name>, /keys/<name>, /certificates/<name>) or is an ARM id", scope)
 	}
 	if rest == "" || rest == "/" {
 		return "", nil
 	}
-	if ancestorScope(rest, c.Vault.ResourceID) {
-		// az role assignment list --include-inherited: an assignment at the
-		// vault's subscription or resource group applies to the whole vault.
+	if ancestorScope(rest, vaultID) {
 		return "", nil
 	}
-	if strings.HasPrefix(strings.ToLower(rest), "/providers/microsoft.management/managementgroups/") {
-		return "", fmt.Errorf("%q: a management-group scope is not supported (whether the vault is below it is not known here): assign at the vault, its resource group or subscription", s)
+	lower := strings.ToLower(rest)
+	switch {
+	case strings.HasPrefix(lower, "/providers/microsoft.management/managementgroups/"):
+		return "", fmt.Errorf("%q: a management-group scope is not supported (whether the vault is below it is not known here): assign at the vault, its resource group or subscription", scope)
+	case strings.HasPrefix(lower, "/subscriptions/"), strings.HasPrefix(lower, "/providers/"):
+		return "", fmt.Errorf("%q is not in this vault (%s), its resource group or its subscription", scope, vaultID)
 	}
 	parts := strings.Split(strings.TrimPrefix(rest, "/"), "/")
 	if len(parts) == 2 && objectRE.MatchString(parts[1]) {
@@ -282,7 +298,7 @@ func (c *Config) normalizeScope(s string) (string, error) {
 			return "/" + strings.ToLower(parts[0]) + "/" + parts[1], nil
 		}
 	}
-	return "", fmt.Errorf("%q: want \"/\" (the vault) or /secrets/<name>, /keys/<name>, /certificates/<name>", s)
+	return "", fmt.Errorf("%q: want \"/\" (the vault) or /secrets/<name>, /keys/<name>, /certificates/<name>", scope)
 }
 
 // ancestorScope reports whether scope is the subscription or resource group
@@ -304,8 +320,12 @@ func ancestorScope(scope, vaultID string) bool {
 	return true
 }
 
-// ValidateDataAction checks a role's data action: relative to
-// Microsoft.KeyVault/vaults/ (or written in full), wildcards allowed.
+// ValidateDataAction checks a role's data action (or not-data action):
+// relative to Microsoft.KeyVault/vaults/ (or written in full, the prefix
+// stripped once), of ASCII letters, digits, '/', '.', '_' and '-', with
+// Azure's one wildcard, '*'. Any other glob metacharacter ('?', '[', ']',
+// '{', '}', '\', …) is refused: Azure has no such pattern, and the policy's
+// glob matcher would read it as one.
 func ValidateDataAction(a string) error {
 	rel := a
 	if len(rel) >= len(authz.DataActionPrefix) && strings.EqualFold(rel[:len(authz.DataActionPrefix)], authz.DataActionPrefix) {
@@ -313,6 +333,13 @@ func ValidateDataAction(a string) error {
 	}
 	if rel == "" || strings.ContainsAny(rel, " \t") || strings.HasPrefix(rel, "/") || strings.HasSuffix(rel, "/") {
 		return fmt.Errorf("%q is not a data action such as secrets/getSecret/action, keys/* or */read", a)
+	}
+	for _, c := range rel {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '/', c == '.', c == '_', c == '-', c == '*':
+		default:
+			return fmt.Errorf("%q: %q is not allowed: a data action holds ASCII letters, digits, '/', '.', '_' and '-', and '*' is its only wildcard", a, c)
+		}
 	}
 	return nil
 }

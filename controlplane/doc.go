@@ -36,7 +36,9 @@
 //   - Key Vault's rules for what a write may name: GUID object,
 //     application, principal and assignment ids; the vault's tenant in
 //     access-policy entries (part of an entry's identity); role-assignment
-//     scopes inside this vault; IP rule values stored as config reads them;
+//     scopes by the configuration file's rule (config.VaultScope: the
+//     vault, its objects, or its resource group or subscription, meaning
+//     the whole vault); IP rule values stored as config reads them;
 //     access-policy requests within limits.maxAccessPolicies, merged in
 //     linear time;
 //   - the audit trail of every change attempt and of every call refused

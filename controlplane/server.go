@@ -543,7 +543,7 @@ func (s *Server) CreateRoleAssignment(ctx context.Context, req *v1.CreateRoleAss
 	}
 	var created roleAssignment
 	cfg, snap, err := s.write(ctx, "CreateRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
-		scope, err := vaultScope(cur.Vault.ResourceID, ra.Scope)
+		scope, err := config.VaultScope(cur.Vault.ResourceID, ra.Scope)
 		if err != nil {
 			return &PatchError{Field: "role_assignment.scope", Msg: err.Error()}
 		}
@@ -567,27 +567,6 @@ func (s *Server) CreateRoleAssignment(ctx context.Context, req *v1.CreateRoleAss
 		}
 	}
 	return &v1.CreateRoleAssignmentResponse{RoleAssignment: assignmentToProto(created), Etag: etagOf(cfg, snap)}, nil
-}
-
-// vaultScope strips the vault's own ARM id from a scope, as a whole path:
-// …/vaults/<name>/keys/k is this vault's /keys/k, …/vaults/<name>keys/k is
-// another vault's and refused, as is any other ARM id. A relative scope
-// starts with "/"; what may follow is config's to check.
-func vaultScope(vaultID, scope string) (string, error) {
-	switch {
-	case len(scope) >= len(vaultID) && strings.EqualFold(scope[:len(vaultID)], vaultID) &&
-		(len(scope) == len(vaultID) || scope[len(vaultID)] == '/'):
-		scope = scope[len(vaultID):]
-	case strings.HasPrefix(strings.ToLower(scope), "/subscriptions/"):
-		return "", fmt.Errorf("%q is not in this vault (%s)", scope, vaultID)
-	}
-	switch {
-	case scope == "" || scope == "/":
-		return "", nil
-	case !strings.HasPrefix(scope, "/"):
-		return "", fmt.Errorf("%q: a scope starts with \"/\" (/, /secrets/<name>, /keys/<name>, /certificates/<name>) or is the vault's ARM id", scope)
-	}
-	return scope, nil
 }
 
 // DeleteRoleAssignment implements VaultAdminService.
@@ -619,7 +598,7 @@ func (s *Server) ListRoleAssignments(ctx context.Context, req *v1.ListRoleAssign
 	out := &v1.ListRoleAssignmentsResponse{Etag: etagOf(cur.cfg, cur.snap)}
 	scope := ""
 	if req.GetScope() != "" {
-		if scope, err = vaultScope(cur.cfg.Vault.ResourceID, req.GetScope()); err != nil {
+		if scope, err = config.VaultScope(cur.cfg.Vault.ResourceID, req.GetScope()); err != nil {
 			return nil, toStatus(&PatchError{Field: "scope", Msg: err.Error()})
 		}
 	}

@@ -158,47 +158,28 @@ func indexTerm(m map[string][]*ast.Term) *ast.Term {
 }
 
 // normalizeAction makes a data action lower-case and relative to
-// Microsoft.KeyVault/vaults/. A pattern may use "*" as its wildcard and no
-// other glob metacharacter, so that glob.match in the policy means exactly
-// Azure's "* matches any run of characters".
+// Microsoft.KeyVault/vaults/. config.ValidateDataAction is the rule: "*" is
+// the only wildcard and no other glob metacharacter passes, so that
+// glob.match in the policy means exactly Azure's "* matches any run of
+// characters".
 func normalizeAction(a string) (string, error) {
+	if err := config.ValidateDataAction(a); err != nil {
+		return "", err
+	}
 	rel := a
-	if len(rel) >= len(authz.DataActionPrefix) && strings.EqualFold(rel[:len(authz.DataActionPrefix)], authz.DataActionPrefix) {
+	if strings.EqualFold(rel[:min(len(rel), len(authz.DataActionPrefix))], authz.DataActionPrefix) {
 		rel = rel[len(authz.DataActionPrefix):]
 	}
-	rel = strings.ToLower(rel)
-	if rel == "" || strings.HasPrefix(rel, "/") || strings.HasSuffix(rel, "/") {
-		return "", fmt.Errorf("%q is not a data action such as secrets/getSecret/action, keys/* or */read", a)
-	}
-	for _, c := range rel {
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '/', c == '.', c == '_', c == '-', c == '*':
-		default:
-			return "", fmt.Errorf("%q: a data action holds letters, digits, '/', '.', '_', '-' and the wildcard '*' only", a)
-		}
-	}
-	return rel, nil
+	return strings.ToLower(rel), nil
 }
 
 // normalizeScope turns an assignment scope into "" (the vault) or
-// "/secrets|keys|certificates/<name>", lower-case. config.Load has already
-// normalized it; this repeats the check for configurations built in code.
+// "/secrets|keys|certificates/<name>", lower-case, by config.VaultScope's
+// rule. config.Load has already normalized it; this repeats the check for
+// configurations built in code.
 func normalizeScope(s, vaultID string) (string, error) {
-	rest := s
-	if vaultID != "" && len(rest) >= len(vaultID) && strings.EqualFold(rest[:len(vaultID)], vaultID) {
-		rest = rest[len(vaultID):]
-	}
-	if rest == "" || rest == "/" {
-		return "", nil
-	}
-	parts := strings.Split(strings.TrimPrefix(rest, "/"), "/")
-	if len(parts) == 2 && parts[1] != "" {
-		switch strings.ToLower(parts[0]) {
-		case "secrets", "keys", "certificates":
-			return strings.ToLower("/" + parts[0] + "/" + parts[1]), nil
-		}
-	}
-	return "", fmt.Errorf("%q: want \"/\" (the vault) or /secrets/<name>, /keys/<name>, /certificates/<name>", s)
+	scope, err := config.VaultScope(vaultID, s)
+	return strings.ToLower(scope), err
 }
 
 func lastSegment(s string) string {

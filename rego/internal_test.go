@@ -137,6 +137,7 @@ func TestNormalizeAction(t *testing.T) {
 		{"secrets/get?", ""},
 		{"keys/[ab]", ""},
 		{`keys\*`, ""},
+		{"\u212aeys/read", ""}, // a Kelvin sign: "keys/read" once lower-cased, never an Azure action
 		{"", ""},
 		{"secrets/", ""},
 		{"/secrets", ""},
