@@ -19,6 +19,6 @@
 // Everything is in _test.go files: the suite uses the test kit, which only
 // tests may import. Only loopback addresses are used.
 //
-// Imports: authz/authztest, config, go-control-plane's auth types,
-// grpc-go, the standard library.
+// Imports: authz/authztest, config, bench/internal/harness,
+// go-control-plane's auth types, grpc-go, the standard library.
 package chaos

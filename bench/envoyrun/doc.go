@@ -10,7 +10,7 @@
 // prints achieved rps, p50/p99/p99.9, Envoy's and the authorizer's CPU per
 // request (/proc/<pid>/stat), errors, and what (b) and (c) add over (a).
 //
-// Imports: bench/workload, bench/internal/procstat, authz/authztest (its
-// TB-free NewCA and Mint mint the certificates), go-control-plane,
-// protobuf, sigs.k8s.io/yaml, vegeta, go-proxyproto.
+// Imports: bench/workload, bench/internal/harness, bench/internal/procstat,
+// authz/authztest (its TB-free NewCA and Mint mint the certificates),
+// go-control-plane, protobuf, sigs.k8s.io/yaml, vegeta, go-proxyproto.
 package main

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -20,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vaultwall/vaultwall/bench/internal/harness"
 	"github.com/vaultwall/vaultwall/bench/internal/procstat"
 	"github.com/vaultwall/vaultwall/bench/workload"
 )
@@ -77,8 +76,8 @@ func defaultPins(n int) (envoyCPUs, authzCPUs string) {
 type config struct {
 	name, label string
 	decides     bool // vaultwall answers 401/403 by kind
-	envoy       *proc
-	authz       *proc // nil for (a)
+	envoy       *harness.Proc
+	authz       *harness.Proc // nil for (a)
 	client      *http.Client
 	cursor      atomic.Uint64
 	runs        map[string][]*outcome // by stage
@@ -103,20 +102,12 @@ func run(ctx context.Context, f flags) error {
 		f.envoyCPUs, f.authzCPUs = "", ""
 	}
 
-	step("building the floor and vaultwall")
-	floorBin := filepath.Join(out, "floor")
-	if err := goCmd(ctx, "build", "-o", floorBin, "./bench/floor"); err != nil {
+	floorBin, vwBin, err := harness.BuildServers(ctx, out, f.vaultwallBin)
+	if err != nil {
 		return err
 	}
-	vwBin := f.vaultwallBin
-	if vwBin == "" {
-		vwBin = filepath.Join(out, "vaultwall")
-		if err := goCmd(ctx, "build", "-o", vwBin, "./cmd/vaultwall"); err != nil {
-			return err
-		}
-	}
 
-	step("generating the workload")
+	harness.Step("generating the workload")
 	w, err := workload.Generate(workload.Options{Requests: f.dataset, Callers: f.callers, Sources: f.sources})
 	if err != nil {
 		return err
@@ -146,15 +137,15 @@ func run(ctx context.Context, f flags) error {
 	}
 	defer stopUp()
 
-	step("starting the floor, vaultwall and three Envoys")
-	var procs []*proc
+	harness.Step("starting the floor, vaultwall and three Envoys")
+	var procs []*harness.Proc
 	defer func() {
 		for _, p := range procs {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	env := strings.Fields(f.serverEnv)
-	floorAddr, err := freeAddr()
+	floorAddr, err := harness.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -163,11 +154,11 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 	procs = append(procs, floor)
-	vwAddr, err := freeAddr()
+	vwAddr, err := harness.FreeAddr()
 	if err != nil {
 		return err
 	}
-	vwHTTP, err := freeAddr()
+	vwHTTP, err := harness.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -176,10 +167,10 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 	procs = append(procs, vw)
-	if err := waitTCP(ctx, floorAddr, floor); err != nil {
+	if err := floor.WaitTCP(ctx, floorAddr); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, "http://"+vwHTTP+"/readyz", vw); err != nil {
+	if err := vw.WaitHTTP(ctx, "http://"+vwHTTP+"/readyz"); err != nil {
 		return err
 	}
 
@@ -217,13 +208,13 @@ func run(ctx context.Context, f flags) error {
 	}
 
 	for _, c := range configs {
-		step("warming up " + c.label)
+		harness.Step("warming up " + c.label)
 		o := attack(c.client, ts, &c.cursor, 0, f.warmup, f.workers, c.decides)
 		if o.errors+o.wrong > o.requests/100 {
 			return fmt.Errorf("%s: warm-up: %d errors, %d wrong answers in %d requests (first: %s; logs in %s)", c.label, o.errors, o.wrong, o.requests, o.firstErr, out)
 		}
 	}
-	step("calibrating: (a)'s capacity")
+	harness.Step("calibrating: (a)'s capacity")
 	capA := measure(configs[0], ts, 0, f.warmup, f.workers).rps()
 	var stages []stage
 	stages = append(stages, stage{name: "capacity"})
@@ -244,7 +235,7 @@ func run(ctx context.Context, f flags) error {
 		for _, s := range stages {
 			for i := range configs {
 				c := configs[(i+round)%len(configs)] // rotate, so drift hits all alike
-				step(fmt.Sprintf("round %d/%d, %s: %s", round+1, f.rounds, s.name, c.label))
+				harness.Step(fmt.Sprintf("round %d/%d, %s: %s", round+1, f.rounds, s.name, c.label))
 				o := measure(c, ts, s.rate, f.duration, f.workers)
 				if err := ctx.Err(); err != nil {
 					return err
@@ -266,142 +257,48 @@ type stage struct {
 
 // measure is one run with Envoy's and the authorizer's CPU over it.
 func measure(c *config, ts []target, rate float64, du time.Duration, workers int) *outcome {
-	e0, _ := procstat.CPU(c.envoy.pid)
+	e0, _ := procstat.CPU(c.envoy.Pid)
 	var a0 time.Duration
 	if c.authz != nil {
-		a0, _ = procstat.CPU(c.authz.pid)
+		a0, _ = procstat.CPU(c.authz.Pid)
 	}
 	o := attack(c.client, ts, &c.cursor, rate, du, workers, c.decides)
-	e1, _ := procstat.CPU(c.envoy.pid)
+	e1, _ := procstat.CPU(c.envoy.Pid)
 	o.envoyCPU = e1 - e0
 	if c.authz != nil {
-		a1, _ := procstat.CPU(c.authz.pid)
+		a1, _ := procstat.CPU(c.authz.Pid)
 		o.authzCPU = a1 - a0
 	}
 	return o
 }
 
-func step(s string) { fmt.Printf("== %s\n", s) }
-
-func goCmd(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	return cmd.Run()
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// proc is a started server process.
-type proc struct {
-	name   string
-	pid    int
-	exited chan struct{}
-	stop   func()
-}
-
-// startProc starts argv, pinned with taskset -c cpus when cpus is set
-// (taskset execs the program, so the pid is the program's), with stderr
-// in out/<name>.log and stdout there too unless stdout is given.
-func startProc(out, name, cpus string, env []string, stdout *os.File, argv ...string) (*proc, error) {
+// startProc starts argv as harness.Start does, pinned with taskset -c
+// cpus when cpus is set (taskset execs the program, so the pid is the
+// program's).
+func startProc(out, name, cpus string, env []string, stdout *os.File, argv ...string) (*harness.Proc, error) {
 	if cpus != "" {
 		argv = append([]string{"taskset", "-c", cpus}, argv...)
 	}
-	logf, err := os.Create(filepath.Join(out, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if stdout != nil {
-		cmd.Stdout = stdout
-	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	p := &proc{name: name, pid: cmd.Process.Pid, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.exited) }()
-	p.stop = func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	}
-	return p, nil
-}
-
-// poll calls try every 100 ms until it succeeds, the process exits or 60 s
-// pass.
-func poll(ctx context.Context, p *proc, what string, try func() bool) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for !try() {
-		select {
-		case <-p.exited:
-			return fmt.Errorf("%s exited before %s (see its log)", p.name, what)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: no %s within 60s", p.name, what)
-		}
-	}
-	return nil
-}
-
-func waitTCP(ctx context.Context, addr string, p *proc) error {
-	return poll(ctx, p, "listener", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-}
-
-func get(url string) (int, string) {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	resp, err := hc.Get(url)
-	if err != nil {
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
-}
-
-func waitHTTP(ctx context.Context, url string, p *proc) error {
-	return poll(ctx, p, url, func() bool { code, _ := get(url); return code == http.StatusOK })
+	return harness.Start(out, name, env, stdout, argv...)
 }
 
 // waitEnvoy waits for Envoy's admin to say LIVE and returns the front
 // listener's address, read from the admin's /listeners.
-func waitEnvoy(ctx context.Context, adminFile string, p *proc) (netip.AddrPort, error) {
+func waitEnvoy(ctx context.Context, adminFile string, p *harness.Proc) (netip.AddrPort, error) {
 	var admin string
-	err := poll(ctx, p, "LIVE", func() bool {
+	err := p.Poll(ctx, "LIVE", func() bool {
 		b, err := os.ReadFile(adminFile)
 		if admin = strings.TrimSpace(string(b)); err != nil || admin == "" {
 			return false
 		}
-		code, body := get("http://" + admin + "/ready")
+		code, body := harness.Get("http://" + admin + "/ready")
 		return code == http.StatusOK && body == "LIVE"
 	})
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
 	// "vault_https::127.0.0.1:PORT"
-	_, body := get("http://" + admin + "/listeners")
+	_, body := harness.Get("http://" + admin + "/listeners")
 	_, addr, ok := strings.Cut(body, "::")
 	if !ok {
 		return netip.AddrPort{}, errors.New("admin /listeners: " + body)

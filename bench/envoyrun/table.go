@@ -7,19 +7,9 @@ import (
 	"slices"
 	"text/tabwriter"
 	"time"
-)
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+	"github.com/vaultwall/vaultwall/bench/internal/harness"
+)
 
 // per collects one number from each round of a stage.
 func per(runs []*outcome, f func(*outcome) float64) []float64 {
@@ -56,9 +46,9 @@ func us(ns float64) string { return fmt.Sprintf("%.0f", ns/1e3) }
 // range.
 func cell(v []float64, format func(float64) string) string {
 	if len(v) < 2 {
-		return format(median(v))
+		return format(harness.Median(v))
 	}
-	return fmt.Sprintf("%s [%s–%s]", format(median(v)), format(slices.Min(v)), format(slices.Max(v)))
+	return fmt.Sprintf("%s [%s–%s]", format(harness.Median(v)), format(slices.Min(v)), format(slices.Max(v)))
 }
 
 func signed(format func(float64) string) func(float64) string {
@@ -104,8 +94,8 @@ func printTable(f flags, configs []*config, stages []stage, capA float64, source
 				cell(per(runs, pctOf(50)), ms), cell(per(runs, pctOf(99)), ms), cell(per(runs, pctOf(99.9)), ms),
 				cell(per(runs, envoyCPU), us), authz, errs, wrong)
 			med[c.name] = map[string]float64{
-				"p50": median(per(runs, pctOf(50))), "p99": median(per(runs, pctOf(99))), "p99.9": median(per(runs, pctOf(99.9))),
-				"cpu": median(per(runs, totalCPU)),
+				"p50": harness.Median(per(runs, pctOf(50))), "p99": harness.Median(per(runs, pctOf(99))), "p99.9": harness.Median(per(runs, pctOf(99.9))),
+				"cpu": harness.Median(per(runs, totalCPU)),
 			}
 		}
 		fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t")

@@ -7,7 +7,8 @@
 // benchmarks of the Check path and its stages and prints them through
 // benchstat.
 //
-// Imports: bench/workload, bench/internal/procstat, engine, envoy, grpc.
+// Imports: bench/workload, bench/internal/harness, bench/internal/procstat,
+// engine, envoy, grpc.
 package main
 
 import (
@@ -15,18 +16,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +36,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/bench/internal/harness"
 	"github.com/vaultwall/vaultwall/bench/internal/procstat"
 	"github.com/vaultwall/vaultwall/bench/workload"
 	"github.com/vaultwall/vaultwall/config"
@@ -130,20 +128,12 @@ func run(ctx context.Context, f flags) error {
 }
 
 func loadBenchmark(ctx context.Context, f flags) error {
-	step("building the floor and vaultwall")
-	floorBin := filepath.Join(f.out, "floor")
-	if err := goCmd(ctx, "build", "-o", floorBin, "./bench/floor"); err != nil {
+	floorBin, vwBin, err := harness.BuildServers(ctx, f.out, f.vaultwallBin)
+	if err != nil {
 		return err
 	}
-	vwBin := f.vaultwallBin
-	if vwBin == "" {
-		vwBin = filepath.Join(f.out, "vaultwall")
-		if err := goCmd(ctx, "build", "-o", vwBin, "./cmd/vaultwall"); err != nil {
-			return err
-		}
-	}
 
-	step("generating the workload")
+	harness.Step("generating the workload")
 	w, err := workload.Generate(workload.Options{Requests: f.dataset, Callers: f.callers})
 	if err != nil {
 		return err
@@ -164,23 +154,23 @@ func loadBenchmark(ctx context.Context, f flags) error {
 			return []string{vwBin, "serve", "--config", cfgPath, "--grpc-addr", g, "--http-addr", h}
 		}},
 	}
-	step("starting the floor and vaultwall on loopback")
+	harness.Step("starting the floor and vaultwall on loopback")
 	var procs []*proc
 	defer func() {
 		for _, p := range procs {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	for _, s := range servers {
 		p, err := start(ctx, f, s)
 		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+			return err
 		}
 		procs = append(procs, p)
 	}
 	floor, vw := procs[0], procs[1]
 	for _, p := range procs {
-		step("warming up " + p.name)
+		harness.Step("warming up " + p.Name)
 		if _, err := p.ghz(ctx, f, dataFile, f.warmup, "warmup"); err != nil {
 			return err
 		}
@@ -195,7 +185,7 @@ func loadBenchmark(ctx context.Context, f flags) error {
 			order = []*proc{vw, floor}
 		}
 		for _, p := range order {
-			step(fmt.Sprintf("round %d/%d: %s", round+1, f.rounds, p.name))
+			harness.Step(fmt.Sprintf("round %d/%d: %s", round+1, f.rounds, p.Name))
 			if err := p.measure(ctx, f, dataFile, round); err != nil {
 				return err
 			}
@@ -209,25 +199,17 @@ func loadBenchmark(ctx context.Context, f flags) error {
 	vw.policyHits = rate(after, before, "vaultwall_policy_cache_hits_total", "vaultwall_policy_cache_misses_total")
 	for _, p := range procs {
 		if f.pacedRPS > 0 {
-			step(fmt.Sprintf("paced: %s at %d rps", p.name, f.pacedRPS))
+			harness.Step(fmt.Sprintf("paced: %s at %d rps", p.Name, f.pacedRPS))
 			if p.paced, err = p.ghz(ctx, f, dataFile, f.pacedN, "paced", "--rps", strconv.Itoa(f.pacedRPS)); err != nil {
 				return err
 			}
 		}
-		if p.rssKiB, err = procstat.HWM(p.pid); err != nil {
+		if p.rssKiB, err = procstat.HWM(p.Pid); err != nil {
 			return err
 		}
 	}
 	printTable(f, floor, vw)
 	return nil
-}
-
-func step(s string) { fmt.Printf("== %s\n", s) }
-
-func goCmd(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	return cmd.Run()
 }
 
 // verify runs every request of the data set through the real in-process
@@ -274,10 +256,8 @@ type server struct {
 
 // proc is a running server and what was measured of it.
 type proc struct {
-	name               string
-	pid                int
+	*harness.Proc
 	grpcAddr, httpAddr string
-	stop               func()
 
 	rounds     []ghzReport     // the measured closed-loop runs
 	cpu        []time.Duration // the server's CPU over each
@@ -311,53 +291,24 @@ func (r *ghzReport) percentile(p int) time.Duration {
 	return 0
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // start runs a server and waits until it is ready.
 func start(ctx context.Context, f flags, s server) (*proc, error) {
-	grpcAddr, err := freeAddr()
+	grpcAddr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	httpAddr, err := freeAddr()
+	httpAddr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	argv := s.args(grpcAddr, httpAddr)
-	logPath := filepath.Join(f.out, s.name+".log")
-	logf, err := os.Create(logPath)
+	hp, err := harness.Start(f.out, s.name, strings.Fields(f.serverEnv), nil, s.args(grpcAddr, httpAddr)...)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), strings.Fields(f.serverEnv)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	p := &proc{Proc: hp, grpcAddr: grpcAddr, httpAddr: httpAddr, tokenHits: -1, policyHits: -1}
+	if err := p.waitReady(ctx, s.metrics); err != nil {
+		p.Stop()
 		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logf.Close() }()
-	p := &proc{name: s.name, pid: cmd.Process.Pid, grpcAddr: grpcAddr, httpAddr: httpAddr, tokenHits: -1, policyHits: -1}
-	p.stop = func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	if err := waitReady(ctx, grpcAddr, httpAddr, s.metrics, exited); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("%w (log: %s)", err, logPath)
 	}
 	return p, nil
 }
@@ -365,7 +316,7 @@ func start(ctx context.Context, f flags, s server) (*proc, error) {
 // ghz runs ghz against the server and reads its JSON report.
 func (p *proc) ghz(ctx context.Context, f flags, dataFile string, n int, label string, extra ...string) (ghzReport, error) {
 	var rep ghzReport
-	out := filepath.Join(f.out, p.name+"-"+label+".json")
+	out := filepath.Join(f.out, p.Name+"-"+label+".json")
 	args := []string{"--insecure", "--call", "envoy.service.auth.v3.Authorization.Check",
 		"--data-file", dataFile, "-c", strconv.Itoa(f.concurrency), "--connections", strconv.Itoa(f.connections),
 		"-n", strconv.Itoa(n), "--timeout", "10s", "--format", "json", "--output", out}
@@ -384,14 +335,14 @@ func (p *proc) ghz(ctx context.Context, f flags, dataFile string, n int, label s
 		return rep, fmt.Errorf("ghz report %s: %w", out, err)
 	}
 	if len(rep.Errors) > 0 {
-		return rep, fmt.Errorf("%s: ghz saw errors: %v", p.name, rep.Errors)
+		return rep, fmt.Errorf("%s: ghz saw errors: %v", p.Name, rep.Errors)
 	}
 	return rep, nil
 }
 
 // measure is one closed-loop run, with the server's CPU over it.
 func (p *proc) measure(ctx context.Context, f flags, dataFile string, round int) error {
-	cpu0, err := procstat.CPU(p.pid)
+	cpu0, err := procstat.CPU(p.Pid)
 	if err != nil {
 		return err
 	}
@@ -399,7 +350,7 @@ func (p *proc) measure(ctx context.Context, f flags, dataFile string, round int)
 	if err != nil {
 		return err
 	}
-	cpu1, err := procstat.CPU(p.pid)
+	cpu1, err := procstat.CPU(p.Pid)
 	if err != nil {
 		return err
 	}
@@ -408,44 +359,28 @@ func (p *proc) measure(ctx context.Context, f flags, dataFile string, round int)
 	return nil
 }
 
-// waitReady waits for gRPC health SERVING and, for vaultwall, /readyz
-// (every issuer has its keys).
-func waitReady(ctx context.Context, grpcAddr, httpAddr string, readyz bool, exited <-chan error) error {
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// waitReady waits for gRPC health SERVING and, with readyz (vaultwall),
+// /readyz (every issuer has its keys).
+func (p *proc) waitReady(ctx context.Context, readyz bool) error {
+	conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	hc := healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("the server exited: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the server did not become ready within 60s")
-		}
+	return p.Poll(ctx, "readiness", func() bool {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{Service: envoy.HealthService})
 		cancel()
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			continue
+			return false
 		}
 		if !readyz {
-			return nil
+			return true
 		}
-		if r, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
-			_, _ = io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
+		code, _ := harness.Get("http://" + p.httpAddr + "/readyz")
+		return code == http.StatusOK
+	})
 }
 
 type metrics map[string]float64
@@ -511,18 +446,6 @@ func (p *proc) per(f func(r *ghzReport) float64) []float64 {
 	return out
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func printTable(f flags, floor, vw *proc) {
 	if f.serverEnv != "" {
 		fmt.Printf("\nboth servers ran with %s", f.serverEnv)
@@ -547,11 +470,11 @@ func printTable(f flags, floor, vw *proc) {
 	row := func(name string, fv, vv float64, format func(float64) string, target string) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", name, format(fv), format(vv), ratio(vv, fv), target)
 	}
-	row("rps", median(floor.per(rps)), median(vw.per(rps)), func(v float64) string { return fmt.Sprintf("%.0f", v) }, "")
-	row("p50", median(floor.per(pct(50))), median(vw.per(pct(50))), ms, "")
-	p99 := median(vw.per(pct(99)))
-	row("p99", median(floor.per(pct(99))), p99, ms, verdict(p99 <= 3e6, "≤ 3 ms"))
-	cf, cv := median(floor.cpuPerCheck()), median(vw.cpuPerCheck())
+	row("rps", harness.Median(floor.per(rps)), harness.Median(vw.per(rps)), func(v float64) string { return fmt.Sprintf("%.0f", v) }, "")
+	row("p50", harness.Median(floor.per(pct(50))), harness.Median(vw.per(pct(50))), ms, "")
+	p99 := harness.Median(vw.per(pct(99)))
+	row("p99", harness.Median(floor.per(pct(99))), p99, ms, verdict(p99 <= 3e6, "≤ 3 ms"))
+	cf, cv := harness.Median(floor.cpuPerCheck()), harness.Median(vw.cpuPerCheck())
 	row("CPU per Check", cf, cv, func(v float64) string { return fmt.Sprintf("%.1f µs", v/1e3) }, verdict(cv <= 1.5*cf, "≤ 1.50×"))
 	row("peak RSS", float64(floor.rssKiB), float64(vw.rssKiB), func(v float64) string { return fmt.Sprintf("%.1f MiB", v/1024) },
 		verdict(float64(vw.rssKiB)/1024 <= 100, "≤ 100 MiB"))
@@ -590,7 +513,7 @@ func verdict(ok bool, target string) string {
 // goBenchmarks runs the Check benchmark and the stages' benchmarks and
 // prints them through benchstat (against -baseline when given).
 func goBenchmarks(ctx context.Context, f flags) error {
-	step(fmt.Sprintf("Go benchmarks (-count %d -benchtime %s)", f.benchCount, f.benchTime))
+	harness.Step(fmt.Sprintf("Go benchmarks (-count %d -benchtime %s)", f.benchCount, f.benchTime))
 	out := filepath.Join(f.out, "gobench.txt")
 	args := []string{"test", "-run", "^$", "-benchmem", "-count", strconv.Itoa(f.benchCount), "-benchtime", f.benchTime,
 		"-bench", "^(BenchmarkCheck|BenchmarkAuthorize|BenchmarkAuthorizeCached|BenchmarkCached|BenchmarkFirewall|BenchmarkClassify|BenchmarkRequestFrom|BenchmarkResponseFrom)$",
@@ -641,5 +564,5 @@ func benchMetric(out []byte, prefix, unit string) float64 {
 			}
 		}
 	}
-	return median(v)
+	return harness.Median(v)
 }
