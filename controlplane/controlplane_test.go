@@ -290,6 +290,47 @@ func TestWritesAppliedAtOnce(t *testing.T) {
 	}
 }
 
+// TestWritesKeepTheDataPlaneReady: a write builds a new runtime, which
+// borrows the running issuer's key source from the process's key store — no
+// fetch, no moment without keys — so the data plane never stops being ready
+// (gRPC health, which the front health-checks, never leaves SERVING) and the
+// first check after the write is decided, not refused for want of keys.
+func TestWritesKeepTheDataPlaneReady(t *testing.T) {
+	r := newRig(t)
+	in := r.start(t, "vault", r.config(fileStore(r, "state.json")))
+	c := in.client(t, r, nil)
+	ctx := bearer(t.Context(), r.adminToken("Vault.Admin"))
+	tok := r.is.MintValid()
+	fetches := r.is.JWKSFetches()
+	v, err := c.GetVault(ctx, &v1.GetVaultRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	etag := v.GetVault().GetEtag()
+	ipMask := &fieldmaskpb.FieldMask{Paths: []string{"network_acls.ip_rules"}}
+	for i, addr := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
+		up, err := c.UpdateVaultProperties(ctx, &v1.UpdateVaultPropertiesRequest{Etag: etag, UpdateMask: ipMask,
+			Properties: &v1.VaultProperties{NetworkAcls: &v1.NetworkAcls{IpRules: []*v1.IpRule{{Value: "203.0.113.0/24"}, {Value: addr}}}}})
+		if err != nil {
+			t.Fatalf("write %d: %v", i+1, err)
+		}
+		etag = up.GetVault().GetEtag()
+		if ok, body := in.check(t, tok, addr); !ok {
+			t.Fatalf("write %d: the first check after it is refused: %s", i+1, body)
+		}
+	}
+	if got := r.is.JWKSFetches(); got != fetches {
+		t.Errorf("the writes fetched the issuer's keys %d times; a write must reuse the running key source", got-fetches)
+	}
+	logs := in.log.String()
+	if n := strings.Count(logs, `"msg":"configuration loaded"`); n != 4 {
+		t.Errorf("%d loads, want 4 (start and 3 writes)", n)
+	}
+	if strings.Contains(logs, "NOT_SERVING: not ready") {
+		t.Errorf("gRPC health left SERVING during the writes:\n%s", logs)
+	}
+}
+
 func TestExplainAndTrustedServices(t *testing.T) {
 	r := newRig(t)
 	in := r.start(t, "vault", r.config(fileStore(r, "state.json")))

@@ -503,6 +503,9 @@ func (s *system) do(t *testing.T, r req) result {
 			t.Fatalf("%s: reading the answer: %v", res.desc, err)
 		}
 		res.status, res.header, res.body = resp.StatusCode, resp.Header, string(b)
+		if res.status == http.StatusServiceUnavailable {
+			res.desc += s.authzFailure(id)
+		}
 	}
 	for _, v := range s.vault.Requests() {
 		if v.Header.Get("X-Ms-Client-Request-Id") == id {
@@ -511,6 +514,20 @@ func (s *system) do(t *testing.T, r req) result {
 		}
 	}
 	return res
+}
+
+// authzFailure says why the front answered its own 503 (status_on_error)
+// to the request with this x-ms-client-request-id, where the front records
+// its ext_authz calls (the stand-in: a deadline that passed, or vaultwall
+// unreachable). A real Envoy's reason is in its access log (flags,
+// details), which a failing test prints.
+func (s *system) authzFailure(clientRequestID string) string {
+	for _, c := range s.front.Checks() {
+		if c.Err != nil && c.Request.GetAttributes().GetRequest().GetHttp().GetHeaders()["x-ms-client-request-id"] == clientRequestID {
+			return " (the front's ext_authz call failed: " + c.Err.Error() + ")"
+		}
+	}
+	return ""
 }
 
 // upstream is what an allowed request must tell the vault about itself.
