@@ -17,6 +17,8 @@ import (
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
+
+	"github.com/vaultwall/vaultwall/authz/section"
 )
 
 // Load reads, parses and validates a configuration file. The error, if any,
@@ -175,18 +177,7 @@ func (c *Config) Annotate(err error) error {
 	if err == nil || c.src == nil {
 		return err
 	}
-	return c.src.annotateAll(flatten(err))
-}
-
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
+	return c.src.annotateAll(section.Flatten(err))
 }
 
 // typeErrorPath names the value a type error is about with its indices:

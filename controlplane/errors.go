@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/vaultwall/vaultwall/authz/section"
 	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/controlplane/store"
 )
@@ -69,7 +70,7 @@ func toStatus(err error) error {
 	case errors.As(err, &ie):
 		br := &errdetails.BadRequest{}
 		var lines []string
-		for _, e := range flatten(ie.err) {
+		for _, e := range section.Flatten(ie.err) {
 			field, desc := describe(e)
 			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: field, Description: desc})
 			if field != "" {

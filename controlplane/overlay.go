@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/vaultwall/vaultwall/authz/section"
 	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/controlplane/store"
 	"github.com/vaultwall/vaultwall/engine"
@@ -135,7 +136,7 @@ func ownedProperties(st store.State) []string {
 // relabel points the errors of a merged document at the stored state: the
 // line numbers of the generated document mean nothing to anyone.
 func relabel(err error) error {
-	list := flatten(err)
+	list := section.Flatten(err)
 	for _, e := range list {
 		var fe *config.FieldError
 		if errors.As(e, &fe) {
@@ -143,15 +144,4 @@ func relabel(err error) error {
 		}
 	}
 	return errors.Join(list...)
-}
-
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

@@ -68,3 +68,16 @@ func Errorf(field string, sentinel error, format string, args ...any) error {
 	}
 	return &Error{Field: field, Err: err}
 }
+
+// Flatten lists the problems inside err: the leaves of every errors.Join,
+// in order, so each can be located or reported on its own.
+func Flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

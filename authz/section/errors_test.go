@@ -61,3 +61,16 @@ func TestIsGUID(t *testing.T) {
 		}
 	}
 }
+
+// Flatten lists the leaves of nested joins in order, and an error that is
+// no join as itself.
+func TestFlatten(t *testing.T) {
+	a, b, c := errors.New("a"), errors.New("b"), errors.New("c")
+	got := section.Flatten(errors.Join(a, errors.Join(b, c)))
+	if len(got) != 3 || got[0] != a || got[1] != b || got[2] != c {
+		t.Errorf("Flatten(join(a, join(b, c))) = %v", got)
+	}
+	if got := section.Flatten(a); len(got) != 1 || got[0] != a {
+		t.Errorf("Flatten(a) = %v", got)
+	}
+}
