@@ -14,9 +14,12 @@ const (
 	StageAuthenticate
 	StageFirewall
 	StageAuthorize
+	// StageVault selects the vault by the request's host. It runs first;
+	// it is numbered last so that the stages' numbers stayed as they were.
+	StageVault
 )
 
-var stageNames = [...]string{"none", "classify", "authenticate", "firewall", "authorize"}
+var stageNames = [...]string{"none", "classify", "authenticate", "firewall", "authorize", "vault"}
 
 func (s Stage) String() string {
 	if int(s) < len(stageNames) {

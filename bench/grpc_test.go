@@ -49,7 +49,7 @@ func BenchmarkCheckGRPC(b *testing.B) {
 				authv3.RegisterAuthorizationServer(g, floorServer{})
 			} else {
 				vw := envoy.NewServer(nil, m)
-				vw.SetPipeline(srv.Pipeline())
+				vw.SetVaults(srv.Vaults())
 				vw.Register(g)
 			}
 			l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -85,7 +86,7 @@ func TestImportRoundTrip(t *testing.T) {
 			if got.Format() != config.FormatVaultwall {
 				t.Errorf("imported format = %q", got.Format())
 			}
-			if tc.roles == "" && got.Vault != orig.Vault {
+			if tc.roles == "" && !reflect.DeepEqual(got.Vault, orig.Vault) {
 				t.Errorf("vault %+v, want %+v", got.Vault, orig.Vault)
 			}
 			if !sameJSON(got.Properties, orig.Properties) {

@@ -37,6 +37,42 @@ func Load(path string) (*Config, error) {
 // Microsoft.KeyVault/vaults resource (Format); Parse is a function of name
 // and data alone.
 func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, nil)
+}
+
+// ParseVault parses one vault's document of a multi-vault configuration
+// (vaults.dir) onto the main file's process-wide sections: the result is
+// the whole configuration that vault is decided by. The main file is
+// parsed afresh from mainData, so no two vaults share anything mutable;
+// its errors are returned as they are. The vault document holds vault,
+// properties and network, and optionally trustedServices and policy, which
+// replace the main file's field by field; any other section belongs in the
+// main file and is refused. It may be any Format (an az keyvault show
+// document, an ARM template). Errors name the vault's file and lines.
+func ParseVault(mainName string, mainData []byte, name string, data []byte) (*Config, error) {
+	base, err := Parse(mainName, mainData)
+	if err != nil {
+		return nil, err
+	}
+	if base.Vaults.Dir == "" {
+		return nil, &FieldError{File: mainName, Field: "vaults.dir", Err: fmt.Errorf("%w: the main file serves no vaults directory", ErrRequired)}
+	}
+	base.Vaults = Vaults{}
+	base.Vault, base.Properties, base.Network = Vault{}, Properties{}, Network{}
+	return parse(name, data, base)
+}
+
+// vaultSections are the sections a vault's own document may hold.
+var vaultSections = map[string]bool{"vault": true, "properties": true, "network": true,
+	"trustedServices": true, "policy": true}
+
+// mainOnlySections may appear only in the main file of a multi-vault
+// configuration, which holds no vault of its own.
+var vaultOnlySections = []string{"vault", "properties", "network"}
+
+// parse is Parse, or with base the parse of a vault's document onto the
+// process-wide sections of base (ParseVault).
+func parse(name string, data []byte, base *Config) (*Config, error) {
 	data = decodeText(data)
 	src := &source{name: name, data: data}
 	jsonData, err := yaml.YAMLToJSON(data)
@@ -64,7 +100,22 @@ func Parse(name string, data []byte) (*Config, error) {
 	var c errs
 	unknownFields(&c, "", norm.doc, reflect.TypeOf(Config{}))
 
-	cfg := &Config{Path: name, src: src, format: norm.format, ignored: norm.ignored}
+	cfg := &Config{}
+	if base != nil {
+		cfg = base
+		for _, k := range slices.Sorted(maps.Keys(norm.doc)) {
+			if !vaultSections[k] {
+				c.Add(k, ErrConflict, "a vault's file holds only vault, properties, network, trustedServices and policy; %s is process-wide and belongs in the main file (%s)", k, filepath.Base(base.Path))
+			}
+		}
+	} else if dir, _ := norm.doc["vaults"].(map[string]any); dir != nil && dir["dir"] != nil {
+		for _, k := range vaultOnlySections {
+			if _, ok := norm.doc[k]; ok {
+				c.Add(k, ErrConflict, "with vaults.dir each vault is a file of that directory; the main file holds only process-wide sections")
+			}
+		}
+	}
+	cfg.Path, cfg.src, cfg.format, cfg.ignored, cfg.notes = name, src, norm.format, norm.ignored, nil
 	decoded := true
 	if err := json.Unmarshal(jsonData, cfg); err != nil {
 		decoded = false
@@ -164,6 +215,7 @@ func (c *Config) resolvePaths(name string) {
 	}
 	abs(&c.TrustedServices.CAFile)
 	abs(&c.Policy.Dir)
+	abs(&c.Vaults.Dir)
 	abs(&c.Server.TLS.CertFile)
 	abs(&c.Server.TLS.KeyFile)
 	abs(&c.Server.TLS.ClientCAFile)

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"strings"
+
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/network"
 	"github.com/vaultwall/vaultwall/authz/peer"
@@ -23,6 +25,8 @@ type Config struct {
 	Audit   Audit   `json:"audit"`
 	Tracing Tracing `json:"tracing"`
 	Shadow  Shadow  `json:"shadow"`
+	// Vaults serves several vaults from this process, one file each.
+	Vaults Vaults `json:"vaults"`
 
 	// Path is the file the configuration was loaded from.
 	Path    string `json:"-"`
@@ -75,6 +79,39 @@ type Vault struct {
 	ResourceID     string `json:"resourceId,omitempty"`
 	SubscriptionID string `json:"subscriptionId,omitempty"`
 	ResourceGroup  string `json:"resourceGroup,omitempty"`
+	// Hostnames are the hosts (the request's :authority, without its
+	// port; any case) this vault answers to. A vault of vaults.dir that
+	// lists none answers to <name>.vault.azure.net. A single-vault file
+	// that lists none answers to every host, as it always has; listing
+	// them makes it refuse every other host.
+	Hostnames []string `json:"hostnames,omitempty"`
+}
+
+// Vaults is the multi-vault configuration: the main file keeps the
+// process-wide sections (server, identity, limits, log, controlPlane,
+// audit, tracing, shadow, and the defaults of trustedServices and policy),
+// and each vault is one file of Dir.
+type Vaults struct {
+	// Dir holds one document per vault (*.yaml, *.yml, *.json; other
+	// files and subdirectories are ignored), each with the vault, its
+	// properties and network, and optionally its own trustedServices and
+	// policy. Each file is reloaded on its own: a broken file keeps that
+	// vault's running configuration and never touches the others. The main
+	// file then holds no vault, properties or network of its own.
+	Dir string `json:"dir,omitempty"`
+}
+
+// DefaultHostSuffix follows a vault's name in its default hostname.
+const DefaultHostSuffix = ".vault.azure.net"
+
+// Hostnames are the hosts the vault answers to (see Vault.Hostnames): its
+// own list, else <name>.vault.azure.net when multi is set (a vault of
+// vaults.dir), else none (every host).
+func (c *Config) Hostnames(multi bool) []string {
+	if len(c.Vault.Hostnames) > 0 || !multi {
+		return c.Vault.Hostnames
+	}
+	return []string{strings.ToLower(c.Vault.Name) + DefaultHostSuffix}
 }
 
 // Properties are Microsoft.KeyVault/vaults properties, ARM-shaped, so an

@@ -76,10 +76,12 @@ var (
 )
 
 func (c *Config) validate(e *errs) {
-	c.validateVault(e)
-	c.validateProperties(e)
-	c.Network.Validate(e)
-	c.Network.ApplyConnections(e, c.Properties.PrivateEndpointConnections, c.note)
+	if c.Vaults.Dir == "" { // else the main file of vaults.dir: no vault of its own
+		c.validateVault(e)
+		c.validateProperties(e)
+		c.Network.Validate(e)
+		c.Network.ApplyConnections(e, c.Properties.PrivateEndpointConnections, c.note)
+	}
 	c.Identity.Validate(e, c.Vault.TenantID)
 	c.TrustedServices.Validate(e)
 	c.validateServer(e)
@@ -108,6 +110,18 @@ func (c *Config) validateVault(e *errs) {
 		e.Add("vault.tenantId", ErrRequired, "")
 	} else if !IsGUID(v.TenantID) {
 		e.Add("vault.tenantId", ErrInvalidValue, "%q is not a GUID", v.TenantID)
+	}
+	seen := map[string]int{}
+	for i, h := range v.Hostnames {
+		n, ok := authz.NormalizeHost(h)
+		switch {
+		case !ok:
+			e.Add(fmt.Sprintf("vault.hostnames[%d]", i), ErrInvalidValue, "%q is not a host name (letters, digits, '-', '_' and '.', an optional :port; or an [IPv6] literal)", h)
+		case seen[n] > 0:
+			e.Add(fmt.Sprintf("vault.hostnames[%d]", i), ErrDuplicate, "%q: hostnames[%d] names the same host", h, seen[n]-1)
+		default:
+			seen[n] = i + 1
+		}
 	}
 	if !strings.HasPrefix(strings.ToLower(v.ResourceID), "/subscriptions/") ||
 		!strings.Contains(strings.ToLower(v.ResourceID), "/providers/microsoft.keyvault/vaults/") {

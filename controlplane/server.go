@@ -73,7 +73,13 @@ type Server struct {
 
 	authn   authenticator
 	current atomic.Pointer[engine.Runtime]
-	eng     atomic.Pointer[engine.Engine]
+	eng     atomic.Pointer[Loader]
+}
+
+// Loader applies a stored change: the engine (engine.Fleet) that the
+// overlay feeds.
+type Loader interface {
+	Load(ctx context.Context) error
 }
 
 // Open opens the store the configuration names, reads the stored state
@@ -179,8 +185,8 @@ func (s *Server) Swap(rt *engine.Runtime) {
 // Run serves the admin API on controlPlane.listenAddr and applies every
 // stored change to eng (from this replica or any other) until ctx ends.
 // server.Serve runs it beside the listeners.
-func (s *Server) Run(ctx context.Context, eng *engine.Engine) error {
-	s.eng.Store(eng)
+func (s *Server) Run(ctx context.Context, eng Loader) error {
+	s.eng.Store(&eng)
 	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("control-plane listener: %w", err)
@@ -226,7 +232,7 @@ func hostIP(a net.Addr) net.IP {
 }
 
 // follow applies every snapshot the store announces.
-func (s *Server) follow(ctx context.Context, eng *engine.Engine) {
+func (s *Server) follow(ctx context.Context, eng Loader) {
 	for snap := range s.store.Watch(ctx) {
 		if !s.overlay.Offer(snap) {
 			continue
@@ -235,7 +241,7 @@ func (s *Server) follow(ctx context.Context, eng *engine.Engine) {
 	}
 }
 
-func (s *Server) apply(ctx context.Context, eng *engine.Engine, snap store.Snapshot) {
+func (s *Server) apply(ctx context.Context, eng Loader, snap store.Snapshot) {
 	start := time.Now()
 	if err := eng.Load(ctx); err != nil {
 		s.log.Error("control-plane state not applied; the configuration in force stays", "revision", snap.Etag(), "error", err)
@@ -367,7 +373,7 @@ func (s *Server) attempt(ctx context.Context, ch *Change, etag string, mutate fu
 	s.overlay.Offer(snap)
 	if eng := s.eng.Load(); eng != nil {
 		// The state is stored: apply it even if the caller goes away now.
-		if err := eng.Load(context.WithoutCancel(ctx)); err != nil {
+		if err := (*eng).Load(context.WithoutCancel(ctx)); err != nil {
 			s.log.Error("control-plane state stored but not applied; the configuration in force stays", "etag", ch.EtagAfter, "error", err)
 		}
 	}
@@ -643,7 +649,7 @@ func (s *Server) Explain(ctx context.Context, req *v1.ExplainRequest) (*v1.Expla
 	}
 	// Under Check's guard: what Explain says is what Check would decide,
 	// a panic included (a fail-closed refusal, never a crashed process).
-	d := envoy.Decide(ctx, rt.Pipeline, cr)
+	d := envoy.Decide(ctx, engine.VaultsOf(rt), cr)
 	out := &v1.ExplainResponse{Allowed: d.Allowed, DecisionId: d.ID, DecidedBy: d.Stage.String()}
 	if d.Denial != nil {
 		out.HttpStatus, out.ErrorCode, out.Message = int32(d.Denial.Status), d.Denial.ErrorCode(), d.Denial.Message

@@ -108,12 +108,21 @@ type Engine struct {
 	// landing between reads).
 	readFile func(string) ([]byte, error)
 
+	// A vault's file of vaults.dir (Fleet) is parsed onto the main file:
+	// parseBase replaces config.Parse (nil: config.Parse), baseVersion names
+	// the main file's version in the digest, and admit may refuse a built
+	// runtime before it goes into force (a hostname another vault holds).
+	parseBase   func(name string, data []byte) (*config.Config, error)
+	baseVersion func() string
+	admit       func(rt *Runtime) error
+
 	// The last parse of the configuration file, by its bytes: the watcher
 	// asks for the inputs twice a poll, and a configuration with thousands
 	// of rules takes tens of milliseconds to parse.
-	parsedMu  sync.Mutex
-	parsedRaw []byte
-	parsedCfg *config.Config
+	parsedMu   sync.Mutex
+	parsedRaw  []byte
+	parsedBase string
+	parsedCfg  *config.Config
 }
 
 // New returns an engine for the configuration at path. onSwap runs after
@@ -181,6 +190,12 @@ func (e *Engine) Load(ctx context.Context) error {
 	var rt *Runtime
 	if err == nil {
 		rt, err = e.load(ctx, data)
+	}
+	if err == nil && e.admit != nil {
+		if err = e.admit(rt); err != nil {
+			rt.Close()
+			rt = nil
+		}
 	}
 	if err != nil && digest != "" && e.digest(data) != digest {
 		// An input besides the file's bytes (a policy or key file, the
@@ -267,7 +282,7 @@ func (e *Engine) load(ctx context.Context, data []byte) (rt *Runtime, err error)
 	if e.overlay != nil {
 		cfg, err = e.overlay.Parse(e.path, data)
 	} else {
-		cfg, err = config.Parse(e.path, data)
+		cfg, err = e.parseFile(e.path, data)
 	}
 	if err != nil {
 		return nil, err
@@ -278,6 +293,14 @@ func (e *Engine) load(ctx context.Context, data []byte) (rt *Runtime, err error)
 	}
 	rt.Config = cfg
 	return rt, nil
+}
+
+// parseFile parses the file's bytes alone (without the overlay).
+func (e *Engine) parseFile(name string, data []byte) (*config.Config, error) {
+	if e.parseBase != nil {
+		return e.parseBase(name, data)
+	}
+	return config.Parse(name, data)
 }
 
 // maxPanicText bounds the panic value quoted in errors and logs.
@@ -321,6 +344,9 @@ func (e *Engine) digest(data []byte) string {
 	fmt.Fprintf(h, "\x00reloads\x00%d", e.reloads.Load())
 	if e.overlay != nil {
 		fmt.Fprintf(h, "\x00overlay\x00%s", e.overlay.Version())
+	}
+	if e.baseVersion != nil {
+		fmt.Fprintf(h, "\x00base\x00%s", e.baseVersion())
 	}
 	for _, f := range e.watchedFiles(e.inputsOf(e.parsed(data))) {
 		b, err := e.readFile(f)
@@ -405,14 +431,18 @@ func (e *Engine) parsed(raw []byte) (cfg *config.Config) {
 	}()
 	e.parsedMu.Lock()
 	defer e.parsedMu.Unlock()
-	if e.parsedCfg != nil && bytes.Equal(raw, e.parsedRaw) {
+	base := ""
+	if e.baseVersion != nil {
+		base = e.baseVersion()
+	}
+	if e.parsedCfg != nil && bytes.Equal(raw, e.parsedRaw) && base == e.parsedBase {
 		return e.parsedCfg
 	}
-	cfg, err := config.Parse(e.path, raw)
+	cfg, err := e.parseFile(e.path, raw)
 	if err != nil {
 		return nil
 	}
-	e.parsedRaw, e.parsedCfg = raw, cfg
+	e.parsedRaw, e.parsedBase, e.parsedCfg = raw, base, cfg
 	return cfg
 }
 
@@ -421,37 +451,48 @@ func (e *Engine) parsed(raw []byte) (cfg *config.Config) {
 // so watch directories, not files), with a periodic re-check as a fallback
 // for events a watcher misses.
 func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
+	e.mu.Lock()
+	e.watching = true
+	e.mu.Unlock()
+	return watchLoop(ctx, poll, e.log, e.watchDirs, func(ctx context.Context) { _ = e.Load(ctx) })
+}
+
+// watchDirs are the directories whose changes may change the runtime.
+func (e *Engine) watchDirs() []string {
+	dirs, files := e.inputs()
+	want := []string{filepath.Dir(e.path)}
+	want = append(want, dirs...)
+	for _, f := range files {
+		want = append(want, filepath.Dir(f))
+	}
+	return want
+}
+
+// watchLoop calls load on every change in the directories dirs names (asked
+// again after each load: a reload may name new ones) and every poll.
+func watchLoop(ctx context.Context, poll time.Duration, log *slog.Logger, dirs func() []string, load func(context.Context)) error {
 	// Without inotify (its per-user instance limit is small and shared),
 	// the periodic re-check alone keeps the configuration current.
 	var events <-chan fsnotify.Event
 	var werrs <-chan error
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		e.log.Warn("cannot watch files; relying on periodic re-check", "error", err)
+		log.Warn("cannot watch files; relying on periodic re-check", "error", err)
 	} else {
 		defer w.Close()
 		events, werrs = w.Events, w.Errors
 	}
-	e.mu.Lock()
-	e.watching = true
-	e.mu.Unlock()
 	watched := map[string]bool{}
 	rewatch := func() {
 		if w == nil {
 			return
 		}
-		dirs, files := e.inputs()
-		want := []string{filepath.Dir(e.path)}
-		want = append(want, dirs...)
-		for _, f := range files {
-			want = append(want, filepath.Dir(f))
-		}
-		for _, d := range want {
+		for _, d := range dirs() {
 			if !watched[d] {
 				if err := w.Add(d); err == nil {
 					watched[d] = true
 				} else {
-					e.log.Warn("cannot watch directory; relying on periodic re-check", "dir", d, "error", err)
+					log.Warn("cannot watch directory; relying on periodic re-check", "dir", d, "error", err)
 				}
 			}
 		}
@@ -479,13 +520,13 @@ func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
 			if !ok {
 				return errors.New("watcher closed")
 			}
-			e.log.Warn("file watcher error", "error", err)
+			log.Warn("file watcher error", "error", err)
 		case <-debounce:
 			debounce = nil
-			_ = e.Load(ctx)
+			load(ctx)
 			rewatch()
 		case <-ticker.C:
-			_ = e.Load(ctx)
+			load(ctx)
 			rewatch()
 		}
 	}

@@ -24,13 +24,14 @@ import (
 // HealthService is the name Envoy's grpc_health_check asks about.
 const HealthService = "envoy.service.auth.v3.Authorization"
 
-// Server answers Envoy's Check calls with the current pipeline. A new
+// Server answers Envoy's Check calls with the vaults in force: each request
+// is decided by the pipeline of the vault its host names. A new
 // configuration is swapped in atomically; in-flight checks finish on the
 // pipeline they started with.
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
 
-	pipeline atomic.Pointer[authz.Pipeline]
+	vaults   atomic.Pointer[authz.Vaults]
 	health   *health.Server
 	gated    atomic.Bool // SetServing owns health
 	observer authz.Observer
@@ -50,14 +51,17 @@ func NewServer(log *slog.Logger, obs authz.Observer) *Server {
 	return s
 }
 
-// SetPipeline makes p the pipeline for new checks and, unless SetServing
-// has taken over health, reports SERVING.
-func (s *Server) SetPipeline(p *authz.Pipeline) {
-	s.pipeline.Store(p)
+// SetVaults makes v the vaults for new checks and, unless SetServing has
+// taken over health, reports SERVING.
+func (s *Server) SetVaults(v *authz.Vaults) {
+	s.vaults.Store(v)
 	if !s.gated.Load() {
 		s.setHealth(healthpb.HealthCheckResponse_SERVING)
 	}
 }
+
+// SetPipeline serves p alone, for every host (authz.SingleVault).
+func (s *Server) SetPipeline(p *authz.Pipeline) { s.SetVaults(authz.SingleVault(p)) }
 
 // SetServing reports SERVING or NOT_SERVING under both health names, and
 // from then on health is the caller's alone (the engine reports readiness:
@@ -76,8 +80,8 @@ func (s *Server) setHealth(st healthpb.HealthCheckResponse_ServingStatus) {
 	s.health.SetServingStatus(HealthService, st)
 }
 
-// Pipeline returns the current pipeline, nil before the first.
-func (s *Server) Pipeline() *authz.Pipeline { return s.pipeline.Load() }
+// Vaults returns the vaults in force, nil before the first.
+func (s *Server) Vaults() *authz.Vaults { return s.vaults.Load() }
 
 // Shutdown reports NOT_SERVING so Envoy's health checks drain this replica.
 func (s *Server) Shutdown() { s.health.Shutdown() }
@@ -94,7 +98,7 @@ func (s *Server) Register(g *grpc.Server) {
 func (s *Server) Check(ctx context.Context, cr *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
 	c := &checkBlock{}
-	d := decideInto(ctx, s.pipeline.Load(), cr, c)
+	d := decideInto(ctx, s.vaults.Load(), cr, c)
 	if d.Err != nil {
 		// The client learns only that no decision was reached, and its id;
 		// the cause is logged here, under that id.
@@ -131,21 +135,21 @@ func (s *Server) observe(ctx context.Context, d *authz.Decision, elapsed time.Du
 	s.observer.Observe(d, elapsed)
 }
 
-// Decide runs a CheckRequest through the current pipeline as Check does,
+// Decide runs a CheckRequest through the vaults in force as Check does,
 // without answering it (`vaultwall check`).
 func (s *Server) Decide(ctx context.Context, cr *authv3.CheckRequest) *authz.Decision {
-	return Decide(ctx, s.pipeline.Load(), cr)
+	return Decide(ctx, s.vaults.Load(), cr)
 }
 
-// Decide runs a CheckRequest through p under the guard Check runs it
+// Decide runs a CheckRequest through v under the guard Check runs it
 // under, and is how anything else that decides a CheckRequest (the control
-// plane's Explain) gets the very decision Check would make: it never
+// plane's Explain, check) gets the very decision Check would make: it never
 // panics and never returns nil. A CheckRequest whose translation panics,
-// or no pipeline (p nil), is a 503 refusal, and a stage that panics or
-// fails is the pipeline's 500 refusal; either way the decision's Err holds
-// the cause.
-func Decide(ctx context.Context, p *authz.Pipeline, cr *authv3.CheckRequest) *authz.Decision {
-	return decideInto(ctx, p, cr, &checkBlock{})
+// or no vaults (v nil), is a 503 refusal; a host no vault answers to is
+// the 400 of authz.RefuseHost; a stage that panics or fails is the
+// pipeline's 500 refusal; either way the decision's Err holds the cause.
+func Decide(ctx context.Context, v *authz.Vaults, cr *authv3.CheckRequest) *authz.Decision {
+	return decideInto(ctx, v, cr, &checkBlock{})
 }
 
 // checkBlock is what one Check allocates, in one block: the request, the
@@ -159,7 +163,7 @@ type checkBlock struct {
 }
 
 // decideInto is Decide into a block the caller allocated.
-func decideInto(ctx context.Context, p *authz.Pipeline, cr *authv3.CheckRequest, c *checkBlock) (d *authz.Decision) {
+func decideInto(ctx context.Context, v *authz.Vaults, cr *authv3.CheckRequest, c *checkBlock) (d *authz.Decision) {
 	defer func() {
 		if r := recover(); r != nil {
 			// Translating the CheckRequest, or the pipeline before its
@@ -168,10 +172,10 @@ func decideInto(ctx context.Context, p *authz.Pipeline, cr *authv3.CheckRequest,
 		}
 	}()
 	requestInto(cr, &c.req)
-	if p == nil {
+	if v == nil {
 		return unavailable(errors.New("no configuration is loaded yet"), &c.req)
 	}
-	p.DecideInto(ctx, &c.d, &c.req)
+	v.DecideInto(ctx, &c.d, &c.req)
 	return &c.d
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/envoy"
 	"github.com/vaultwall/vaultwall/ops/opstest"
 	"github.com/vaultwall/vaultwall/server"
@@ -55,7 +56,7 @@ func BenchmarkCheck(b *testing.B) {
 			if err := rt.Authenticator.WaitReady(b.Context()); err != nil {
 				b.Fatal(err)
 			}
-			st.OnSwap(rt)
+			st.OnSwap(engine.SetOf(rt))
 			var obs authz.Observer = st
 			if c.extra == "-" {
 				obs = nil

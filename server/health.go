@@ -19,7 +19,7 @@ type servingSetter interface{ SetServing(bool) }
 // healthGate keeps gRPC health (both service names) in step with /readyz:
 // SERVING exactly when Ready holds for the runtime in force.
 type healthGate struct {
-	eng    *engine.Engine
+	eng    *engine.Fleet
 	srv    servingSetter
 	probes []engine.ProbeFunc
 	log    *slog.Logger
@@ -38,7 +38,7 @@ type healthGate struct {
 func (h *healthGate) update() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ready, probes := engine.Ready(h.eng.Current(), h.probes)
+	ready, probes := engine.ReadySet(h.eng.Set(), h.probes)
 	h.srv.SetServing(ready)
 	if h.known && ready == h.serving {
 		return
@@ -77,9 +77,9 @@ func (h *healthGate) run(ctx context.Context) {
 	}
 }
 
-// onSwap follows a new runtime: health now, and again once its issuers
-// have keys (without waiting for the next tick).
-func (h *healthGate) onSwap(ctx context.Context, rt *engine.Runtime) {
+// onSwap follows a new set of vaults: health now, and again once their
+// issuers have keys (without waiting for the next tick).
+func (h *healthGate) onSwap(ctx context.Context, s *engine.Set) {
 	h.update()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -87,15 +87,15 @@ func (h *healthGate) onSwap(ctx context.Context, rt *engine.Runtime) {
 		h.stopWait()
 		h.stopWait = nil
 	}
-	if rt.Authenticator == nil {
-		return
-	}
 	wctx, cancel := context.WithCancel(ctx)
 	h.stopWait = cancel
 	go func() {
 		defer cancel()
-		if rt.Authenticator.WaitReady(wctx) == nil {
-			h.update()
+		for _, rt := range s.Runtimes {
+			if rt.Authenticator != nil && rt.Authenticator.WaitReady(wctx) != nil {
+				return
+			}
 		}
+		h.update()
 	}()
 }

@@ -13,7 +13,7 @@ import (
 
 // Handler serves the HTTP listener of e: /healthz (liveness), /readyz (ready only when a
 // configuration and policy are loaded and every probe passes) and /metrics.
-func Handler(e *engine.Engine, gatherer prometheus.Gatherer, probes ...engine.ProbeFunc) http.Handler {
+func Handler(e *engine.Fleet, gatherer prometheus.Gatherer, probes ...engine.ProbeFunc) http.Handler {
 	mux := http.NewServeMux()
 	started := time.Now()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -21,7 +21,7 @@ func Handler(e *engine.Engine, gatherer prometheus.Gatherer, probes ...engine.Pr
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		st := e.Status()
-		ready, all := engine.Ready(e.Current(), probes)
+		ready, all := engine.ReadySet(e.Set(), probes)
 		code := http.StatusOK
 		if !ready {
 			code = http.StatusServiceUnavailable

@@ -142,14 +142,18 @@ func Serve(ctx context.Context, o Options) (err error) {
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	defer stopHealth()
 	health := &healthGate{srv: srv, probes: probes, log: log}
-	swaps := []func(*engine.Runtime){
-		func(rt *engine.Runtime) { srv.SetPipeline(rt.Pipeline); health.onSwap(healthCtx, rt) },
+	swaps := []func(*engine.Set){
+		func(s *engine.Set) { srv.SetVaults(s.Vaults); health.onSwap(healthCtx, s) },
 		st.OnSwap,
 	}
 	if cp != nil {
-		swaps = append(swaps, cp.Swap)
+		swaps = append(swaps, func(s *engine.Set) {
+			if !s.Multi {
+				cp.Swap(s.Runtimes[0])
+			}
+		})
 	}
-	eng := engine.New(o.ConfigPath, st.Builder().Build, log, swaps...)
+	eng := engine.NewFleet(o.ConfigPath, st.Builder().Build, log, swaps...)
 	health.eng = eng
 	if cp != nil {
 		eng.SetOverlay(cp.Overlay())
@@ -162,7 +166,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 	}
 
 	// 5. Listeners.
-	cur := eng.Current().Config
+	cur := eng.Main()
 	grpcAddr, httpAddr := cur.Server.GRPCAddr, cur.Server.HTTPAddr
 	if o.GRPCAddr != "" {
 		grpcAddr = o.GRPCAddr
@@ -230,7 +234,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 	// 7. Graceful stop.
 	log.Info("shutting down")
 	srv.Shutdown()
-	grace := eng.Current().Config.Server.ShutdownGrace.D()
+	grace := eng.Main().Server.ShutdownGrace.D()
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()
 	select {
@@ -247,7 +251,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 // reloadOn reloads the engine on each signal from sig (SIGHUP) until ctx
 // ends. A refused configuration is logged by the engine and the running one
 // stays, as for a reload on change.
-func reloadOn(ctx context.Context, sig <-chan os.Signal, eng *engine.Engine, log *slog.Logger) {
+func reloadOn(ctx context.Context, sig <-chan os.Signal, eng *engine.Fleet, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():

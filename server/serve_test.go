@@ -148,7 +148,7 @@ func TestGRPCHealthAgreesWithReadyz(t *testing.T) {
 // is loaded and while any probe fails.
 func TestReadyz(t *testing.T) {
 	r := opstest.New(t)
-	e := engine.New(r.WriteConfig("vault.yaml", ""), r.Builder.Build, nil)
+	e := engine.NewFleet(r.WriteConfig("vault.yaml", ""), r.Builder.Build, nil)
 	keysReady := false
 	h := server.Handler(e, nil, func(*engine.Runtime) []engine.Probe { return []engine.Probe{{Name: "issuer keys", Ready: keysReady}} })
 

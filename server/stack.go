@@ -147,20 +147,26 @@ func (s *Stack) GRPCServerOptions() []grpc.ServerOption {
 
 // OnSwap follows a newly loaded configuration. It runs inside the
 // engine's reload, so it only swaps and starts; closing runs aside.
-func (s *Stack) OnSwap(rt *engine.Runtime) {
-	s.current.Store(rt)
-	s.metrics.Swap(rt)
-	if rt.Config == nil {
+func (s *Stack) OnSwap(set *engine.Set) {
+	if len(set.Runtimes) > 0 {
+		// Issuers, their keys and the caches' counters are the same for
+		// every vault; the first vault's runtime reports them.
+		rt := set.Runtimes[0]
+		s.current.Store(rt)
+		s.metrics.Swap(rt)
+	}
+	cfg := set.Main
+	if cfg == nil {
 		return
 	}
-	if err := s.reconfigureAudit(rt.Config.Audit, false); err != nil {
+	if err := s.reconfigureAudit(cfg.Audit, false); err != nil {
 		s.log.Error("audit log not reopened; the previous one stays in use", "error", err)
 	}
-	s.reconfigureShadow(rt.Config.Shadow)
+	s.reconfigureShadow(cfg.Shadow)
 	if ev := s.shadow.Load(); ev != nil {
-		ev.SetEnforced(rt)
+		ev.SetEnforced(set)
 	}
-	if !reflect.DeepEqual(rt.Config.Tracing, s.tracing) {
+	if !reflect.DeepEqual(cfg.Tracing, s.tracing) {
 		s.log.Warn("tracing settings changed; they take effect on restart")
 	}
 }

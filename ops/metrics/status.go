@@ -10,14 +10,17 @@ import (
 // time: the generation in force (configuration and policy are built, and
 // so counted, together), whether one is loaded, reload failures, whether
 // the last attempt failed, and when the current one was loaded. The config
-// label tells the enforced configuration from a shadow candidate.
+// label tells the enforced configuration from a shadow candidate. With
+// vaults.dir the figures are the fleet's: loaded only when every vault's
+// file is, failures summed, the last attempt failed when any vault's did,
+// policy files summed, and vaultwall_vaults counts the vaults in force.
 type StatusCollector struct {
-	e                                                               *engine.Engine
-	generation, loaded, failures, lastFailed, loadedAt, policyFiles *prometheus.Desc
+	e                                                                       *engine.Fleet
+	generation, loaded, failures, lastFailed, loadedAt, policyFiles, vaults *prometheus.Desc
 }
 
 // NewStatusCollector returns a collector for e, labelled config=name.
-func NewStatusCollector(e *engine.Engine, name string) *StatusCollector {
+func NewStatusCollector(e *engine.Fleet, name string) *StatusCollector {
 	l := prometheus.Labels{"config": name}
 	return &StatusCollector{
 		e:           e,
@@ -27,6 +30,7 @@ func NewStatusCollector(e *engine.Engine, name string) *StatusCollector {
 		lastFailed:  prometheus.NewDesc("vaultwall_config_last_reload_failed", "1 when the last load attempt was refused.", nil, l),
 		loadedAt:    prometheus.NewDesc("vaultwall_config_loaded_timestamp_seconds", "When the configuration in force was loaded (Unix time).", nil, l),
 		policyFiles: prometheus.NewDesc("vaultwall_policy_files", "Operator policy files in force (0: the shipped policy alone).", nil, l),
+		vaults:      prometheus.NewDesc("vaultwall_vaults", "Vaults in force.", nil, l),
 	}
 }
 
@@ -37,6 +41,7 @@ func (c *StatusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lastFailed
 	ch <- c.loadedAt
 	ch <- c.policyFiles
+	ch <- c.vaults
 }
 
 func (c *StatusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -54,7 +59,12 @@ func (c *StatusCollector) Collect(ch chan<- prometheus.Metric) {
 	if st.Loaded {
 		ch <- prometheus.MustNewConstMetric(c.loadedAt, prometheus.GaugeValue, float64(st.LoadedAt.UnixNano())/1e9)
 	}
-	if rt := c.e.Current(); rt != nil {
-		ch <- prometheus.MustNewConstMetric(c.policyFiles, prometheus.GaugeValue, float64(len(rt.PolicyFiles)))
+	if set := c.e.Set(); set != nil {
+		files := 0
+		for _, rt := range set.Runtimes {
+			files += len(rt.PolicyFiles)
+		}
+		ch <- prometheus.MustNewConstMetric(c.policyFiles, prometheus.GaugeValue, float64(files))
+		ch <- prometheus.MustNewConstMetric(c.vaults, prometheus.GaugeValue, float64(len(set.Runtimes)))
 	}
 }

@@ -62,14 +62,14 @@ type Difference struct {
 // Evaluator decides sampled requests again with a candidate configuration.
 type Evaluator struct {
 	cfg    config.Shadow
-	eng    *engine.Engine
+	eng    *engine.Fleet
 	rate   float64
 	q      chan *authz.Decision
 	stats  *Stats
 	log    *slog.Logger
 	onDiff func(Difference)
 
-	enforced atomic.Pointer[engine.Runtime]
+	enforced atomic.Pointer[engine.Set]
 	same     atomic.Pointer[identityMatch]
 
 	closed atomic.Bool
@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg config.Shadow, enforcedPath string, b *engine.
 	if ev.stats == nil {
 		ev.stats = &Stats{}
 	}
-	ev.eng = engine.New(path, sb.Build, log)
+	ev.eng = engine.NewFleet(path, sb.Build, log)
 	ev.eng.PolicyDir = cfg.PolicyDir
 	ctx, ev.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := ev.eng.Load(ctx); err != nil {
@@ -138,11 +138,23 @@ func New(ctx context.Context, cfg config.Shadow, enforcedPath string, b *engine.
 func (e *Evaluator) Config() config.Shadow { return e.cfg }
 
 // Engine is the candidate's engine (status, metrics).
-func (e *Evaluator) Engine() *engine.Engine { return e.eng }
+func (e *Evaluator) Engine() *engine.Fleet { return e.eng }
 
-// SetEnforced tells the evaluator which runtime is enforced, to decide
+// SetEnforced tells the evaluator which vaults are enforced, to decide
 // whether the enforced caller can be reused.
-func (e *Evaluator) SetEnforced(rt *engine.Runtime) { e.enforced.Store(rt) }
+func (e *Evaluator) SetEnforced(s *engine.Set) { e.enforced.Store(s) }
+
+// vaultOf is the runtime of set deciding the vault named: the one vault of
+// a single-vault set (a candidate file may rename it), else by name.
+func vaultOf(set *engine.Set, name string) *engine.Runtime {
+	if set == nil {
+		return nil
+	}
+	if !set.Multi && len(set.Runtimes) == 1 {
+		return set.Runtimes[0]
+	}
+	return set.Vault(name)
+}
 
 var _ authz.Observer = (*Evaluator)(nil)
 
@@ -170,8 +182,10 @@ func (e *Evaluator) Close() {
 		e.cancel()
 		e.wg.Wait()
 		e.stats.Dropped.Add(uint64(len(e.q)))
-		if rt := e.eng.Current(); rt != nil {
-			rt.Close()
+		if set := e.eng.Set(); set != nil {
+			for _, rt := range set.Runtimes {
+				rt.Close()
+			}
 		}
 	})
 }
@@ -192,8 +206,12 @@ func (e *Evaluator) work(ctx context.Context) {
 // reports a difference. It returns the candidate's decision, nil when none
 // could be made.
 func (e *Evaluator) Evaluate(ctx context.Context, d *authz.Decision) *authz.Decision {
-	cand := e.eng.Current()
-	if cand == nil || d.Request == nil || d.Vault == nil || d.Vault.Name == "" {
+	if d.Request == nil || d.Vault == nil || d.Vault.Name == "" {
+		e.stats.Skipped.Add(1)
+		return nil
+	}
+	cand := vaultOf(e.eng.Set(), d.Vault.Name)
+	if cand == nil {
 		e.stats.Skipped.Add(1)
 		return nil
 	}
@@ -242,8 +260,11 @@ func (e *Evaluator) Evaluate(ctx context.Context, d *authz.Decision) *authz.Deci
 // the enforced runtime does (identity section and tenant), cached per pair
 // of runtimes.
 func (e *Evaluator) sameIdentity(cand *engine.Runtime) bool {
-	enf := e.enforced.Load()
-	if enf == nil || enf.Config == nil || cand.Config == nil {
+	if cand.Config == nil {
+		return false
+	}
+	enf := vaultOf(e.enforced.Load(), cand.Config.Vault.Name)
+	if enf == nil || enf.Config == nil {
 		return false
 	}
 	if m := e.same.Load(); m != nil && m.cand == cand && m.enf == enf {
@@ -257,13 +278,13 @@ func (e *Evaluator) sameIdentity(cand *engine.Runtime) bool {
 
 // Status is the evaluator's state for /readyz.
 type Status struct {
-	Candidate  string        `json:"candidate"`
-	PolicyDir  string        `json:"policyDir,omitempty"`
-	SampleRate float64       `json:"sampleRate"`
-	Queued     int           `json:"queued"`
-	Engine     engine.Status `json:"engine"`
-	Evaluated  uint64        `json:"evaluated"`
-	Dropped    uint64        `json:"dropped"`
+	Candidate  string             `json:"candidate"`
+	PolicyDir  string             `json:"policyDir,omitempty"`
+	SampleRate float64            `json:"sampleRate"`
+	Queued     int                `json:"queued"`
+	Engine     engine.FleetStatus `json:"engine"`
+	Evaluated  uint64             `json:"evaluated"`
+	Dropped    uint64             `json:"dropped"`
 }
 
 // Status reports the candidate and the counters.

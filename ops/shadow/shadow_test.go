@@ -13,6 +13,7 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/ops/opstest"
 	"github.com/vaultwall/vaultwall/ops/shadow"
 )
@@ -110,7 +111,7 @@ func TestDifferencesLoggedEnforcementUnchanged(t *testing.T) {
 	ev := shadow.New(t.Context(), config.Shadow{Config: candPath, PolicyDir: r.Dir + "/next", QueueSize: 64, Workers: 2},
 		enforcedPath, r.Builder, shadow.Options{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Stats: &stats, OnDifference: col.add})
 	defer ev.Close()
-	ev.SetEnforced(rt)
+	ev.SetEnforced(engine.SetOf(rt))
 	if ev.Engine().Current() == nil {
 		t.Fatalf("candidate not loaded: %+v", ev.Engine().Status())
 	}
@@ -200,7 +201,7 @@ func TestCandidateWithOtherIdentityVerifiesTokens(t *testing.T) {
 	ev := shadow.New(t.Context(), config.Shadow{Config: candPath, QueueSize: 8, Workers: 1}, enforcedPath, r.Builder,
 		shadow.Options{OnDifference: col.add})
 	defer ev.Close()
-	ev.SetEnforced(rt)
+	ev.SetEnforced(engine.SetOf(rt))
 	srv := r.Server(rt, ev)
 	resp, err := srv.Check(t.Context(), opstest.Check(r.Token(), "203.0.113.10", "GET", "/secrets/db?api-version=7.5"))
 	if err != nil || resp.GetStatus().GetCode() != int32(code.Code_OK) {
@@ -222,7 +223,7 @@ func TestCandidateReloads(t *testing.T) {
 	ev := shadow.New(t.Context(), config.Shadow{Config: candPath, QueueSize: 8, Workers: 1}, enforcedPath, r.Builder,
 		shadow.Options{OnDifference: col.add, Poll: 50 * time.Millisecond})
 	defer ev.Close()
-	ev.SetEnforced(rt)
+	ev.SetEnforced(engine.SetOf(rt))
 	tok := r.Token()
 	cr := opstest.Check(tok, "203.0.113.10", "GET", "/secrets/db?api-version=7.5")
 	if nd := ev.Evaluate(t.Context(), r.Server(rt, nil).Decide(t.Context(), cr)); nd == nil || !nd.Allowed {
@@ -266,7 +267,7 @@ func TestBoundedQueue(t *testing.T) {
 			}
 			<-release
 		}})
-	ev.SetEnforced(rt)
+	ev.SetEnforced(engine.SetOf(rt))
 	d := r.Server(rt, nil).Decide(t.Context(), opstest.Check(r.Token(), "203.0.113.10", "GET", "/secrets?api-version=7.5"))
 	ev.Observe(d, 0)
 	select {
@@ -312,7 +313,7 @@ func TestSampleRate(t *testing.T) {
 		var stats shadow.Stats
 		ev := shadow.New(t.Context(), config.Shadow{PolicyDir: r.Dir, SampleRate: &rate, QueueSize: 100000, Workers: 1},
 			enforcedPath, r.Builder, shadow.Options{Stats: &stats})
-		ev.SetEnforced(rt)
+		ev.SetEnforced(engine.SetOf(rt))
 		for range 4000 {
 			ev.Observe(d, 0)
 		}
