@@ -56,11 +56,23 @@ type frontFile struct {
 	// trustedHops is Envoy's xff_num_trusted_hops, which must equal
 	// vaultwall's network.trustedProxies.hops.
 	trustedHops uint32
+	// vaults, when set, makes this a multi-vault file: one virtual host per
+	// vault, each pinning its vault with the ext_authz per-filter config's
+	// context_extensions {vault: <name>} (checkVaultPins), these exactly.
+	vaults []string
+	// sameAs names the shipped file this one must equal except for its
+	// virtual hosts (checkSameAsBase).
+	sameAs string
+	// port is the listener's port, filled in by checkFront: a vault's
+	// domains are <vault>.vault.azure.net with or without it.
+	port uint32
 }
 
 var frontFiles = []frontFile{
 	{name: "envoy.yaml", proxyProtocol: true, trustedHops: 0},
 	{name: "envoy-behind-l7.yaml", proxyProtocol: false, trustedHops: 1},
+	{name: "envoy-multi-vault.yaml", proxyProtocol: true, trustedHops: 0,
+		vaults: []string{"contoso-vault", "fabrikam-vault"}, sameAs: "envoy.yaml"},
 }
 
 func frontFileNamed(name string) (frontFile, bool) {
@@ -172,6 +184,11 @@ func checkEnvoyFile(name string, data []byte) error {
 	}
 	if err := checkFront(b, front); err != nil {
 		errs = append(errs, err)
+	}
+	if front.sameAs != "" {
+		if err := checkSameAsBase(front.sameAs, data); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%s:\n%w", name, err)
@@ -357,8 +374,11 @@ func checkFront(b *bootstrapv3.Bootstrap, want frontFile) error {
 	}
 	authzClusters := map[string]bool{}
 	routed := map[string]bool{}
+	pinned := map[string]bool{}
 	for i, l := range listeners {
 		path := fmt.Sprintf("listeners[%d](%s)", i, l.GetName())
+		want := want
+		want.port = l.GetAddress().GetSocketAddress().GetPortValue()
 		checkListenerFilters(f, path, l, want)
 		chains := slices.Clone(l.GetFilterChains())
 		if l.GetDefaultFilterChain() != nil {
@@ -370,7 +390,12 @@ func checkFront(b *bootstrapv3.Bootstrap, want frontFile) error {
 		for j, fc := range chains {
 			cp := fmt.Sprintf("%s.filter_chains[%d]", path, j)
 			checkDownstreamTLS(f, cp+".transport_socket", fc.GetTransportSocket())
-			checkNetworkFilters(f, cp, fc, clusters, want, authzClusters, routed)
+			checkNetworkFilters(f, cp, fc, clusters, want, authzClusters, routed, pinned)
+		}
+	}
+	for _, v := range want.vaults {
+		if !pinned[v] {
+			f.add("routes", "no virtual host pins vault %q (context_extensions {vault: %s}): its requests would 404, or reach vaultwall unpinned", v, v)
 		}
 	}
 	for name := range authzClusters {
@@ -484,7 +509,7 @@ func checkDownstreamTLS(f *findings, path string, ts *corev3.TransportSocket) {
 }
 
 func checkNetworkFilters(f *findings, path string, fc *listenerv3.FilterChain, clusters map[string]*clusterv3.Cluster,
-	want frontFile, authzClusters, routed map[string]bool,
+	want frontFile, authzClusters, routed, pinned map[string]bool,
 ) {
 	hcms := 0
 	for i, nf := range fc.GetFilters() {
@@ -494,7 +519,7 @@ func checkNetworkFilters(f *findings, path string, fc *listenerv3.FilterChain, c
 			continue
 		}
 		hcms++
-		checkHCM(f, p, hcm, clusters, want, authzClusters, routed)
+		checkHCM(f, p, hcm, clusters, want, authzClusters, routed, pinned)
 	}
 	if hcms != 1 {
 		f.add(path, "%d http_connection_managers, want 1", hcms)
@@ -502,7 +527,7 @@ func checkNetworkFilters(f *findings, path string, fc *listenerv3.FilterChain, c
 }
 
 func checkHCM(f *findings, path string, hcm *hcmv3.HttpConnectionManager, clusters map[string]*clusterv3.Cluster,
-	want frontFile, authzClusters, routed map[string]bool,
+	want frontFile, authzClusters, routed, pinned map[string]bool,
 ) {
 	if !hcm.GetUseRemoteAddress().GetValue() {
 		f.add(path, "use_remote_address must be true: Envoy is the edge and must append the real peer to X-Forwarded-For")
@@ -580,6 +605,9 @@ func checkHCM(f *findings, path string, hcm *hcmv3.HttpConnectionManager, cluste
 		return
 	}
 	checkRoutes(f, path+".route_config", rc, authzName, filterNames, routed)
+	if len(want.vaults) > 0 {
+		checkVaultPins(f, path+".route_config", rc, authzName, want, pinned)
+	}
 }
 
 func checkExtAuthz(f *findings, path string, ea *extauthzv3.ExtAuthz, clusters map[string]*clusterv3.Cluster, want frontFile) string {
@@ -774,9 +802,7 @@ func checkPerFilter(f *findings, path string, per map[string]*anypb.Any, authzNa
 		}
 		switch c := unpack(f, p, a).(type) {
 		case *extauthzv3.ExtAuthzPerRoute:
-			if c.GetDisabled() {
-				f.add(p, "disabled: true skips vaultwall for this route")
-			}
+			checkPerRouteAuthz(f, p, c)
 		case *routev3.FilterConfig:
 			if name == authzName && c.GetDisabled() {
 				f.add(p, "disabled: true skips vaultwall for this route")
@@ -784,10 +810,22 @@ func checkPerFilter(f *findings, path string, per map[string]*anypb.Any, authzNa
 			if c.GetConfig() == nil {
 				break
 			}
-			if inner, ok := unpack(f, p+".config", c.GetConfig()).(*extauthzv3.ExtAuthzPerRoute); ok && inner.GetDisabled() {
-				f.add(p, "disabled: true skips vaultwall for this route")
+			if inner, ok := unpack(f, p+".config", c.GetConfig()).(*extauthzv3.ExtAuthzPerRoute); ok {
+				checkPerRouteAuthz(f, p+".config", inner)
 			}
 		}
+	}
+}
+
+// checkPerRouteAuthz refuses the per-route ext_authz settings that skip the
+// check or send it elsewhere.
+func checkPerRouteAuthz(f *findings, path string, c *extauthzv3.ExtAuthzPerRoute) {
+	if c.GetDisabled() {
+		f.add(path, "disabled: true skips vaultwall for this route")
+	}
+	if c.GetCheckSettings().GetServiceOverride() != nil {
+		f.add(path, "check_settings.%s sends this route's Checks to another service than the filter's health-checked, mTLS vaultwall cluster",
+			c.GetCheckSettings().ProtoReflect().WhichOneof(c.GetCheckSettings().ProtoReflect().Descriptor().Oneofs().ByName("service_override")).Name())
 	}
 }
 

@@ -129,6 +129,14 @@ var tlsFileRE = regexp.MustCompile(`/etc/envoy/tls/([\w.-]+)`)
 // returns the config pointing at them.
 func mintTLSFiles(t *testing.T, cfg, dir string) string {
 	t.Helper()
+	out, _ := mintTLSFilesCA(t, cfg, dir)
+	return out
+}
+
+// mintTLSFilesCA is mintTLSFiles, also returning the CA that signed every
+// certificate and that every CA file holds.
+func mintTLSFilesCA(t *testing.T, cfg, dir string) (string, *authztest.TestCA) {
+	t.Helper()
 	ca := authztest.NewTestCAWith(t, authztest.TestCAOptions{CommonName: "vaultwall test CA"})
 
 	names := map[string]bool{}
@@ -163,5 +171,5 @@ func mintTLSFiles(t *testing.T, cfg, dir string) string {
 			write(name, []byte(ca.PEM()))
 		}
 	}
-	return strings.ReplaceAll(cfg, "/etc/envoy/tls/", dir+"/")
+	return strings.ReplaceAll(cfg, "/etc/envoy/tls/", dir+"/"), ca
 }

@@ -1,7 +1,7 @@
 package envoy_test
 
-// Tests of the configuration users deploy: envoy.yaml, envoy-behind-l7.yaml
-// and istio/. Each shipped file must load with Envoy's, Istio's and
+// Tests of the configuration users deploy: envoy.yaml, envoy-behind-l7.yaml,
+// envoy-multi-vault.yaml and istio/. Each shipped file must load with Envoy's, Istio's and
 // Kubernetes' own API types and keep the invariants vaultwall relies on; each
 // deliberately broken copy in testdata/deploy/ must fail, for its reason.
 
@@ -171,10 +171,10 @@ func TestShippedConfigsFailClosed(t *testing.T) {
 			}, "")
 		}
 	}
-	// envoy.yaml and envoy-behind-l7.yaml; istiooperator.yaml and
+	// envoy.yaml, envoy-behind-l7.yaml and envoy-multi-vault.yaml; istiooperator.yaml and
 	// istiod-values.yaml. Fewer means the walk missed a file.
-	if filters < 2 || providers < 2 {
-		t.Errorf("found %d ext_authz filters and %d Istio providers in %v; want at least 2 of each", filters, providers, files)
+	if filters < 3 || providers < 2 {
+		t.Errorf("found %d ext_authz filters and %d Istio providers in %v; want at least 3 and 2", filters, providers, files)
 	}
 }
 
