@@ -25,7 +25,18 @@ func (d *Decision) Explain() []Step {
 }
 
 func (d *Decision) explain() []Step {
-	steps := make([]Step, 0, 4)
+	steps := make([]Step, 0, 5)
+	if d.Stage == StageVault { // no vault answers to the host: no stage ran
+		host := ""
+		if d.Request != nil {
+			host = fmt.Sprintf("host %q", d.Request.Host)
+		}
+		steps = append(steps, Step{StageVault, "deny", d.detail(StageVault, host)})
+		for s := StageClassify; s <= StageAuthorize; s++ {
+			steps = append(steps, Step{s, "not reached", ""})
+		}
+		return steps
+	}
 	// A caller proves authentication ran: a held classifier refusal ends
 	// the pass at classify after it.
 	reached := func(s Stage) bool {

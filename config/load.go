@@ -116,6 +116,7 @@ func parse(name string, data []byte, base *Config) (*Config, error) {
 		}
 	}
 	cfg.Path, cfg.src, cfg.format, cfg.ignored, cfg.notes = name, src, norm.format, norm.ignored, nil
+	baseCA, basePolicy := cfg.TrustedServices.CAFile, cfg.Policy.Dir
 	decoded := true
 	if err := json.Unmarshal(jsonData, cfg); err != nil {
 		decoded = false
@@ -126,8 +127,24 @@ func parse(name string, data []byte, base *Config) (*Config, error) {
 			c.Add("", ErrType, "%v", err)
 		}
 	}
-	if decoded {
+	if decoded && base != nil {
+		// The main file's paths were resolved against it; only those the
+		// vault's own document sets are relative to the vault's file.
+		dir := filepath.Dir(name)
+		for _, p := range []struct {
+			now *string
+			was string
+		}{
+			{&cfg.TrustedServices.CAFile, baseCA}, {&cfg.Policy.Dir, basePolicy},
+		} {
+			if *p.now != p.was && *p.now != "" && !filepath.IsAbs(*p.now) {
+				*p.now = filepath.Join(dir, *p.now)
+			}
+		}
+	} else if decoded {
 		cfg.resolvePaths(name)
+	}
+	if decoded {
 		cfg.defaults()
 		cfg.validate(&c)
 	}

@@ -488,3 +488,27 @@ func singleVaults(rt *Runtime) (*authz.Vaults, error) {
 func SetOf(rt *Runtime) *Set {
 	return &Set{Generation: rt.Generation, Published: rt.Loaded, Main: rt.Config, Runtimes: []*Runtime{rt}, Vaults: VaultsOf(rt)}
 }
+
+// CompileSet loads the configuration at path once, every vault of it, for
+// the one-shot commands (config validate, check): any vault that does not
+// build fails it, with every problem. The caller closes the Set.
+func CompileSet(ctx context.Context, path string, build BuildFunc, log *slog.Logger) (*Set, error) {
+	f := NewFleet(path, build, log)
+	err := f.Load(ctx)
+	s := f.Set()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases every runtime of a one-shot Set (CompileSet).
+func (s *Set) Close() {
+	if s == nil {
+		return
+	}
+	for _, rt := range s.Runtimes {
+		rt.Close()
+	}
+}

@@ -72,22 +72,24 @@ func checkOnce(ctx context.Context, path, policyDir, input string, stdin io.Read
 	keys := token.NewKeyStore(token.StoreOptions{})
 	defer keys.Close()
 	b := &engine.Builder{Keys: keys, PolicyDir: policyDir}
-	rt, err := engine.Compile(ctx, path, b.Build, nil)
+	set, err := engine.CompileSet(ctx, path, b.Build, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer rt.Close()
+	defer set.Close()
 	cr, err := readCheckRequest(input, stdin)
 	if err != nil {
 		return nil, nil, err
 	}
-	if rt.Authenticator != nil {
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_ = rt.Authenticator.WaitReady(wctx) // not ready: the decision says so
-		cancel()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	for _, rt := range set.Runtimes {
+		if rt.Authenticator != nil {
+			_ = rt.Authenticator.WaitReady(wctx) // not ready: the decision says so
+		}
 	}
+	cancel()
 	srv := envoy.NewServer(nil, nil)
-	srv.SetPipeline(rt.Pipeline)
+	srv.SetVaults(set.Vaults)
 	d := srv.Decide(ctx, cr)
 	return d, envoy.ResponseFrom(d.Response()), nil
 }

@@ -75,19 +75,27 @@ func validateConfig(cmd *cobra.Command, path string) error {
 	keys := token.NewKeyStore(token.StoreOptions{})
 	defer keys.Close()
 	b := &engine.Builder{Keys: keys}
-	rt, err := engine.Compile(cmd.Context(), path, b.Build, nil)
+	set, err := engine.CompileSet(cmd.Context(), path, b.Build, nil)
 	if err != nil {
 		return err
 	}
-	rt.Close()
+	set.Close()
 	// The control-plane policy is compiled where vaultwall serve starts the
 	// control plane: compile it here too, so that an error in
 	// controlPlane.policyDir (a misspelt input field) is found before.
-	if cp := rt.Config.ControlPlane; cp.Enabled {
+	if cp := set.Main.ControlPlane; cp.Enabled {
 		if _, err := rego.NewControl(cmd.Context(), cp.PolicyDir); err != nil {
 			return fmt.Errorf("%s: controlPlane.policyDir: %w", path, err)
 		}
 	}
+	if set.Multi {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: valid, %d vaults from %s\n", path, len(set.Runtimes), set.Main.Vaults.Dir)
+		for _, rt := range set.Runtimes {
+			writeSummary(cmd.OutOrStdout(), rt.Config)
+		}
+		return nil
+	}
+	rt := set.Runtimes[0]
 	writeSummary(cmd.OutOrStdout(), rt.Config)
 	return warnOverridden(cmd.ErrOrStderr(), path, rt.Config)
 }
