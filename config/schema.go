@@ -99,6 +99,11 @@ type Vaults struct {
 	// vault's running configuration and never touches the others. The main
 	// file then holds no vault, properties or network of its own.
 	Dir string `json:"dir,omitempty"`
+	// MetricsLabel adds vaultwall_vault_decisions_total, decisions by
+	// vault (one series per vault, stage and code): off by default, since
+	// its series grow with the number of vaults. Requests no vault answers
+	// to are never counted by vault.
+	MetricsLabel bool `json:"metricsLabel,omitempty"`
 }
 
 // DefaultHostSuffix follows a vault's name in its default hostname.

@@ -159,6 +159,7 @@ func (s *Stack) OnSwap(set *engine.Set) {
 	if cfg == nil {
 		return
 	}
+	s.metrics.SetVaultLabel(cfg.Vaults.MetricsLabel)
 	if err := s.reconfigureAudit(cfg.Audit, false); err != nil {
 		s.log.Error("audit log not reopened; the previous one stays in use", "error", err)
 	}

@@ -27,10 +27,11 @@ var Codes = []string{
 	"BadParameter", "InvalidRequestUri", "InvalidName", "UnknownOperation", "AmbiguousRequestUri",
 	"InvalidMethodOverride", "MethodNotAllowed",
 	"AuthorizationUnavailable", "InternalServerError", "ServiceUnavailable",
+	"VaultNotFound",
 	"other",
 }
 
-const nStages = int(authz.StageAuthorize) + 1
+const nStages = int(authz.StageVault) + 1
 
 // CheckBuckets are the latency histogram's buckets, in seconds: a cached
 // token and a warm policy decide in tens of microseconds; Envoy's default
@@ -47,6 +48,13 @@ type Metrics struct {
 	jwksDuration *prometheus.HistogramVec
 
 	grpc *grpcprom.ServerMetrics
+
+	// byVault counts decisions per vault when the operator opts in
+	// (vaults.metricsLabel): one series per vault, stage and code. A
+	// request no vault answered is never counted there (its host is the
+	// client's to choose).
+	byVault  *prometheus.CounterVec
+	perVault atomic.Bool
 
 	current     atomic.Pointer[engine.Runtime]
 	cacheMu     sync.Mutex
@@ -88,7 +96,11 @@ func New(reg prometheus.Registerer) *Metrics {
 	}, []string{"issuer"})
 	m.grpc = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets(CheckBuckets)))
-	reg.MustRegister(dec, lat, m.jwksRefresh, m.jwksDuration, m.grpc, &runtimeCollector{m: m})
+	m.byVault = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vaultwall_vault_decisions_total",
+		Help: "Decisions by vault, stage and result code; only with vaults.metricsLabel: true.",
+	}, []string{"vault", "stage", "code"})
+	reg.MustRegister(dec, lat, m.jwksRefresh, m.jwksDuration, m.grpc, m.byVault, &runtimeCollector{m: m})
 	return m
 }
 
@@ -116,6 +128,18 @@ func (m *Metrics) Observe(d *authz.Decision, elapsed time.Duration) {
 	}
 	m.decisions[s][i].Inc()
 	m.latency[allowed].Observe(elapsed.Seconds())
+	if m.perVault.Load() && d.Vault != nil && d.Vault.Name != "" {
+		m.byVault.WithLabelValues(d.Vault.Name, authz.Stage(s).String(), Codes[i]).Inc()
+	}
+}
+
+// SetVaultLabel turns the per-vault decision counter on or off
+// (vaults.metricsLabel); turning it off drops its series.
+func (m *Metrics) SetVaultLabel(on bool) {
+	if !m.perVault.Swap(on) || on {
+		return
+	}
+	m.byVault.Reset()
 }
 
 // OnRefresh counts a key fetch (token.StoreOptions.OnRefresh).
