@@ -9,7 +9,14 @@
 // data, `vaultwall policy test` and `vaultwall policy lint` (lint.go).
 //
 // New compiles and prepares everything once and evaluates sample inputs, so
-// a policy that does not compile or misbehaves never serves; Authorize is the
+// a policy that does not compile or misbehaves never serves. What depends on
+// the policy sources alone — the compiled modules, the input plan, whether
+// verdicts may be cached, the operator rules — is shared by every Policy
+// alive built from the same sources (shared.go: keyed by a digest of the
+// files' names and bytes, held weakly, failures never kept), so that many
+// vaults in one process compile their policy once; the data, its store, the
+// queries prepared against it and the sample checks are each Policy's own.
+// Authorize is the
 // per-request path: it builds the input as an ast.Value, evaluates the
 // prepared query under the request's context, the decision's clock and
 // policy.timeout, and decodes the one result strictly. Anything unexpected is

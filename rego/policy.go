@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,7 +28,10 @@ const DefaultTimeout = 250 * time.Millisecond
 // safe for concurrent use; a changed configuration or policy directory
 // builds a new one.
 type Policy struct {
-	query   oparego.PreparedEvalQuery
+	query oparego.PreparedEvalQuery
+	// src is the compilation, shared by the Policies built from the same
+	// sources; holding it keeps it (and its entry in shared) alive.
+	src     *compiled
 	input   plan
 	timeout time.Duration
 	files   []string
@@ -91,42 +95,55 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, erro
 		}
 		srcs = append(srcs, ops...)
 	}
-	mods, perr := parse(srcs)
+	// Sources already compiled for a Policy alive are not parsed or
+	// compiled again (shared.go): only the data, the store and the queries
+	// prepared against it are this Policy's own.
+	digest := digestSources(srcs)
+	c := lookupShared(digest)
+	var mods map[string]*ast.Module
+	var perr error
+	if c == nil {
+		mods, perr = parse(srcs)
+	}
 	data, derr := buildData(cfg)
 	if perr != nil || derr != nil {
 		return nil, errors.Join(perr, derr)
 	}
-	compiler, err := compile(mods, dataInputSchemaSet, false)
-	if err != nil {
-		return nil, err
+	if c == nil {
+		if c, err = compileShared(digest, mods, files); err != nil {
+			return nil, err
+		}
 	}
+	store := inmem.NewFromASTObject(data)
 	compileMu.Lock() // preparing type-checks the query too
 	pq, err := oparego.New(
 		oparego.Query(Query),
-		oparego.Compiler(compiler),
-		oparego.Store(inmem.NewFromASTObject(data)),
+		oparego.Compiler(c.compiler),
+		oparego.Store(store),
 		oparego.StrictBuiltinErrors(true),
-		oparego.Capabilities(capabilities()),
+		oparego.Capabilities(c.caps),
 	).PrepareForEval(ctx)
+	var rules []operatorRule
+	if err != nil {
+		err = joinErrors(astErrors("", ErrCompile, err))
+	} else {
+		rules, err = operatorRules(ctx, c, store)
+	}
 	compileMu.Unlock()
 	if err != nil {
-		return nil, joinErrors(astErrors("", ErrCompile, err))
+		return nil, err
 	}
 	timeout := cfg.Policy.Timeout.D()
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	p := &Policy{query: pq, input: planFor(compiler), timeout: timeout, files: files}
-	if why := uncacheable(compiler, p.input); why != "" {
-		p.nocache = why
+	p := &Policy{query: pq, src: c, input: c.input, timeout: timeout, files: c.files}
+	if c.nocache != "" {
+		p.nocache = c.nocache
 	} else if o.cacheEntries <= 0 {
 		p.nocache = "turned off"
 	} else {
 		p.cache = newDecisionCache(o.cacheEntries)
-	}
-	rules, err := operatorRules(ctx, compiler, data, files)
-	if err != nil {
-		return nil, err
 	}
 	if err := p.checkSamples(ctx, cfg, rules); err != nil {
 		return nil, err
@@ -135,7 +152,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Policy, erro
 }
 
 // Files lists the operator files loaded, sorted by path.
-func (p *Policy) Files() []string { return p.files }
+func (p *Policy) Files() []string { return slices.Clone(p.files) }
 
 // CacheStats returns the decision cache's counters.
 func (p *Policy) CacheStats() CacheStats {

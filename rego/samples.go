@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	oparego "github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/vaultwall/vaultwall/authz"
@@ -101,44 +100,25 @@ type operatorRule struct {
 	query oparego.PreparedEvalQuery
 }
 
-// operatorRules prepares a query for each rule (not function) the operator
-// files define. The decision reads deny only when the shipped policy allows,
-// which an unknown sample caller never is: without these, a rule that fails
-// on every request would pass the samples.
-func operatorRules(ctx context.Context, c *ast.Compiler, data ast.Object, files []string) ([]operatorRule, error) {
-	if len(files) == 0 {
-		return nil, nil
-	}
-	operator := map[string]bool{}
-	for _, f := range files {
-		operator[f] = true
-	}
-	seen := map[string]bool{}
+// operatorRules prepares a query against store for each rule (not
+// function) the operator files define. The decision reads deny only when
+// the shipped policy allows, which an unknown sample caller never is:
+// without these, a rule that fails on every request would pass the
+// samples. The caller holds compileMu.
+func operatorRules(ctx context.Context, c *compiled, store storage.Store) ([]operatorRule, error) {
 	var rules []operatorRule
-	store := inmem.NewFromASTObject(data)
-	for name, m := range c.Modules {
-		if !operator[name] {
-			continue
+	for _, r := range c.rules {
+		q, err := oparego.New(
+			oparego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(r.path)))),
+			oparego.Compiler(c.compiler),
+			oparego.Store(store),
+			oparego.StrictBuiltinErrors(true),
+		).PrepareForEval(ctx)
+		if err != nil {
+			return nil, joinErrors(astErrors(r.file, ErrCompile, err))
 		}
-		for _, r := range m.Rules {
-			path := r.Path()
-			if len(r.Head.Args) > 0 || seen[path.String()] {
-				continue
-			}
-			seen[path.String()] = true
-			q, err := oparego.New(
-				oparego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(path)))),
-				oparego.Compiler(c),
-				oparego.Store(store),
-				oparego.StrictBuiltinErrors(true),
-			).PrepareForEval(ctx)
-			if err != nil {
-				return nil, joinErrors(astErrors(name, ErrCompile, err))
-			}
-			rules = append(rules, operatorRule{path: path, loc: r.Location, query: q})
-		}
+		rules = append(rules, operatorRule{path: r.path, loc: r.loc, query: q})
 	}
-	sort.Slice(rules, func(i, j int) bool { return rules[i].path.Compare(rules[j].path) < 0 })
 	return rules, nil
 }
 

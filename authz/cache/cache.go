@@ -43,16 +43,22 @@ type Stats struct {
 // Map is a bounded map from keys to values that expire, with single-flight
 // calls for the keys it misses. It is sharded so that reads take no single
 // lock, and safe for concurrent use. The zero Map is not usable: call New.
+//
+// A Map costs little until used: its shards are allocated when it first
+// keeps an entry, a shard's map when the shard first keeps one, and the
+// calls in flight when Do first calls fn; so one idle Map per vault
+// (rego's decision cache) stays small.
 type Map[K Key, V any] struct {
 	seed     maphash.Seed
 	valid    func(V) bool
-	shards   []shard[V]
+	shards   atomic.Pointer[[]shard[V]] // nil until an entry is kept
+	nshards  int
 	capacity int
 
 	hits, misses, coalesced, evictions atomic.Uint64
 
 	fmu     sync.Mutex
-	flights map[Hash]*flight[V]
+	flights map[Hash]*flight[V] // nil until Do first calls fn
 }
 
 // maxShards: a full shard scans its entries to make room, so a shard stays
@@ -87,23 +93,32 @@ func New[K Key, V any](cfg Config[V]) *Map[K, V] {
 	if cfg.Seed == (maphash.Seed{}) {
 		cfg.Seed = maphash.MakeSeed()
 	}
-	n := min(maxShards, cfg.Capacity)
-	m := &Map[K, V]{
+	return &Map[K, V]{
 		seed:     cfg.Seed,
 		valid:    cfg.Valid,
-		shards:   make([]shard[V], n),
+		nshards:  min(maxShards, cfg.Capacity),
 		capacity: cfg.Capacity,
-		flights:  map[Hash]*flight[V]{},
 	}
-	for i := range m.shards {
+}
+
+// allocShards returns the shards, allocating them on the first call.
+func (m *Map[K, V]) allocShards() []shard[V] {
+	if s := m.shards.Load(); s != nil {
+		return *s
+	}
+	n := m.nshards
+	shards := make([]shard[V], n)
+	for i := range shards {
 		// The shards' bounds add up to the capacity exactly.
-		m.shards[i].max = cfg.Capacity / n
-		if i < cfg.Capacity%n {
-			m.shards[i].max++
+		shards[i].max = m.capacity / n
+		if i < m.capacity%n {
+			shards[i].max++
 		}
-		m.shards[i].m = make(map[Hash]entry[V])
 	}
-	return m
+	if !m.shards.CompareAndSwap(nil, &shards) {
+		return *m.shards.Load()
+	}
+	return shards
 }
 
 // Seed returns the seed that keys the Map's Hash, for a Map that is to
@@ -121,8 +136,18 @@ func (m *Map[K, V]) Hash(key K) Hash {
 	panic("unreachable")
 }
 
+// shard returns the shard h is placed in; nil while the Map has kept
+// nothing.
 func (m *Map[K, V]) shard(h Hash) *shard[V] {
-	return &m.shards[uint64(h>>32)%uint64(len(m.shards))]
+	s := m.shards.Load()
+	if s == nil {
+		return nil
+	}
+	return shardOf(*s, h)
+}
+
+func shardOf[V any](shards []shard[V], h Hash) *shard[V] {
+	return &shards[uint64(h>>32)%uint64(len(shards))]
 }
 
 func (m *Map[K, V]) usable(e *entry[V], now int64) bool {
@@ -133,6 +158,10 @@ func (m *Map[K, V]) usable(e *entry[V], now int64) bool {
 // served at now (unix nanoseconds), dropping it once it may not.
 func (m *Map[K, V]) Get(h Hash, key K, now int64) (V, bool) {
 	sh := m.shard(h)
+	if sh == nil {
+		var zero V
+		return zero, false
+	}
 	sh.mu.RLock()
 	e, ok := sh.m[h]
 	sh.mu.RUnlock()
@@ -176,9 +205,12 @@ func own[K Key](key K, s string) string {
 // put makes room in a full shard by dropping the entries no longer usable,
 // then, when none was, an arbitrary one.
 func (m *Map[K, V]) put(h Hash, key string, v V, expires, now int64) {
-	sh := m.shard(h)
+	sh := shardOf(m.allocShards(), h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = make(map[Hash]entry[V])
+	}
 	if _, ok := sh.m[h]; !ok && len(sh.m) >= sh.max {
 		for k, e := range sh.m {
 			if !m.usable(&e, now) {
@@ -234,6 +266,9 @@ func (m *Map[K, V]) Do(ctx context.Context, h Hash, key K, now int64, fn func() 
 	// The flight's key lives while this call does: it need not be a copy
 	// (string(key) of bytes is one all the same).
 	f := &flight[V]{key: string(key), done: make(chan struct{})}
+	if m.flights == nil {
+		m.flights = map[Hash]*flight[V]{}
+	}
 	m.flights[h] = f
 	m.fmu.Unlock()
 	defer func() {
@@ -268,8 +303,12 @@ func (m *Map[K, V]) Stats() Stats {
 		Evictions: m.evictions.Load(),
 		Capacity:  m.capacity,
 	}
-	for i := range m.shards {
-		sh := &m.shards[i]
+	shards := m.shards.Load()
+	if shards == nil {
+		return s
+	}
+	for i := range *shards {
+		sh := &(*shards)[i]
 		sh.mu.RLock()
 		s.Entries += len(sh.m)
 		sh.mu.RUnlock()

@@ -31,3 +31,40 @@ func TestPutCopiesTheKey(t *testing.T) {
 		t.Error("an entry kept by Do shares the caller's key bytes")
 	}
 }
+
+// A Map costs one allocation until it keeps something: one idle Map per
+// vault must stay small. Its shards come with the first entry kept.
+func TestNewIsLazy(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { _ = New[string](Config[int]{Capacity: 10000}) }); n > 1 {
+		t.Errorf("New allocates %v times, want 1", n)
+	}
+	m := New[string](Config[int]{Capacity: 10000})
+	h := m.Hash("k")
+	if _, ok := m.Get(h, "k", 0); ok {
+		t.Error("an empty Map served a value")
+	}
+	if s := m.Stats(); s.Entries != 0 || s.Capacity != 10000 {
+		t.Errorf("stats of an unused Map: %+v", s)
+	}
+	if m.shards.Load() != nil || m.flights != nil {
+		t.Error("Get or Stats allocated the shards or the flights")
+	}
+	m.Put(h, "k", 1, 2, 1)
+	shards := m.shards.Load()
+	if shards == nil || len(*shards) != maxShards {
+		t.Fatalf("after Put: shards = %v", shards)
+	}
+	total, maps := 0, 0
+	for i := range *shards {
+		total += (*shards)[i].max
+		if (*shards)[i].m != nil {
+			maps++
+		}
+	}
+	if total != 10000 || maps != 1 {
+		t.Errorf("shard bounds add up to %d (want 10000); %d shard maps allocated (want 1)", total, maps)
+	}
+	if v, ok := m.Get(h, "k", 1); !ok || v != 1 {
+		t.Errorf("Get after Put = %v, %v", v, ok)
+	}
+}

@@ -18,7 +18,8 @@
 //   - the bound: Config.Capacity entries, spread over up to 16 shards
 //     (each on its own cache line, its reads under a read lock). A full
 //     shard first drops the entries no longer usable, then an arbitrary
-//     one;
+//     one. Nothing is allocated for the shards until the first entry is
+//     kept, so an idle Map (one per vault) costs about a hundred bytes;
 //   - single flight: Do calls fn at most once at a time per key, while
 //     concurrent Do calls for the key wait for its value, each bounded by
 //     its own context. Only a value is shared and kept: when fn fails (an
