@@ -17,6 +17,12 @@
 // (spans, ops/tracing) and Observer (audit, metrics, shadow — every
 // decision the adapter makes).
 //
+// Before any stage, Vaults selects the vault whose Pipeline decides the
+// request, by its host (NormalizeHost: ASCII lower case, no port, no
+// trailing dot; one map lookup), and refuses a host no vault answers to, or
+// a route whose context_extensions vault pin names another vault, with a
+// 400 VaultNotFound (RefuseHost, StageVault) that names no vault.
+//
 // It also owns what may be echoed: Sanitize (echo.go) is the one function
 // through which client-controlled values reach a response, an explanation or
 // an audit record — valid UTF-8, no control characters, bounded.

@@ -17,8 +17,18 @@
 // (ignoredFileProperties) and warned about when it or its value in the
 // file changes: such an edit takes no effect.
 //
-// Ready is the one readiness rule: /readyz and gRPC health (both served by
-// server) follow it.
+// A Fleet keeps every vault of a configuration: one Engine on the file
+// for a single vault, or, with vaults.dir, one Engine per vault's file,
+// each parsed onto the main file's process-wide sections
+// (config.ParseVault). A vault's file is reloaded on its own — a broken
+// one keeps that vault's running runtime, an edit rebuilds that vault
+// alone — and a file claiming a name or hostname another vault in force
+// holds is refused (admit), so a new file never takes another vault's
+// traffic. Every change publishes an immutable Set: the runtimes and the
+// authz.Vaults table that selects a vault by host.
+//
+// Ready is the one readiness rule, ReadySet its form for a Set: /readyz
+// and gRPC health (both served by server) follow it.
 //
 // engine runs nothing on the network and exports no metrics: server
 // assembles it with the listeners, and ops/metrics reads its Status.
