@@ -17,7 +17,6 @@ import (
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/envoy"
 )
 
@@ -139,22 +138,32 @@ func TestGoldenDecisions(t *testing.T) {
 				return buf.Bytes()
 			}
 
-			cfg, err := config.Parse(filepath.Join(dir, "config.yaml"), render(t, "config.yaml"))
-			if err != nil {
-				t.Fatalf("config.yaml: %v", err)
+			// config.yaml, and each vaults.d/<vault>.yaml of a configuration
+			// of several vaults, loaded as serve loads them.
+			for _, fl := range ar.Files {
+				if fl.Name == "config.yaml" || strings.HasPrefix(fl.Name, "vaults.d/") {
+					p := filepath.Join(dir, fl.Name)
+					_ = os.MkdirAll(filepath.Dir(p), 0o755)
+					if err := os.WriteFile(p, render(t, fl.Name), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
-			rt, err := b.Build(t.Context(), cfg)
-			if err != nil {
-				t.Fatalf("build: %v", cfg.Annotate(err))
+			fleet := NewFleet(filepath.Join(dir, "config.yaml"), b.Build, nil)
+			if err := fleet.Load(t.Context()); err != nil {
+				t.Fatalf("config: %v", err)
 			}
-			t.Cleanup(rt.Close)
-			if rt.Authenticator != nil {
-				if err := rt.Authenticator.WaitReady(t.Context()); err != nil {
-					t.Fatal(err)
+			set := fleet.Set()
+			t.Cleanup(set.Close)
+			for _, rt := range set.Runtimes {
+				if rt.Authenticator != nil {
+					if err := rt.Authenticator.WaitReady(t.Context()); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			srv := envoy.NewServer(nil, nil)
-			srv.SetPipeline(rt.Pipeline)
+			srv.SetVaults(set.Vaults)
 			// A file holds one case (request.json, response.json) or several
 			// (<case>.request.json, <case>.response.json).
 			var cases []string
