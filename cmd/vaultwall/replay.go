@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vaultwall/vaultwall/config"
 	"github.com/vaultwall/vaultwall/ops/replay"
 )
 
@@ -27,11 +26,7 @@ func newReplayCmd() *cobra.Command {
 			"Exit status: 0 no outcome changes, 2 some outcomes change, 1 error.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
-			if err != nil {
-				return err
-			}
-			r, err := replay.New(cmd.Context(), cfg, policyDir)
+			r, err := replay.Open(cmd.Context(), path, policyDir)
 			if err != nil {
 				return err
 			}

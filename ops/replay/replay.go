@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/vaultwall/vaultwall/authz"
@@ -21,6 +22,42 @@ type Replayer struct {
 	cfg  *config.Config
 	rt   *engine.Runtime
 	keys *token.KeyStore
+	// set holds every vault of a candidate with vaults.dir (Open): each
+	// record is replayed by the vault of its resourceId.
+	set *engine.Set
+}
+
+// Open builds the candidate configuration file at path, every vault of it
+// when it sets vaults.dir, with policyDir replacing each vault's
+// policy.dir when set.
+func Open(ctx context.Context, path, policyDir string) (*Replayer, error) {
+	keys := token.NewKeyStore(token.StoreOptions{HTTPClient: &http.Client{Transport: offline{}}})
+	b := &engine.Builder{Keys: keys, PolicyDir: policyDir}
+	set, err := engine.CompileSet(ctx, path, b.Build, nil)
+	if err != nil {
+		keys.Close()
+		return nil, err
+	}
+	r := &Replayer{keys: keys, set: set, cfg: set.Main}
+	if !set.Multi {
+		r.rt = set.Runtimes[0]
+		r.cfg = r.rt.Config
+	}
+	return r, nil
+}
+
+// runtimeFor is the candidate's vault for a record: the one vault, or the
+// vault whose resource id the record names.
+func (r *Replayer) runtimeFor(rec *audit.Record) (*engine.Runtime, error) {
+	if r.rt != nil {
+		return r.rt, nil
+	}
+	for _, rt := range r.set.Runtimes {
+		if strings.EqualFold(rt.Config.Vault.ResourceID, rec.ResourceID) {
+			return rt, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no vault of the candidate is %s", ErrNotReplayable, rec.ResourceID)
 }
 
 // New builds the candidate cfg, with policyDir replacing its policy.dir
@@ -39,7 +76,11 @@ func New(ctx context.Context, cfg *config.Config, policyDir string) (*Replayer, 
 
 // Close releases the candidate.
 func (r *Replayer) Close() {
-	r.rt.Close()
+	if r.set != nil {
+		r.set.Close()
+	} else {
+		r.rt.Close()
+	}
 	r.keys.Close()
 }
 
@@ -76,11 +117,15 @@ func (r *Replayer) Replay(ctx context.Context, rec *audit.Record) (Result, error
 		return res, fmt.Errorf("%w: %v", ErrNotReplayable, err)
 	}
 	res.Before = before(rec)
-	authn := r.recorded(rec)
+	rt, err := r.runtimeFor(rec)
+	if err != nil {
+		return res, err
+	}
+	authn := recorded(rt, rec)
 	if c := authn.Caller; c != nil {
 		res.Caller = "appid=" + c.ApplicationID + ";oid=" + c.ObjectID
 	}
-	nd := shadow.Redecide(ctx, r.rt.Pipeline, req, res.Time, authn)
+	nd := shadow.Redecide(ctx, rt.Pipeline, req, res.Time, authn)
 	if errors.Is(nd.Err, shadow.ErrNotRecorded) {
 		return res, fmt.Errorf("%w: the original decision ended before authentication, the candidate's does not", ErrNotReplayable)
 	}
@@ -114,11 +159,11 @@ func before(rec *audit.Record) shadow.Outcome {
 	return o
 }
 
-// recorded is the authentication outcome to replay with.
-func (r *Replayer) recorded(rec *audit.Record) shadow.Recorded {
+// recorded is the authentication outcome to replay with on rt's vault.
+func recorded(rt *engine.Runtime, rec *audit.Record) shadow.Recorded {
 	x := &rec.Vaultwall
 	if rec.Identity != nil && len(rec.Identity.Claim) > 0 {
-		if den := token.RecheckClaims(r.cfg.Identity, r.rt.Pipeline.Vault, rec.Identity.Claim); den != nil {
+		if den := token.RecheckClaims(rt.Config.Identity, rt.Pipeline.Vault, rec.Identity.Claim); den != nil {
 			return shadow.Recorded{Denial: den}
 		}
 		return shadow.Recorded{Caller: token.CallerFromClaims(rec.Identity.Claim)}
