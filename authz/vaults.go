@@ -105,8 +105,11 @@ func (v *Vaults) Select(host, pin string) (*Pipeline, string) {
 	p := v.any
 	if p == nil {
 		n, ok := hostKey(host)
-		if !ok {
+		switch {
+		case host == "":
 			return nil, "the request names no host"
+		case !ok:
+			return nil, "the request's host is not a host name"
 		}
 		if p = v.byHost[n]; p == nil {
 			return nil, "no vault answers to this host"
