@@ -29,8 +29,8 @@ func TestDecisionLabelsAreClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != 5*len(metrics.Codes) {
-		t.Fatalf("%d series, want every stage × code pre-created (%d)", got, 5*len(metrics.Codes))
+	if got != 6*len(metrics.Codes) {
+		t.Fatalf("%d series, want every stage × code pre-created (%d)", got, 6*len(metrics.Codes))
 	}
 	for labels, n := range map[[2]string]float64{
 		{"authorize", "OK"}: 1, {"firewall", "ForbiddenByFirewall"}: 1, {"none", "other"}: 1, {"authenticate", "InternalServerError"}: 1,
@@ -150,5 +150,42 @@ vaultwall_token_refused_cache_entries 1
 `), "vaultwall_token_refused_cache_hits_total", "vaultwall_token_refused_cache_entries")
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVaultLabelIsOptIn: decisions are counted by vault only when the
+// operator turns it on, never for a request no vault answered (its host is
+// the client's to choose), and turning it off drops the series.
+func TestVaultLabelIsOptIn(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	contoso := &authz.Vault{Name: "contoso-vault"}
+	allow := &authz.Decision{Allowed: true, Stage: authz.StageAuthorize, Vault: contoso}
+	unknown := &authz.Decision{Stage: authz.StageVault, Vault: &authz.Vault{},
+		Denial: &authz.Denial{Status: 400, Code: "BadRequest", Inner: "VaultNotFound"}}
+	count := func() int {
+		n, err := testutil.GatherAndCount(reg, "vaultwall_vault_decisions_total")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	m.Observe(allow, 0)
+	if n := count(); n != 0 {
+		t.Fatalf("%d per-vault series without the opt-in", n)
+	}
+	m.SetVaultLabel(true)
+	m.Observe(allow, 0)
+	m.Observe(allow, 0)
+	m.Observe(unknown, 0)
+	if n := count(); n != 1 {
+		t.Fatalf("%d per-vault series, want contoso's only", n)
+	}
+	if c, err := counter(reg, "vault", "VaultNotFound"); err != nil || c != 1 {
+		t.Errorf("the unknown host is not counted in the aggregate: %v %v", c, err)
+	}
+	m.SetVaultLabel(false)
+	if n := count(); n != 0 {
+		t.Errorf("%d per-vault series after turning it off", n)
 	}
 }
