@@ -67,7 +67,7 @@ func checkRequest(s *stream, o Options) *authv3.CheckRequest {
 				// size: bytes received so far — 0 without with_request_body.
 			},
 		},
-		ContextExtensions: o.ContextExtensions,
+		ContextExtensions: o.contextExtensions(host),
 		MetadataContext:   metadataContext(s.tlvs, o),
 		// route_metadata_context is always set, empty without route metadata.
 		RouteMetadataContext: &corev3.Metadata{},

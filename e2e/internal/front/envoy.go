@@ -110,7 +110,8 @@ func (e *Envoy) Checks() []Check { return nil }
 //   - the admin interface and the listener bind 127.0.0.1 port 0 (the
 //     admin reports the ports);
 //   - the listener's certificate and client CA are the test's (written to
-//     files in dir), the virtual host's domains are opts.Domains or "*";
+//     files in dir), the virtual host's domains are opts.Domains or "*"
+//     (a file with several virtual hosts keeps its own);
 //   - the ext_authz cluster points at opts.AuthzAddr, with the test's
 //     client certificate, CA and server name (AuthzTLS), or plaintext when
 //     AuthzTLS is nil;
@@ -190,13 +191,20 @@ func (p *frontParts) render(tb testing.TB, o Options, dir string) error {
 		return err
 	}
 
-	// Hosts.
-	domains := o.Domains
-	if len(domains) == 0 {
-		domains = []string{"*"}
-	}
-	for _, vh := range p.hcm.GetRouteConfig().GetVirtualHosts() {
-		vh.Domains = domains
+	// Hosts. A file with several virtual hosts keeps its domains: they
+	// are what selects each one's vault pin.
+	if vhs := p.hcm.GetRouteConfig().GetVirtualHosts(); len(vhs) > 1 {
+		if len(o.Domains) > 0 {
+			return fmt.Errorf("%d virtual hosts keep their own domains: Domains must be empty", len(vhs))
+		}
+	} else {
+		domains := o.Domains
+		if len(domains) == 0 {
+			domains = []string{"*"}
+		}
+		for _, vh := range vhs {
+			vh.Domains = domains
+		}
 	}
 
 	// The authorizer.

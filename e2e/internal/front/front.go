@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,8 +84,19 @@ type Options struct {
 	// ClientCAPEM is ClientCAs in PEM, for a real Envoy's trusted_ca.
 	ClientCAPEM []byte
 	// Domains are the virtual host's domains for a real Envoy (default
-	// "*"); the stand-in has one route and matches no host.
+	// "*"); the stand-in has one route and matches no host. A file with
+	// several virtual hosts (VirtualHosts) keeps its own: leave it empty.
 	Domains []string
+	// VirtualHosts are the virtual hosts of a file with several
+	// (EnvoyMultiVault), as Shipped reads them; nil for a file with one.
+	// A real Envoy picks one by :authority and answers 404 itself for a
+	// host none lists. The stand-in sends the context_extensions of the
+	// virtual host one of whose domains is the :authority (exact, ASCII
+	// case-insensitive: the shipped domains have no wildcard), and, not
+	// matching hosts, sends a host none lists to the authorizer with
+	// ContextExtensions (never a 404): how a test reaches vaultwall's own
+	// answer to a host it does not serve.
+	VirtualHosts []VirtualHost
 
 	// ProxyProtocol puts the proxy_protocol listener filter first: every
 	// connection must open with a PROXY header unless
@@ -114,7 +127,9 @@ type Options struct {
 	// (validate_mutations: true).
 	ValidateMutations bool
 
-	// ContextExtensions are the per-route check_settings.context_extensions.
+	// ContextExtensions are the per-route check_settings.context_extensions
+	// (a file with one virtual host: that virtual host's); for a host of
+	// one of VirtualHosts, that virtual host's replace them.
 	ContextExtensions map[string]string
 	// MetadataNamespaces / TypedMetadataNamespaces are
 	// metadata_context_namespaces / typed_metadata_context_namespaces.
@@ -139,6 +154,31 @@ type Options struct {
 	// http.header_map (one entry per header field, raw bytes, unmerged,
 	// unsanitised) instead of the http.headers map.
 	EncodeRawHeaders bool
+}
+
+// VirtualHost is one virtual host of a file with several: its name, its
+// domains and the ext_authz context_extensions it pins.
+type VirtualHost struct {
+	Name              string
+	Domains           []string
+	ContextExtensions map[string]string
+}
+
+func (v VirtualHost) equal(w VirtualHost) bool {
+	return v.Name == w.Name && slices.Equal(v.Domains, w.Domains) && maps.Equal(v.ContextExtensions, w.ContextExtensions)
+}
+
+// contextExtensions are the context_extensions of a request to authority:
+// its virtual host's (VirtualHosts), else ContextExtensions.
+func (o Options) contextExtensions(authority string) map[string]string {
+	for _, vh := range o.VirtualHosts {
+		for _, d := range vh.Domains {
+			if strings.EqualFold(d, authority) {
+				return vh.ContextExtensions
+			}
+		}
+	}
+	return o.ContextExtensions
 }
 
 // Route is one route of the front's virtual host: a path or prefix match

@@ -39,11 +39,17 @@ import (
 const (
 	EnvoyL4 = "envoy.yaml"           // behind an L4 load balancer: PROXY v2, private-link TLVs
 	EnvoyL7 = "envoy-behind-l7.yaml" // behind one L7 load balancer: one trusted XFF hop
+	// EnvoyMultiVault is envoy.yaml with one virtual host per vault
+	// (contoso-vault, fabrikam-vault), each pinning its vault with the
+	// ext_authz filter's context_extensions {vault: <name>}.
+	EnvoyMultiVault = "envoy-multi-vault.yaml"
 )
 
-// Shipped reads the behaviour of a shipped front-proxy file (EnvoyL4 or
-// EnvoyL7) into Options: PROXY protocol and its TLV rules, the HCM's
-// trusted X-Forwarded-For hops, and the ext_authz filter's timeout,
+// Shipped reads the behaviour of a shipped front-proxy file (EnvoyL4,
+// EnvoyL7 or EnvoyMultiVault) into Options: PROXY protocol and its TLV
+// rules, the HCM's trusted X-Forwarded-For hops, the virtual hosts' routes
+// and ext_authz context_extensions (VirtualHosts for a file with several
+// virtual hosts), and the ext_authz filter's timeout,
 // status_on_error, failure mode, mutation validation, metadata namespaces
 // and peer-certificate / TLS-session inclusion. The stand-in then behaves
 // as that file configures Envoy, and StartEnvoy refuses options that differ
@@ -216,19 +222,37 @@ func (p *frontParts) options() (Options, error) {
 	}
 	o.XFFTrustedHops = int(h.GetXffNumTrustedHops())
 	vhs := h.GetRouteConfig().GetVirtualHosts()
-	if len(vhs) != 1 {
-		errs = append(errs, fmt.Errorf("%d virtual hosts; the stand-in has one", len(vhs)))
+	if len(vhs) == 0 {
+		errs = append(errs, errors.New("no virtual host"))
 	}
-	for _, vh := range vhs {
-		for i, r := range vh.GetRoutes() {
+	for i, vh := range vhs {
+		var routes []Route
+		for j, r := range vh.GetRoutes() {
 			rt := Route{Path: r.GetMatch().GetPath(), Prefix: r.GetMatch().GetPrefix(), Timeout: 15 * time.Second}
 			if t := r.GetRoute().GetTimeout(); t != nil {
 				rt.Timeout = t.AsDuration()
 			}
 			if rt.Path == "" && rt.Prefix == "" || r.GetRoute() == nil {
-				errs = append(errs, fmt.Errorf("route %d: only path or prefix matches routed to a cluster are reproduced", i))
+				errs = append(errs, fmt.Errorf("virtual host %s, route %d: only path or prefix matches routed to a cluster are reproduced", vh.GetName(), j))
 			}
-			o.Routes = append(o.Routes, rt)
+			if len(r.GetTypedPerFilterConfig()) > 0 {
+				errs = append(errs, fmt.Errorf("virtual host %s, route %d: per-route filter config is not reproduced (pin on the virtual host)", vh.GetName(), j))
+			}
+			routes = append(routes, rt)
+		}
+		pin, err := vhostContextExtensions(vh.GetTypedPerFilterConfig(), p.authzFilter.GetName())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("virtual host %s: %w", vh.GetName(), err))
+		}
+		if i == 0 {
+			o.Routes = routes
+		} else if !slices.Equal(routes, o.Routes) {
+			errs = append(errs, fmt.Errorf("virtual host %s routes differently from %s; the stand-in has one route table", vh.GetName(), vhs[0].GetName()))
+		}
+		if len(vhs) == 1 {
+			o.ContextExtensions = pin
+		} else {
+			o.VirtualHosts = append(o.VirtualHosts, VirtualHost{Name: vh.GetName(), Domains: append([]string(nil), vh.GetDomains()...), ContextExtensions: pin})
 		}
 	}
 
@@ -263,6 +287,36 @@ func (p *frontParts) options() (Options, error) {
 	return o, nil
 }
 
+// vhostContextExtensions is a virtual host's ext_authz
+// check_settings.context_extensions (nil without), from its
+// typed_per_filter_config; any other per-filter setting is refused, as the
+// stand-in reproduces none.
+func vhostContextExtensions(per map[string]*anypb.Any, authzFilter string) (map[string]string, error) {
+	var out map[string]string
+	for name, a := range per {
+		if name != authzFilter {
+			return nil, fmt.Errorf("typed_per_filter_config for %s is not reproduced", name)
+		}
+		pr := &extauthzv3.ExtAuthzPerRoute{}
+		if err := a.UnmarshalTo(pr); err != nil {
+			return nil, fmt.Errorf("typed_per_filter_config %s: %w", name, err)
+		}
+		cs := pr.GetCheckSettings()
+		if pr.GetDisabled() || cs == nil {
+			return nil, errors.New("ext_authz disabled per virtual host is not reproduced")
+		}
+		ce := cs.GetContextExtensions()
+		cs.ContextExtensions = nil
+		if !proto.Equal(cs, &extauthzv3.CheckSettings{}) {
+			return nil, errors.New("check_settings other than context_extensions are not reproduced")
+		}
+		if len(ce) > 0 {
+			out = maps.Clone(ce)
+		}
+	}
+	return out, nil
+}
+
 // knobs are the Options fields that describe Envoy's behaviour rather than
 // the test's environment, with defaults made explicit.
 type knobs struct {
@@ -278,6 +332,8 @@ type knobs struct {
 	AllowedHeaders                           bool
 	EncodeRawHeaders                         bool
 	Routes                                   []Route
+	ContextExtensions                        map[string]string
+	VirtualHosts                             []VirtualHost
 }
 
 func (o Options) knobs() knobs {
@@ -296,6 +352,8 @@ func (o Options) knobs() knobs {
 		AllowedHeaders:            o.AllowedHeaders != nil,
 		EncodeRawHeaders:          o.EncodeRawHeaders,
 		Routes:                    o.routes(),
+		ContextExtensions:         o.ContextExtensions,
+		VirtualHosts:              o.VirtualHosts,
 	}
 	if o.ProxyProtocol {
 		k.TLVKeys = o.tlvKeys()
@@ -351,6 +409,12 @@ func knobDiff(got, want Options) []string {
 	}
 	if g.EncodeRawHeaders != w.EncodeRawHeaders {
 		add("encode_raw_headers", g.EncodeRawHeaders, w.EncodeRawHeaders)
+	}
+	if !maps.Equal(g.ContextExtensions, w.ContextExtensions) {
+		add("context_extensions", g.ContextExtensions, w.ContextExtensions)
+	}
+	if !slices.EqualFunc(g.VirtualHosts, w.VirtualHosts, VirtualHost.equal) {
+		add("virtual hosts", g.VirtualHosts, w.VirtualHosts)
 	}
 	if g.AllowedHeaders != w.AllowedHeaders {
 		add("allowed_headers set", g.AllowedHeaders, w.AllowedHeaders)

@@ -45,6 +45,17 @@ func TestShipped(t *testing.T) {
 			EnvoyConfig: EnvoyL7, XFFTrustedHops: 1, Timeout: 500 * time.Millisecond, StatusOnError: 503, ValidateMutations: true,
 			MetadataNamespaces: []string{}, TypedMetadataNamespaces: []string{}, Routes: routes,
 		}},
+		{EnvoyMultiVault, Options{
+			EnvoyConfig: EnvoyMultiVault, ProxyProtocol: true, TLVKeys: map[byte]string{TLVAWS: KeyAWS, TLVAzure: KeyAzure},
+			XFFTrustedHops: 0, Timeout: 500 * time.Millisecond, StatusOnError: 503, ValidateMutations: true,
+			MetadataNamespaces: pp, TypedMetadataNamespaces: pp, Routes: routes,
+			VirtualHosts: []VirtualHost{
+				{Name: "contoso-vault", Domains: []string{"contoso-vault.vault.azure.net", "contoso-vault.vault.azure.net:8443"},
+					ContextExtensions: map[string]string{"vault": "contoso-vault"}},
+				{Name: "fabrikam-vault", Domains: []string{"fabrikam-vault.vault.azure.net", "fabrikam-vault.vault.azure.net:8443"},
+					ContextExtensions: map[string]string{"vault": "fabrikam-vault"}},
+			},
+		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			got, err := Shipped(tc.file)
@@ -172,6 +183,62 @@ func TestRenderEnvoy(t *testing.T) {
 				t.Error("listener's trusted_ca is not the client CA")
 			}
 		})
+	}
+}
+
+// TestRenderEnvoyMultiVault: a file with several virtual hosts keeps each
+// one's domains and vault pin through rendering, refuses Domains and
+// options whose pins differ from the file's; the stand-in sends each host
+// its virtual host's pin, and other hosts ContextExtensions.
+func TestRenderEnvoyMultiVault(t *testing.T) {
+	k := newRenderKit(t, EnvoyMultiVault)
+	k.opts.Domains = nil
+	path, err := RenderEnvoy(t, k.opts, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bootstrapv3.Bootstrap{}
+	if err := (protojson.UnmarshalOptions{Resolver: protoregistry.GlobalTypes}).Unmarshal(data, b); err != nil {
+		t.Fatal(err)
+	}
+	p, err := openFront(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.name, p.path = EnvoyMultiVault, EnvoyMultiVault
+	shipped, _ := Shipped(EnvoyMultiVault)
+	if got, err := p.options(); err != nil || !reflect.DeepEqual(got, shipped) {
+		t.Errorf("behaviour changed by rendering:\n%+v\nwant\n%+v (%v)", got, shipped, err)
+	}
+
+	k.opts.Domains = []string{"contoso-vault.vault.azure.net"}
+	if _, err := RenderEnvoy(t, k.opts, t.TempDir()); err == nil || !strings.Contains(err.Error(), "Domains must be empty") {
+		t.Errorf("Domains with several virtual hosts: err = %v", err)
+	}
+	k.opts.Domains = nil
+	k.opts.VirtualHosts = append([]VirtualHost(nil), k.opts.VirtualHosts...)
+	k.opts.VirtualHosts[0].ContextExtensions = map[string]string{"vault": "fabrikam-vault"}
+	if _, err := RenderEnvoy(t, k.opts, t.TempDir()); err == nil || !strings.Contains(err.Error(), "virtual hosts: options say") {
+		t.Errorf("a pin the file does not have: err = %v", err)
+	}
+
+	for host, want := range map[string]string{
+		"contoso-vault.vault.azure.net":       "contoso-vault",
+		"FABRIKAM-vault.vault.azure.net":      "fabrikam-vault",
+		"fabrikam-vault.vault.azure.net:8443": "fabrikam-vault",
+		"unknown.vault.azure.net":             "",
+	} {
+		if got := shipped.contextExtensions(host)["vault"]; got != want {
+			t.Errorf("stand-in pin for %s: %q, want %q", host, got, want)
+		}
+	}
+	shipped.ContextExtensions = map[string]string{"vault": "x"}
+	if got := shipped.contextExtensions("unknown.vault.azure.net")["vault"]; got != "x" {
+		t.Errorf("a host no virtual host lists: pin %q, want ContextExtensions'", got)
 	}
 }
 
