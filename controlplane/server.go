@@ -263,7 +263,7 @@ func (s *Server) SwapSet(set *engine.Set) {
 		}
 		authn, err := token.New(s.keys, id, rt.Config.AuthzVault())
 		if err != nil {
-			s.log.Error("control plane: cannot build the token authenticator; keeping the previous ones", "vault", rt.Config.Vault.Name, "error", err)
+			s.log.Error("control plane: cannot build the token authenticator; keeping the previous one", "vault", rt.Config.Vault.Name, "error", err)
 			for _, a := range byName {
 				a.Close()
 			}
