@@ -43,11 +43,15 @@ type Store struct {
 	// Type is file (default: one node) or etcd (a fleet).
 	Type string `json:"type,omitempty"`
 	// Path is the file store's file (default: vaultwall-state.json beside
-	// the configuration file; its directory must be writable).
+	// the configuration file; its directory must be writable). With
+	// vaults.dir each vault has its own file beside it, the vault's name
+	// (lower case) before the extension: vaultwall-state.<vault>.json.
 	Path string `json:"path,omitempty"`
 	// Endpoints are the etcd client URLs.
 	Endpoints []string `json:"endpoints,omitempty"`
-	// KeyPrefix prefixes the etcd key (default /vaultwall/<vault name>/).
+	// KeyPrefix prefixes the etcd key <prefix>state (default
+	// /vaultwall/<vault name>/). With vaults.dir each vault has its own key,
+	// <prefix><vault name, lower case>/state (default prefix /vaultwall/).
 	KeyPrefix string `json:"keyPrefix,omitempty"`
 	// DialTimeout bounds connecting to etcd (default 5s).
 	DialTimeout Duration `json:"dialTimeout,omitempty"`
@@ -100,7 +104,11 @@ func (c *Config) controlPlaneDefaults() {
 		cp.Store.Type = StoreFile
 	}
 	if cp.Store.KeyPrefix == "" {
-		cp.Store.KeyPrefix = "/vaultwall/" + c.Vault.Name + "/"
+		if c.Vaults.Dir != "" {
+			cp.Store.KeyPrefix = "/vaultwall/" // each vault's key is <prefix><vault name, lower case>/state
+		} else {
+			cp.Store.KeyPrefix = "/vaultwall/" + c.Vault.Name + "/"
+		}
 	}
 	if cp.Store.DialTimeout == 0 {
 		cp.Store.DialTimeout = Duration(5 * time.Second)

@@ -18,6 +18,9 @@ type Change struct {
 	Caller string
 	// Address is the caller's network address.
 	Address string
+	// Vault is the vault changed (vault.name; as the request named it when
+	// it names no vault in force).
+	Vault string
 	// Reason is the control-plane policy's reason for allowing (or, when
 	// Outcome is "denied", refusing) the call.
 	Reason string
@@ -60,6 +63,9 @@ func (a SlogAuditor) Change(ctx context.Context, c Change) {
 		slog.String("outcome", c.Outcome),
 		slog.String("etagBefore", c.EtagBefore),
 		slog.String("etagAfter", c.EtagAfter),
+	}
+	if c.Vault != "" {
+		attrs = append(attrs, slog.String("vault", c.Vault))
 	}
 	if len(c.Before) > 0 || len(c.After) > 0 {
 		attrs = append(attrs, slog.Any("before", jsonValue(c.Before)), slog.Any("after", jsonValue(c.After)))

@@ -3,7 +3,10 @@ package controlplane
 import (
 	"context"
 	"crypto/x509"
+	"maps"
 	"path"
+	"slices"
+	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -72,26 +75,39 @@ func CallerFrom(ctx context.Context) *Caller {
 	return c
 }
 
-// authenticator holds the management-audience token authenticator of the
-// configuration in force.
+// authenticator holds the management-audience token authenticators of the
+// configuration in force, one per vault (each verifies tokens of its
+// vault's tenant), by the vault's name in lower case.
 type authenticator struct {
-	mu    sync.RWMutex
-	authn *token.Authenticator
+	mu     sync.RWMutex
+	byName map[string]*token.Authenticator
 }
 
-func (a *authenticator) get() *token.Authenticator {
+// get is the authenticator of the vault called name. For a call naming no
+// vault in force (none, such as Explain selecting by host, or an unknown
+// one, refused once the caller is known) it is every vault's, the only one
+// or, with several, each in turn: the first that verifies the token
+// authenticates it.
+func (a *authenticator) get(name string) []*token.Authenticator {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.authn
+	if n := a.byName[strings.ToLower(name)]; name != "" && n != nil {
+		return []*token.Authenticator{n}
+	}
+	out := make([]*token.Authenticator, 0, len(a.byName))
+	for _, k := range slices.Sorted(maps.Keys(a.byName)) {
+		out = append(out, a.byName[k])
+	}
+	return out
 }
 
-func (a *authenticator) swap(n *token.Authenticator) {
+func (a *authenticator) swap(n map[string]*token.Authenticator) {
 	a.mu.Lock()
-	old := a.authn
-	a.authn = n
+	old := a.byName
+	a.byName = n
 	a.mu.Unlock()
-	if old != nil {
-		old.Close()
+	for _, o := range old {
+		o.Close()
 	}
 }
 
@@ -100,7 +116,7 @@ func (a *authenticator) swap(n *token.Authenticator) {
 // be decided) with the caller as far as it is known and the reason.
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	c := &Caller{}
-	actx, err := s.authorize(ctx, info.FullMethod, c)
+	actx, err := s.authorize(ctx, info.FullMethod, vaultName(req), c)
 	if err != nil {
 		name := path.Base(info.FullMethod)
 		if _, ok := methods[name]; !ok {
@@ -135,7 +151,9 @@ func peerAddress(ctx context.Context) string {
 
 // authorize fills c with what it learns of the caller, so that a refusal
 // can name it.
-func (s *Server) authorize(ctx context.Context, fullMethod string, c *Caller) (context.Context, error) {
+// vault is the vault the request names ("" for none): its tenant's
+// authenticator verifies the token, and the policy sees the vault's name.
+func (s *Server) authorize(ctx context.Context, fullMethod, vault string, c *Caller) (context.Context, error) {
 	name := path.Base(fullMethod)
 	m, ok := methods[name]
 	if !ok || path.Dir(fullMethod) != "/vaultwall.v1.VaultAdminService" {
@@ -148,19 +166,28 @@ func (s *Server) authorize(ctx context.Context, fullMethod string, c *Caller) (c
 	switch auth := md.Get("authorization"); len(auth) {
 	case 0:
 	case 1:
-		authn := s.authn.get()
-		if authn == nil {
+		authns := s.authn.get(vault)
+		if len(authns) == 0 {
 			return ctx, status.Error(codes.Unauthenticated, "the control plane accepts no token: controlPlane.audiences is empty; use an admin client certificate")
 		}
 		req := &authz.Request{Headers: map[string]string{"authorization": auth[0]}}
-		caller, deny, err := authn.Authenticate(ctx, req, &authz.Operation{Plane: authz.PlaneControl})
-		switch {
-		case err != nil:
-			return ctx, status.Errorf(codes.Unavailable, "cannot verify the token now: %v", err)
-		case deny != nil:
+		var deny *authz.Denial
+		for _, authn := range authns {
+			caller, d, err := authn.Authenticate(ctx, req, &authz.Operation{Plane: authz.PlaneControl})
+			if err != nil {
+				return ctx, status.Errorf(codes.Unavailable, "cannot verify the token now: %v", err)
+			}
+			if d == nil {
+				c.Token, deny = caller, nil
+				break
+			}
+			if deny == nil {
+				deny = d
+			}
+		}
+		if deny != nil {
 			return ctx, status.Error(codes.Unauthenticated, deny.Message)
 		}
-		c.Token = caller
 	default:
 		return ctx, status.Error(codes.Unauthenticated, "send one authorization header")
 	}
@@ -168,7 +195,7 @@ func (s *Server) authorize(ctx context.Context, fullMethod string, c *Caller) (c
 		return ctx, status.Error(codes.Unauthenticated,
 			"send a bearer token for the management audience, or connect with an admin client certificate")
 	}
-	d, err := s.policy.Authorize(ctx, policyInput(name, m, c))
+	d, err := s.policy.Authorize(ctx, policyInput(name, m, s.policyVault(vault), c))
 	if err != nil {
 		s.log.Error("control-plane policy could not decide; refusing", "method", name, "caller", c.String(), "error", err)
 		return ctx, status.Errorf(codes.Internal, "the control-plane policy could not decide: %v", err)
@@ -204,8 +231,8 @@ func (s *Server) matchAdmin(cert *x509.Certificate) (principal string, admin boo
 	return s.admins.MatchCertificate(cert)
 }
 
-func policyInput(name string, m method, c *Caller) rego.ControlInput {
-	in := rego.ControlInput{Method: name, Action: m.action, ReadOnly: m.readOnly}
+func policyInput(name string, m method, vault string, c *Caller) rego.ControlInput {
+	in := rego.ControlInput{Method: name, Action: m.action, ReadOnly: m.readOnly, Vault: vault}
 	if t := c.Token; t != nil {
 		in.Token = &rego.ControlToken{
 			ObjectID: t.ObjectID, ApplicationID: t.ApplicationID, TenantID: t.TenantID,

@@ -41,6 +41,16 @@
 //     the whole vault); IP rule values stored as config reads them;
 //     access-policy requests within limits.maxAccessPolicies, merged in
 //     linear time;
+//   - several vaults (vaults.dir): each vault has its own state, store
+//     (file vaultwall-state.<vault>.json, etcd key <keyPrefix><vault>/state),
+//     revision and etag, opened when the fleet first loads the vault
+//     (Server.OverlayFor, an engine.VaultOverlays); its overlay lays that
+//     state over the vault's composed configuration (MergeWith with
+//     config.ParseVault), so a write rebuilds that vault alone. Requests
+//     name their vault (empty: the only one; several: INVALID_ARGUMENT;
+//     unknown: NOT_FOUND); Explain selects by host through the engine.Set
+//     (SwapSet); tokens are verified for the named vault's tenant; the
+//     control-plane policy's input carries the vault;
 //   - the audit trail of every change attempt and of every call refused
 //     before its handler ran, once each (Auditor; SlogAuditor by default).
 //

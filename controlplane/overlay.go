@@ -65,7 +65,14 @@ func (o *Overlay) Parse(path string, data []byte) (*config.Config, error) {
 // name StateSource and the field, e.g.
 // "control-plane state: properties.networkAcls.ipRules[2].value: …".
 func Merge(path string, data []byte, st store.State) (*config.Config, error) {
-	base, err := config.Parse(path, data)
+	return MergeWith(config.Parse, path, data, st)
+}
+
+// MergeWith is Merge with the file parsed by parse: config.Parse, or for a
+// vault of vaults.dir config.ParseVault onto the main file, so the state
+// lands on that vault's composed configuration.
+func MergeWith(parse engine.ParseFunc, path string, data []byte, st store.State) (*config.Config, error) {
+	base, err := parse(path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +85,7 @@ func Merge(path string, data []byte, st store.State) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Parse(path, merged)
+	cfg, err := parse(path, merged)
 	if err != nil {
 		return nil, relabel(err)
 	}

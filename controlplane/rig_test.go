@@ -89,11 +89,21 @@ type instance struct {
 	checks    authv3.AuthorizationClient
 	adminAddr string
 	log       *lockedWriter
+	// host is the Host of check's requests (default the vault's,
+	// contoso-vault.vault.azure.net).
+	host string
 }
 
 // start runs a whole vaultwall process in-process (server.Serve, as
 // `vaultwall serve` runs it) and stops it when the test ends.
 func (r *rig) start(t *testing.T, name, cfgText string) *instance {
+	t.Helper()
+	return r.startHost(t, name, cfgText, "")
+}
+
+// startHost is start, checking readiness (and later checks) with Host
+// host ("": the default vault's).
+func (r *rig) startHost(t *testing.T, name, cfgText, host string) *instance {
 	t.Helper()
 	cfgPath := r.write(t, name+".yaml", cfgText)
 	logs := &lockedWriter{}
@@ -105,7 +115,7 @@ func (r *rig) start(t *testing.T, name, cfgText string) *instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	in := &instance{cfgPath: cfgPath, log: logs, checks: authv3.NewAuthorizationClient(cc), adminAddr: a.Admin}
+	in := &instance{cfgPath: cfgPath, log: logs, checks: authv3.NewAuthorizationClient(cc), adminAddr: a.Admin, host: host}
 	// Data-plane tokens need the issuer's keys.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -155,11 +165,15 @@ func bearer(ctx context.Context, tok string) context.Context {
 func (in *instance) check(t *testing.T, tok, addr string) (bool, string) {
 	t.Helper()
 	path := "/secrets/db?api-version=7.5"
+	host := in.host
+	if host == "" {
+		host = "contoso-vault.vault.azure.net"
+	}
 	resp, err := in.checks.Check(t.Context(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
 			SocketAddress: &corev3.SocketAddress{Address: addr, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 40000}}}}},
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: "GET", Path: path, Host: "contoso-vault.vault.azure.net",
+			Method: "GET", Path: path, Host: host,
 			Headers: map[string]string{":path": path, ":method": "GET", "authorization": "Bearer " + tok}}},
 	}})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,9 +20,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/peer"
 	"github.com/vaultwall/vaultwall/authz/token"
 	"github.com/vaultwall/vaultwall/config"
@@ -46,8 +50,12 @@ type Options struct {
 	Log   *slog.Logger
 	// Audit receives every change attempt (default: SlogAuditor on Log).
 	Audit Auditor
-	// Store replaces the store the configuration names (tests).
+	// Store replaces the store the configuration names (tests; a
+	// single-vault configuration).
 	Store store.Store
+	// VaultStore replaces the store of each vault of a multi-vault
+	// configuration (tests), by the vault's name in lower case.
+	VaultStore func(vault string) (store.Store, error)
 	// Listening, when set, is told the admin listener's address.
 	Listening func(net.Addr)
 }
@@ -58,22 +66,39 @@ type Options struct {
 type Server struct {
 	v1.UnimplementedVaultAdminServiceServer
 
-	cfg     config.ControlPlane
-	path    string
-	store   store.Store
-	overlay *Overlay
-	build   engine.BuildFunc
-	keys    *token.KeyStore
-	policy  *rego.ControlPolicy
-	admins  *peer.Principals
-	tls     *tls.Config
-	log     *slog.Logger
-	audit   Auditor
-	listen  func(net.Addr)
+	cfg    config.ControlPlane
+	path   string // the configuration file: the main file with vaults.dir
+	name   string // the vault of a single-vault configuration, as at Open
+	build  engine.BuildFunc
+	keys   *token.KeyStore
+	policy *rego.ControlPolicy
+	admins *peer.Principals
+	tls    *tls.Config
+	log    *slog.Logger
+	audit  Auditor
+	listen func(net.Addr)
 
-	authn   authenticator
-	current atomic.Pointer[engine.Runtime]
-	eng     atomic.Pointer[Loader]
+	authn authenticator
+	set   atomic.Pointer[engine.Set]
+	eng   atomic.Pointer[Loader]
+
+	// multi: the configuration has vaults.dir (read at Open, like the
+	// rest of controlPlane); single is the one vault's state otherwise.
+	multi  bool
+	single *vaultState
+	// With vaults.dir, each vault's state by its name in lower case,
+	// opened on the fleet's first load of the vault (OverlayFor); etcd is
+	// the client every vault's etcd store shares.
+	mu           sync.Mutex
+	vaults       map[string]*vaultState
+	etcd         *clientv3.Client
+	openStore    func(vault string) (store.Store, error)
+	openFailures atomic.Uint64
+	// running and runEng are set while Run serves: a vault opened then is
+	// followed at once; follows waits for every follower.
+	running context.Context
+	runEng  Loader
+	follows sync.WaitGroup
 }
 
 // Loader applies a stored change: the engine (engine.Fleet) that the
@@ -95,7 +120,8 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cp, path: cfg.Path, build: o.Build, keys: o.Keys, log: log, audit: o.Audit, listen: o.Listening, store: o.Store}
+	s := &Server{cfg: cp, path: cfg.Path, name: cfg.Vault.Name, build: o.Build, keys: o.Keys, log: log, audit: o.Audit, listen: o.Listening,
+		multi: cfg.Vaults.Dir != "", vaults: map[string]*vaultState{}, openStore: o.VaultStore}
 	if s.audit == nil {
 		s.audit = SlogAuditor{Log: log}
 	}
@@ -120,33 +146,56 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, cfg.Annotate(err)
 	}
-	if s.store == nil {
-		if s.store, err = openStore(cfg, log); err != nil {
+	if s.multi {
+		// Each vault's store opens when the fleet first loads the vault
+		// (OverlayFor); with etcd they share one client.
+		if cp.Store.Type == config.StoreEtcd && s.openStore == nil {
+			ec, err := etcdConfig(cp.Store)
+			if err != nil {
+				return nil, err
+			}
+			if s.etcd, err = clientv3.New(ec); err != nil {
+				return nil, fmt.Errorf("control-plane store: etcd: %w", err)
+			}
+		}
+		return s, nil
+	}
+	st := o.Store
+	if st == nil {
+		if st, err = openStore(cfg, log); err != nil {
 			return nil, err
 		}
 	}
 	gctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	snap, err := s.store.Get(gctx)
+	snap, err := st.Get(gctx)
 	if err != nil {
-		s.store.Close()
+		st.Close()
 		return nil, fmt.Errorf("control-plane store: %w", err)
 	}
-	s.overlay = NewOverlay(snap)
+	s.single = &vaultState{store: st, overlay: NewOverlay(snap)}
 	return s, nil
+}
+
+func etcdConfig(sc config.Store) (clientv3.Config, error) {
+	ec := clientv3.Config{Endpoints: sc.Endpoints, DialTimeout: sc.DialTimeout.D(), Logger: zap.NewNop()}
+	if sc.TLS.Enabled() {
+		tc, err := sc.TLS.Load("controlPlane.store.tls")
+		if err != nil {
+			return ec, err
+		}
+		ec.TLS = tc
+	}
+	return ec, nil
 }
 
 func openStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	sc := cfg.ControlPlane.Store
 	switch sc.Type {
 	case config.StoreEtcd:
-		ec := clientv3.Config{Endpoints: sc.Endpoints, DialTimeout: sc.DialTimeout.D(), Logger: zap.NewNop()}
-		if sc.TLS.Enabled() {
-			tc, err := sc.TLS.Load("controlPlane.store.tls")
-			if err != nil {
-				return nil, err
-			}
-			ec.TLS = tc
+		ec, err := etcdConfig(sc)
+		if err != nil {
+			return nil, err
 		}
 		return etcdstore.Open(ec, sc.KeyPrefix, log)
 	default:
@@ -154,32 +203,78 @@ func openStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	}
 }
 
-// Overlay is what the engine lays over the configuration file.
-func (s *Server) Overlay() *Overlay { return s.overlay }
+// Multi reports whether the configuration has vaults.dir: each vault then
+// has its own state, laid over it through OverlayFor (Fleet.SetVaultOverlays)
+// instead of Overlay (Fleet.SetOverlay).
+func (s *Server) Multi() bool { return s.multi }
 
-// Store is the control plane's store.
-func (s *Server) Store() store.Store { return s.store }
+// Overlay is what the engine lays over the configuration file of a
+// single-vault configuration; nil with vaults.dir (see OverlayFor).
+func (s *Server) Overlay() *Overlay {
+	if s.single == nil {
+		return nil
+	}
+	return s.single.overlay
+}
 
-// Swap follows the engine: the runtime in force answers Explain and names
-// the issuers, whose tokens are accepted for the management audiences.
-// server.Serve registers it among the engine's swaps.
-func (s *Server) Swap(rt *engine.Runtime) {
-	s.current.Store(rt)
-	if len(s.cfg.Audiences) == 0 || rt.Config == nil {
+// Store is the control plane's store of a single-vault configuration; nil
+// with vaults.dir (see VaultStore).
+func (s *Server) Store() store.Store {
+	if s.single == nil {
+		return nil
+	}
+	return s.single.store
+}
+
+// VaultStore is the store of the vault called name in a multi-vault
+// configuration, nil until the fleet has loaded that vault.
+func (s *Server) VaultStore(name string) store.Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := s.vaults[strings.ToLower(name)]; v != nil {
+		return v.store
+	}
+	return nil
+}
+
+// Swap follows one runtime served alone (SwapSet of engine.SetOf(rt)).
+func (s *Server) Swap(rt *engine.Runtime) { s.SwapSet(engine.SetOf(rt)) }
+
+// SwapSet follows the engine: the Set in force names the vaults the API
+// manages, answers Explain (selecting a vault by host, as Check does), and
+// names each vault's issuers and tenant, whose tokens are accepted for the
+// management audiences. server.Serve registers it among the engine's
+// swaps.
+func (s *Server) SwapSet(set *engine.Set) {
+	s.set.Store(set)
+	if len(s.cfg.Audiences) == 0 {
 		return
 	}
-	id := rt.Config.Identity
-	id.Issuers = make([]config.Issuer, len(rt.Config.Identity.Issuers))
-	for i, is := range rt.Config.Identity.Issuers {
-		is.Audiences = s.cfg.Audiences
-		id.Issuers[i] = is
+	byName := map[string]*token.Authenticator{}
+	for _, rt := range set.Runtimes {
+		if rt.Config == nil {
+			continue
+		}
+		id := rt.Config.Identity
+		id.Issuers = make([]config.Issuer, len(rt.Config.Identity.Issuers))
+		for i, is := range rt.Config.Identity.Issuers {
+			is.Audiences = s.cfg.Audiences
+			id.Issuers[i] = is
+		}
+		authn, err := token.New(s.keys, id, rt.Config.AuthzVault())
+		if err != nil {
+			s.log.Error("control plane: cannot build the token authenticator; keeping the previous one", "vault", rt.Config.Vault.Name, "error", err)
+			for _, a := range byName {
+				a.Close()
+			}
+			return
+		}
+		byName[strings.ToLower(rt.Config.Vault.Name)] = authn
 	}
-	authn, err := token.New(s.keys, id, rt.Config.AuthzVault())
-	if err != nil {
-		s.log.Error("control plane: cannot build the token authenticator; keeping the previous one", "error", err)
+	if len(byName) == 0 {
 		return
 	}
-	s.authn.swap(authn)
+	s.authn.swap(byName)
 }
 
 // Run serves the admin API on controlPlane.listenAddr and applies every
@@ -202,12 +297,26 @@ func (s *Server) Run(ctx context.Context, eng Loader) error {
 	if s.listen != nil {
 		s.listen(ln.Addr())
 	}
-	s.log.Info("control plane serving", "addr", ln.Addr().String(), "tls", s.tls != nil,
-		"store", s.cfg.Store.Type, "revision", s.overlay.Version())
+	if s.single != nil {
+		s.log.Info("control plane serving", "addr", ln.Addr().String(), "tls", s.tls != nil,
+			"store", s.cfg.Store.Type, "revision", s.single.overlay.Version())
+	} else {
+		s.log.Info("control plane serving", "addr", ln.Addr().String(), "tls", s.tls != nil,
+			"store", s.cfg.Store.Type, "vaults", names(s.set.Load()))
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
-	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); s.follow(ctx, eng) }()
+	// Follow every vault's store: the single one, or each vault opened so
+	// far and, from now on, each vault as it is opened (vault).
+	s.mu.Lock()
+	s.running, s.runEng = ctx, eng
+	if s.single != nil {
+		s.follows.Go(func() { s.follow(ctx, eng, s.single) })
+	}
+	for _, v := range s.vaults {
+		s.follows.Go(func() { s.follow(ctx, eng, v) })
+	}
+	s.mu.Unlock()
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -219,7 +328,10 @@ func (s *Server) Run(ctx context.Context, eng Loader) error {
 	case <-time.After(5 * time.Second):
 		g.Stop()
 	}
-	<-watchDone
+	s.mu.Lock()
+	s.running, s.runEng = nil, nil
+	s.mu.Unlock()
+	s.follows.Wait()
 	s.authn.swap(nil)
 	return err
 }
@@ -231,51 +343,71 @@ func hostIP(a net.Addr) net.IP {
 	return nil
 }
 
-// follow applies every snapshot the store announces.
-func (s *Server) follow(ctx context.Context, eng Loader) {
-	for snap := range s.store.Watch(ctx) {
-		if !s.overlay.Offer(snap) {
+// follow applies every snapshot v's store announces.
+func (s *Server) follow(ctx context.Context, eng Loader, v *vaultState) {
+	for snap := range v.store.Watch(ctx) {
+		if !v.overlay.Offer(snap) {
 			continue
 		}
-		s.apply(ctx, eng, snap)
+		s.apply(ctx, eng, v, snap)
 	}
 }
 
-func (s *Server) apply(ctx context.Context, eng Loader, snap store.Snapshot) {
+func (s *Server) apply(ctx context.Context, eng Loader, v *vaultState, snap store.Snapshot) {
 	start := time.Now()
 	if err := eng.Load(ctx); err != nil {
-		s.log.Error("control-plane state not applied; the configuration in force stays", "revision", snap.Etag(), "error", err)
+		s.log.Error("control-plane state not applied; the configuration in force stays", "vault", v.key, "revision", snap.Etag(), "error", err)
 		return
 	}
-	s.log.Info("control-plane state applied", "revision", snap.Etag(), "took", time.Since(start))
+	s.log.Info("control-plane state applied", "vault", v.key, "revision", snap.Etag(), "took", time.Since(start))
 }
 
-// Close closes the store.
-func (s *Server) Close() error { return s.store.Close() }
+// Close closes every store (and the etcd client they share).
+func (s *Server) Close() error {
+	var errs []error
+	if s.single != nil {
+		errs = append(errs, s.single.store.Close())
+	}
+	s.mu.Lock()
+	for _, v := range s.vaults {
+		errs = append(errs, v.store.Close())
+	}
+	s.mu.Unlock()
+	if s.etcd != nil {
+		errs = append(errs, s.etcd.Close())
+	}
+	return errors.Join(errs...)
+}
 
 // loaded is the state read for a write, with the configuration it gives.
 type loaded struct {
-	snap store.Snapshot
-	data []byte
-	cfg  *config.Config
+	snap  store.Snapshot
+	data  []byte
+	parse engine.ParseFunc
+	cfg   *config.Config
 }
 
-// read returns the current snapshot and the configuration in force with
-// it, straight from the store and the file.
-func (s *Server) read(ctx context.Context) (loaded, error) {
-	snap, err := s.store.Get(ctx)
+// read returns the vault's current snapshot and the configuration in
+// force with it, straight from the store and the files (a vault of
+// vaults.dir: its file parsed onto the main file).
+func (s *Server) read(ctx context.Context, t target) (loaded, error) {
+	snap, err := t.v.store.Get(ctx)
 	if err != nil {
 		return loaded{}, fmt.Errorf("%w: %w", errStore, err)
 	}
-	data, err := os.ReadFile(s.path)
+	parse, err := s.parser(t)
+	if err != nil {
+		return loaded{}, err
+	}
+	data, err := os.ReadFile(t.file)
 	if err != nil {
 		return loaded{}, fmt.Errorf("%w: %v", errBase, err)
 	}
-	cfg, err := Merge(s.path, data, snap.State)
+	cfg, err := MergeWith(parse, t.file, data, snap.State)
 	if err != nil {
 		return loaded{}, fmt.Errorf("%w: %v", errBase, err)
 	}
-	return loaded{snap: snap, data: data, cfg: cfg}, nil
+	return loaded{snap: snap, data: data, parse: parse, cfg: cfg}, nil
 }
 
 // write runs one change: read, check the etag, mutate, validate (merged
@@ -283,13 +415,19 @@ func (s *Server) read(ctx context.Context) (loaded, error) {
 // engine before answering, audit (once, whatever the number of attempts).
 // With etag "*" a compare-and-swap lost to another writer is retried from a
 // fresh read until the change is applied, refused, or ctx ends.
-func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *config.Config, next *store.State) error) (*config.Config, store.Snapshot, error) {
+func (s *Server) write(ctx context.Context, vault, name, etag string, mutate func(cur *config.Config, next *store.State) error) (*config.Config, store.Snapshot, error) {
 	caller := CallerFrom(ctx)
-	ch := Change{Method: name, Caller: caller.String(), Address: peerAddress(ctx)}
+	ch := Change{Method: name, Caller: caller.String(), Address: peerAddress(ctx), Vault: vault}
 	if caller != nil {
 		ch.Reason = caller.Reason
 	}
 	defer func() { s.audit.Change(context.WithoutCancel(ctx), ch) }()
+	t, err := s.target(ctx, vault)
+	if err != nil {
+		ch.Outcome, ch.Error = "refused", err.Error()
+		return nil, store.Snapshot{}, err
+	}
+	ch.Vault = t.name
 	if etag == "" {
 		err := withDetailsEtagRequired()
 		ch.Outcome, ch.Error = "refused", err.Error()
@@ -297,7 +435,7 @@ func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *
 	}
 	if etag != "*" && !canonicalEtag(etag) {
 		err := &etagError{Sent: etag, Malformed: true}
-		if cur, rerr := s.read(ctx); rerr == nil {
+		if cur, rerr := s.read(ctx, t); rerr == nil {
 			err.Current = etagOf(cur.cfg, cur.snap)
 			ch.EtagBefore = err.Current
 		}
@@ -305,7 +443,7 @@ func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *
 		return nil, store.Snapshot{}, err
 	}
 	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
-		cfg, snap, outcome, err := s.attempt(ctx, &ch, etag, mutate)
+		cfg, snap, outcome, err := s.attempt(ctx, t, &ch, etag, mutate)
 		if err != nil && etag == "*" && errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
 			if !sleepJitter(ctx, backoff) {
 				err = ctx.Err()
@@ -323,8 +461,8 @@ func (s *Server) write(ctx context.Context, name, etag string, mutate func(cur *
 }
 
 // attempt is one read-mutate-validate-swap of write.
-func (s *Server) attempt(ctx context.Context, ch *Change, etag string, mutate func(cur *config.Config, next *store.State) error) (*config.Config, store.Snapshot, string, error) {
-	cur, err := s.read(ctx)
+func (s *Server) attempt(ctx context.Context, t target, ch *Change, etag string, mutate func(cur *config.Config, next *store.State) error) (*config.Config, store.Snapshot, string, error) {
+	cur, err := s.read(ctx, t)
 	if err != nil {
 		return nil, store.Snapshot{}, "failed", err
 	}
@@ -343,7 +481,7 @@ func (s *Server) attempt(ctx context.Context, ch *Change, etag string, mutate fu
 		return cur.cfg, cur.snap, "unchanged", nil
 	}
 	ch.Before, ch.After = before, after
-	cfg, err := Merge(s.path, cur.data, next)
+	cfg, err := MergeWith(cur.parse, t.file, cur.data, next)
 	if err != nil {
 		return nil, store.Snapshot{}, "refused", &invalidError{err}
 	}
@@ -354,10 +492,10 @@ func (s *Server) attempt(ctx context.Context, ch *Change, etag string, mutate fu
 		}
 		rt.Close()
 	}
-	rev, err := s.store.CompareAndSwap(ctx, cur.snap.Revision, next)
+	rev, err := t.v.store.CompareAndSwap(ctx, cur.snap.Revision, next)
 	if errors.Is(err, store.ErrConflict) {
 		e := &etagError{Sent: etag}
-		if now, rerr := s.read(ctx); rerr == nil {
+		if now, rerr := s.read(ctx, t); rerr == nil {
 			e.Current = etagOf(now.cfg, now.snap)
 		}
 		return nil, store.Snapshot{}, "conflict", e
@@ -370,7 +508,7 @@ func (s *Server) attempt(ctx context.Context, ch *Change, etag string, mutate fu
 	// Apply before answering. The store's watch may have offered the
 	// snapshot first and be loading it now: Load waits for that load (loads
 	// are serialised) and finds nothing left to do.
-	s.overlay.Offer(snap)
+	t.v.overlay.Offer(snap)
 	if eng := s.eng.Load(); eng != nil {
 		// The state is stored: apply it even if the caller goes away now.
 		if err := (*eng).Load(context.WithoutCancel(ctx)); err != nil {
@@ -435,8 +573,12 @@ func stateOf(p *config.Properties) store.State {
 }
 
 // GetVault implements VaultAdminService.
-func (s *Server) GetVault(ctx context.Context, _ *v1.GetVaultRequest) (*v1.GetVaultResponse, error) {
-	cur, err := s.read(ctx)
+func (s *Server) GetVault(ctx context.Context, req *v1.GetVaultRequest) (*v1.GetVaultResponse, error) {
+	t, err := s.target(ctx, req.GetVault())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	cur, err := s.read(ctx, t)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -450,7 +592,7 @@ func (s *Server) UpdateVaultProperties(ctx context.Context, req *v1.UpdateVaultP
 		PublicNetworkAccess: publicAccessFromProto(req.GetProperties().GetPublicNetworkAccess()),
 		NetworkAcls:         aclsFromProto(req.GetProperties().GetNetworkAcls()),
 	}
-	cfg, snap, err := s.write(ctx, "UpdateVaultProperties", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+	cfg, snap, err := s.write(ctx, req.GetVault(), "UpdateVaultProperties", req.GetEtag(), func(cur *config.Config, next *store.State) error {
 		pna, acls, err := ApplyNetworkPatch(&cur.Properties, patch)
 		if err != nil {
 			return err
@@ -483,7 +625,7 @@ func (s *Server) UpdateAccessPolicies(ctx context.Context, req *v1.UpdateAccessP
 	default:
 		return nil, s.refuse(ctx, "UpdateAccessPolicies", &PatchError{Field: "kind", Msg: "set ADD, REPLACE or REMOVE"})
 	}
-	cfg, snap, err := s.write(ctx, "UpdateAccessPolicies", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+	cfg, snap, err := s.write(ctx, req.GetVault(), "UpdateAccessPolicies", req.GetEtag(), func(cur *config.Config, next *store.State) error {
 		// The limit first: nothing below may cost more than the request's size.
 		if n, limit := len(req.GetAccessPolicies()), cur.Limits.MaxAccessPolicies; n > limit {
 			return &PatchError{Field: "access_policies", Msg: fmt.Sprintf("%d entries, the limit is %d (limits.maxAccessPolicies)", n, limit)}
@@ -548,7 +690,7 @@ func (s *Server) CreateRoleAssignment(ctx context.Context, req *v1.CreateRoleAss
 		ra.ID = uuid.NewString()
 	}
 	var created roleAssignment
-	cfg, snap, err := s.write(ctx, "CreateRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+	cfg, snap, err := s.write(ctx, req.GetVault(), "CreateRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
 		scope, err := config.VaultScope(cur.Vault.ResourceID, ra.Scope)
 		if err != nil {
 			return &PatchError{Field: "role_assignment.scope", Msg: err.Error()}
@@ -581,7 +723,7 @@ func (s *Server) DeleteRoleAssignment(ctx context.Context, req *v1.DeleteRoleAss
 		return nil, s.refuse(ctx, "DeleteRoleAssignment", &PatchError{Field: "id", Msg: "required"})
 	}
 	deleted := false
-	cfg, snap, err := s.write(ctx, "DeleteRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
+	cfg, snap, err := s.write(ctx, req.GetVault(), "DeleteRoleAssignment", req.GetEtag(), func(cur *config.Config, next *store.State) error {
 		list, ok := DeleteRoleAssignment(cur.Properties.RoleAssignments, req.GetId())
 		if ok {
 			deleted = true
@@ -597,7 +739,11 @@ func (s *Server) DeleteRoleAssignment(ctx context.Context, req *v1.DeleteRoleAss
 
 // ListRoleAssignments implements VaultAdminService.
 func (s *Server) ListRoleAssignments(ctx context.Context, req *v1.ListRoleAssignmentsRequest) (*v1.ListRoleAssignmentsResponse, error) {
-	cur, err := s.read(ctx)
+	t, err := s.target(ctx, req.GetVault())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	cur, err := s.read(ctx, t)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -621,9 +767,13 @@ func (s *Server) ListRoleAssignments(ctx context.Context, req *v1.ListRoleAssign
 }
 
 // ListTrustedServices implements VaultAdminService.
-func (s *Server) ListTrustedServices(ctx context.Context, _ *v1.ListTrustedServicesRequest) (*v1.ListTrustedServicesResponse, error) {
+func (s *Server) ListTrustedServices(ctx context.Context, req *v1.ListTrustedServicesRequest) (*v1.ListTrustedServicesResponse, error) {
 	bound := map[string][]string{}
-	if rt := s.current.Load(); rt != nil && rt.Config != nil {
+	rt, err := s.resolve(req.GetVault())
+	if err != nil && (req.GetVault() != "" || s.set.Load() != nil) {
+		return nil, toStatus(err)
+	}
+	if rt != nil && rt.Config != nil {
 		for _, b := range rt.Config.TrustedServices.Services {
 			bound[b.Name] = append(bound[b.Name], b.Principals...)
 		}
@@ -643,13 +793,21 @@ func (s *Server) Explain(ctx context.Context, req *v1.ExplainRequest) (*v1.Expla
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	rt := s.current.Load()
-	if rt == nil {
+	set := s.set.Load()
+	if set == nil {
 		return nil, toStatus(fmt.Errorf("%w: no configuration is loaded yet", errBase))
+	}
+	if name := req.GetVault(); name != "" {
+		// A pin, as Envoy's context_extensions {vault: name}: the host must
+		// select this vault, or Check (and so Explain) refuses.
+		if set.Vault(name) == nil {
+			return nil, toStatus(status.Errorf(codes.NotFound, "vault %q: no such vault (this vaultwall serves %s)", name, strings.Join(names(set), ", ")))
+		}
+		pinVault(cr, name)
 	}
 	// Under Check's guard: what Explain says is what Check would decide,
 	// a panic included (a fail-closed refusal, never a crashed process).
-	d := envoy.Decide(ctx, engine.VaultsOf(rt), cr)
+	d := envoy.Decide(ctx, set.Vaults, cr)
 	out := &v1.ExplainResponse{Allowed: d.Allowed, DecisionId: d.ID, DecidedBy: d.Stage.String()}
 	if d.Denial != nil {
 		out.HttpStatus, out.ErrorCode, out.Message = int32(d.Denial.Status), d.Denial.ErrorCode(), d.Denial.Message
@@ -676,4 +834,15 @@ func checkRequestOf(req *v1.ExplainRequest) (*authv3.CheckRequest, error) {
 		return nil, &PatchError{Field: "check_request", Msg: "required"}
 	}
 	return cr, nil
+}
+
+// pinVault sets the CheckRequest's context_extensions vault pin.
+func pinVault(cr *authv3.CheckRequest, name string) {
+	if cr.Attributes == nil {
+		cr.Attributes = &authv3.AttributeContext{}
+	}
+	if cr.Attributes.ContextExtensions == nil {
+		cr.Attributes.ContextExtensions = map[string]string{}
+	}
+	cr.Attributes.ContextExtensions[authz.ContextVault] = name
 }

@@ -207,7 +207,7 @@ func TestIPRulesCanonical(t *testing.T) {
 	if want := []string{"192.0.2.1", "198.51.100.0/24", "203.0.113.7", "2001:db8::/32"}; !slices.Equal(got, want) {
 		t.Fatalf("stored %q, want %q", got, want)
 	}
-	snap, err := s.store.Get(t.Context())
+	snap, err := s.Store().Get(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,9 @@ type Engine struct {
 	current atomic.Pointer[Runtime]
 	reloads atomic.Uint64 // Reload calls, part of the digest
 	overlay Overlay
+	// overlays, for a vault of vaults.dir (Fleet), gives the overlay of
+	// the vault the file names (overlay is nil then).
+	overlays VaultOverlays
 
 	// loadMu serialises loads, so that a slower build of older inputs can
 	// never replace a newer runtime (the file watcher and the control plane
@@ -144,12 +147,41 @@ type Overlay interface {
 	Version() string
 }
 
+// ParseFunc parses a configuration file's bytes on their own: config.Parse,
+// or for a vault of vaults.dir config.ParseVault onto the main file.
+type ParseFunc func(name string, data []byte) (*config.Config, error)
+
+// VaultOverlays gives each vault of vaults.dir its own overlay: the
+// control plane's stored state of that vault.
+type VaultOverlays interface {
+	// OverlayFor is the overlay of the vault whose file, parsed on its own
+	// (without any overlay), is base: base.Vault.Name names the vault.
+	// parse parses that file as the engine does (config.ParseVault onto
+	// the main file), for the overlay to lay its state over. nil: none.
+	OverlayFor(base *config.Config, parse ParseFunc) Overlay
+}
+
 // SetOverlay makes every later load lay o over the file. Call it before
 // the first Load.
 func (e *Engine) SetOverlay(o Overlay) {
 	e.loadMu.Lock()
 	defer e.loadMu.Unlock()
 	e.overlay = o
+}
+
+// overlayOf is the overlay of a load of data: the engine's own, or, for a
+// vault of vaults.dir, the one of the vault the file names (resolved from
+// the file's own parse, which is cached); nil when there is none or the
+// file does not parse on its own (the load reports that).
+func (e *Engine) overlayOf(data []byte) Overlay {
+	if e.overlay != nil || e.overlays == nil {
+		return e.overlay
+	}
+	base := e.parsed(data)
+	if base == nil {
+		return nil
+	}
+	return e.overlays.OverlayFor(base, e.parseFile)
 }
 
 // Current is the runtime in force, nil before the first successful load.
@@ -205,7 +237,7 @@ func (e *Engine) Load(ctx context.Context) error {
 	}
 	var ignored []string
 	var ignoredSig string
-	if err == nil && e.overlay != nil {
+	if err == nil && e.overlayOf(data) != nil {
 		ignored, ignoredSig = ignoredFile(e.parsed(data), rt.Config)
 	}
 	e.mu.Lock()
@@ -279,8 +311,8 @@ func (e *Engine) load(ctx context.Context, data []byte) (rt *Runtime, err error)
 		}
 	}()
 	var cfg *config.Config
-	if e.overlay != nil {
-		cfg, err = e.overlay.Parse(e.path, data)
+	if o := e.overlayOf(data); o != nil {
+		cfg, err = o.Parse(e.path, data)
 	} else {
 		cfg, err = e.parseFile(e.path, data)
 	}
@@ -342,8 +374,8 @@ func (e *Engine) digest(data []byte) string {
 	h := sha256.New()
 	h.Write(data)
 	fmt.Fprintf(h, "\x00reloads\x00%d", e.reloads.Load())
-	if e.overlay != nil {
-		fmt.Fprintf(h, "\x00overlay\x00%s", e.overlay.Version())
+	if o := e.overlayOf(data); o != nil {
+		fmt.Fprintf(h, "\x00overlay\x00%s", o.Version())
 	}
 	if e.baseVersion != nil {
 		fmt.Fprintf(h, "\x00base\x00%s", e.baseVersion())

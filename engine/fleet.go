@@ -66,6 +66,7 @@ type Fleet struct {
 	log      *slog.Logger
 	onSwap   []func(*Set)
 	overlay  Overlay
+	overlays VaultOverlays
 	readFile func(string) ([]byte, error)
 
 	// loadMu serialises loads: of the main file, and through it of every
@@ -108,6 +109,16 @@ func (f *Fleet) SetOverlay(o Overlay) {
 	f.loadMu.Lock()
 	defer f.loadMu.Unlock()
 	f.overlay = o
+}
+
+// SetVaultOverlays gives each vault of vaults.dir the overlay v names for
+// it (the control plane's per-vault state): a vault's digest includes its
+// overlay's Version, so a change of one vault's state rebuilds that vault
+// alone. Call it before the first Load.
+func (f *Fleet) SetVaultOverlays(v VaultOverlays) {
+	f.loadMu.Lock()
+	defer f.loadMu.Unlock()
+	f.overlays = v
 }
 
 // Set is what is in force, nil before the first successful load.
@@ -242,6 +253,7 @@ func (f *Fleet) newVault(file string) *Engine {
 		return config.ParseVault(f.path, m.raw, name, data)
 	}
 	e.baseVersion = func() string { return f.main.Load().digest }
+	e.overlays = f.overlays
 	e.admit = func(rt *Runtime) error { return f.admit(file, rt) }
 	return e
 }

@@ -42,6 +42,7 @@ type ControlInput struct {
 	Method      string              `json:"method" doc:"the RPC, e.g. UpdateAccessPolicies"`
 	Action      string              `json:"action" doc:"vault/read, networkAcls/write, accessPolicies/write, roleAssignments/write, explain/action, …"`
 	ReadOnly    bool                `json:"readOnly" doc:"true for methods that change nothing"`
+	Vault       string              `json:"vault" doc:"the vault the call is about, as vault.name spells it: the request's vault field, or the only vault when it names none; empty when it names none and several vaults are served (Explain selects by host then)"`
 	Token       *ControlToken       `json:"token,omitempty" doc:"the verified management token's caller, when one was sent"`
 	Certificate *ControlCertificate `json:"certificate,omitempty" doc:"the verified client certificate, when one was sent"`
 }

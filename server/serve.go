@@ -74,7 +74,8 @@ type Addrs struct {
 //
 //  1. Operations: key store, tracer, metrics, audit log, shadow evaluator
 //     and the engine.Builder (Stack).
-//  2. The control plane, when enabled: its store, overlay and admin API.
+//  2. The control plane, when enabled: its store(s), overlay(s) and admin
+//     API (one state per vault with vaults.dir).
 //  3. The ext_authz server and the engine that feeds it; every swap goes to
 //     the server, gRPC health, the operations and the control plane.
 //  4. The first load, failing fast when it does not build.
@@ -147,16 +148,18 @@ func Serve(ctx context.Context, o Options) (err error) {
 		st.OnSwap,
 	}
 	if cp != nil {
-		swaps = append(swaps, func(s *engine.Set) {
-			if !s.Multi {
-				cp.Swap(s.Runtimes[0])
-			}
-		})
+		swaps = append(swaps, cp.SwapSet)
 	}
 	eng := engine.NewFleet(o.ConfigPath, st.Builder().Build, log, swaps...)
 	health.eng = eng
 	if cp != nil {
-		eng.SetOverlay(cp.Overlay())
+		// One state per vault with vaults.dir (each vault's Engine lays
+		// its own over its composed configuration), else the one vault's.
+		if cp.Multi() {
+			eng.SetVaultOverlays(cp)
+		} else {
+			eng.SetOverlay(cp.Overlay())
+		}
 	}
 	st.Registry().MustRegister(metrics.NewStatusCollector(eng, "enforced"))
 

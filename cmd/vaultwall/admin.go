@@ -35,6 +35,7 @@ type adminConn struct {
 	caFile, certFile, keyFile, sni string
 	plaintext                      bool
 	timeout                        time.Duration
+	vault                          string
 	out                            printer
 }
 
@@ -50,9 +51,12 @@ func newAdminCmd() *cobra.Command {
 			"Output is az's: a vault as az keyvault show prints it (ARM's shape and spelling:\n" +
 			"properties.networkAcls.defaultAction \"Deny\", publicNetworkAccess \"Enabled\"), network rules\n" +
 			"as az keyvault network-rule list, role assignments as az role assignment list; -o picks\n" +
-			"json (default), jsonc, yaml, table, tsv or none, and --query filters with JMESPath first.",
+			"json (default), jsonc, yaml, table, tsv or none, and --query filters with JMESPath first.\n\n" +
+			"--vault names the vault: required when the vaultwall serves several (vaults.dir), each with\n" +
+			"its own state and etag; without it the only vault is managed.",
 	}
 	f := cmd.PersistentFlags()
+	f.StringVar(&c.vault, "vault", os.Getenv("VAULTWALL_VAULT"), "the vault to manage, by name ($VAULTWALL_VAULT); required when the vaultwall serves several vaults (vaults.dir)")
 	f.StringVar(&c.server, "server", envOr("VAULTWALL_SERVER", "127.0.0.1:9292"), "control-plane address host:port ($VAULTWALL_SERVER)")
 	f.StringVar(&c.token, "token", "", "bearer token for the management audience ($VAULTWALL_TOKEN)")
 	f.StringVar(&c.tokenFile, "token-file", "", "read the bearer token from this file")
@@ -143,8 +147,14 @@ func (c *adminConn) run(cmd *cobra.Command, fn func(ctx context.Context, cl v1.V
 // verbs use it: their write is recomputed from the new state, so repeating
 // it cannot apply the intent twice.
 func retryOnConflict(ctx context.Context, cl v1.VaultAdminServiceClient, write func(v *v1.Vault) error) error {
+	return retryOnConflictIn(ctx, cl, "", write)
+}
+
+// retryOnConflictIn is retryOnConflict on the vault called vault ("": the
+// only one).
+func retryOnConflictIn(ctx context.Context, cl v1.VaultAdminServiceClient, vault string, write func(v *v1.Vault) error) error {
 	for attempt := 0; ; attempt++ {
-		got, err := cl.GetVault(ctx, &v1.GetVaultRequest{})
+		got, err := cl.GetVault(ctx, &v1.GetVaultRequest{Vault: vault})
 		if err != nil {
 			return err
 		}
@@ -190,7 +200,7 @@ func (c *adminConn) showCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
-				got, err := cl.GetVault(ctx, &v1.GetVaultRequest{})
+				got, err := cl.GetVault(ctx, &v1.GetVaultRequest{Vault: c.vault})
 				if err != nil {
 					return err
 				}
@@ -248,8 +258,8 @@ func (c *adminConn) updateCmd() *cobra.Command {
 			}
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
 				var out *v1.Vault
-				err := retryOnConflict(ctx, cl, func(v *v1.Vault) error {
-					resp, err := cl.UpdateVaultProperties(ctx, &v1.UpdateVaultPropertiesRequest{
+				err := retryOnConflictIn(ctx, cl, c.vault, func(v *v1.Vault) error {
+					resp, err := cl.UpdateVaultProperties(ctx, &v1.UpdateVaultPropertiesRequest{Vault: c.vault,
 						Etag: v.GetEtag(), UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}, Properties: props})
 					out = resp.GetVault()
 					return err
@@ -281,7 +291,7 @@ func (c *adminConn) networkRuleCmd() *cobra.Command {
 			}
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
 				var out *v1.Vault
-				err := retryOnConflict(ctx, cl, func(v *v1.Vault) error {
+				err := retryOnConflictIn(ctx, cl, c.vault, func(v *v1.Vault) error {
 					acls := v.GetProperties().GetNetworkAcls()
 					rules, vnets := slices.Clone(acls.GetIpRules()), slices.Clone(acls.GetVirtualNetworkRules())
 					var paths []string
@@ -317,7 +327,7 @@ func (c *adminConn) networkRuleCmd() *cobra.Command {
 						out = v // already as asked: nothing to write
 						return nil
 					}
-					resp, err := cl.UpdateVaultProperties(ctx, &v1.UpdateVaultPropertiesRequest{
+					resp, err := cl.UpdateVaultProperties(ctx, &v1.UpdateVaultPropertiesRequest{Vault: c.vault,
 						Etag: v.GetEtag(), UpdateMask: &fieldmaskpb.FieldMask{Paths: paths},
 						Properties: &v1.VaultProperties{NetworkAcls: &v1.NetworkAcls{IpRules: rules, VirtualNetworkRules: vnets}},
 					})
@@ -342,7 +352,7 @@ func (c *adminConn) networkRuleCmd() *cobra.Command {
 		Use: "list", Short: "list the network rules (az keyvault network-rule list)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
-				got, err := cl.GetVault(ctx, &v1.GetVaultRequest{})
+				got, err := cl.GetVault(ctx, &v1.GetVaultRequest{Vault: c.vault})
 				if err != nil {
 					return err
 				}
@@ -425,7 +435,7 @@ func (c *adminConn) setPolicyCmd() *cobra.Command {
 			fl := cmd.Flags()
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
 				var out *v1.Vault
-				err := retryOnConflict(ctx, cl, func(v *v1.Vault) error {
+				err := retryOnConflictIn(ctx, cl, c.vault, func(v *v1.Vault) error {
 					list := slices.Clone(v.GetProperties().GetAccessPolicies())
 					i := slices.IndexFunc(list, func(p *v1.AccessPolicy) bool {
 						return strings.EqualFold(p.GetObjectId(), oid) && strings.EqualFold(p.GetApplicationId(), app)
@@ -456,7 +466,7 @@ func (c *adminConn) setPolicyCmd() *cobra.Command {
 					} else {
 						list = append(list, entry)
 					}
-					resp, err := cl.UpdateAccessPolicies(ctx, &v1.UpdateAccessPoliciesRequest{
+					resp, err := cl.UpdateAccessPolicies(ctx, &v1.UpdateAccessPoliciesRequest{Vault: c.vault,
 						Kind: v1.AccessPolicyUpdateKind_ACCESS_POLICY_UPDATE_KIND_REPLACE, Etag: v.GetEtag(), AccessPolicies: list})
 					out = resp.GetVault()
 					return err
@@ -491,8 +501,8 @@ func (c *adminConn) deletePolicyCmd() *cobra.Command {
 			}
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
 				var out *v1.Vault
-				err := retryOnConflict(ctx, cl, func(v *v1.Vault) error {
-					resp, err := cl.UpdateAccessPolicies(ctx, &v1.UpdateAccessPoliciesRequest{
+				err := retryOnConflictIn(ctx, cl, c.vault, func(v *v1.Vault) error {
+					resp, err := cl.UpdateAccessPolicies(ctx, &v1.UpdateAccessPoliciesRequest{Vault: c.vault,
 						Kind: v1.AccessPolicyUpdateKind_ACCESS_POLICY_UPDATE_KIND_REMOVE, Etag: v.GetEtag(),
 						AccessPolicies: []*v1.AccessPolicy{{ObjectId: oid, ApplicationId: app}}})
 					out = resp.GetVault()
@@ -526,8 +536,8 @@ func (c *adminConn) roleCmd() *cobra.Command {
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
 				var out *v1.RoleAssignment
 				var vault *v1.Vault
-				err := retryOnConflict(ctx, cl, func(v *v1.Vault) error {
-					resp, err := cl.CreateRoleAssignment(ctx, &v1.CreateRoleAssignmentRequest{Etag: v.GetEtag(),
+				err := retryOnConflictIn(ctx, cl, c.vault, func(v *v1.Vault) error {
+					resp, err := cl.CreateRoleAssignment(ctx, &v1.CreateRoleAssignmentRequest{Vault: c.vault, Etag: v.GetEtag(),
 						RoleAssignment: &v1.RoleAssignment{Id: id, PrincipalId: assignee, RoleDefinitionId: roleName, Scope: scope}})
 					out, vault = resp.GetRoleAssignment(), v
 					return err
@@ -552,8 +562,8 @@ func (c *adminConn) roleCmd() *cobra.Command {
 				return errors.New("--id is required")
 			}
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
-				return retryOnConflict(ctx, cl, func(v *v1.Vault) error {
-					resp, err := cl.DeleteRoleAssignment(ctx, &v1.DeleteRoleAssignmentRequest{Id: delID, Etag: v.GetEtag()})
+				return retryOnConflictIn(ctx, cl, c.vault, func(v *v1.Vault) error {
+					resp, err := cl.DeleteRoleAssignment(ctx, &v1.DeleteRoleAssignmentRequest{Vault: c.vault, Id: delID, Etag: v.GetEtag()})
 					if err == nil && !resp.GetDeleted() {
 						fmt.Fprintf(cmd.ErrOrStderr(), "no role assignment %s\n", delID)
 					}
@@ -568,11 +578,11 @@ func (c *adminConn) roleCmd() *cobra.Command {
 		Use: "list [--assignee PRINCIPAL] [--scope SCOPE]", Short: "list role assignments", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
-				resp, err := cl.ListRoleAssignments(ctx, &v1.ListRoleAssignmentsRequest{PrincipalId: listAssignee, Scope: listScope})
+				resp, err := cl.ListRoleAssignments(ctx, &v1.ListRoleAssignmentsRequest{Vault: c.vault, PrincipalId: listAssignee, Scope: listScope})
 				if err != nil {
 					return err
 				}
-				got, err := cl.GetVault(ctx, &v1.GetVaultRequest{}) // the vault's ARM id and custom roles
+				got, err := cl.GetVault(ctx, &v1.GetVaultRequest{Vault: c.vault}) // the vault's ARM id and custom roles
 				if err != nil {
 					return err
 				}

@@ -886,7 +886,13 @@ func (x *RoleDefinition) GetNotDataActions() []string {
 }
 
 type GetVaultRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// vault names the vault the call is about (vault.name, any case). Empty
+	// means the only vault: a configuration without vaults.dir, or a vaults
+	// directory holding one vault. With several vaults it is required
+	// (INVALID_ARGUMENT lists them); a name no vault in force has is
+	// NOT_FOUND.
+	Vault         string `protobuf:"bytes,1,opt,name=vault,proto3" json:"vault,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -919,6 +925,13 @@ func (x *GetVaultRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use GetVaultRequest.ProtoReflect.Descriptor instead.
 func (*GetVaultRequest) Descriptor() ([]byte, []int) {
 	return file_vaultwall_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetVaultRequest) GetVault() string {
+	if x != nil {
+		return x.Vault
+	}
+	return ""
 }
 
 type GetVaultResponse struct {
@@ -973,8 +986,14 @@ type UpdateVaultPropertiesRequest struct {
 	// (the whole rule set), network_acls.default_action, network_acls.bypass,
 	// network_acls.ip_rules, network_acls.virtual_network_rules. It is
 	// required: an empty mask is refused rather than read as "everything".
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	Etag          string                 `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	Etag       string                 `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	// vault names the vault the call is about (vault.name, any case). Empty
+	// means the only vault: a configuration without vaults.dir, or a vaults
+	// directory holding one vault. With several vaults it is required
+	// (INVALID_ARGUMENT lists them); a name no vault in force has is
+	// NOT_FOUND.
+	Vault         string `protobuf:"bytes,4,opt,name=vault,proto3" json:"vault,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1030,6 +1049,13 @@ func (x *UpdateVaultPropertiesRequest) GetEtag() string {
 	return ""
 }
 
+func (x *UpdateVaultPropertiesRequest) GetVault() string {
+	if x != nil {
+		return x.Vault
+	}
+	return ""
+}
+
 type UpdateVaultPropertiesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Vault         *Vault                 `protobuf:"bytes,1,opt,name=vault,proto3" json:"vault,omitempty"`
@@ -1079,8 +1105,14 @@ type UpdateAccessPoliciesRequest struct {
 	Kind           AccessPolicyUpdateKind `protobuf:"varint,1,opt,name=kind,proto3,enum=vaultwall.v1.AccessPolicyUpdateKind" json:"kind,omitempty"`
 	AccessPolicies []*AccessPolicy        `protobuf:"bytes,2,rep,name=access_policies,json=accessPolicies,proto3" json:"access_policies,omitempty"`
 	Etag           string                 `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// vault names the vault the call is about (vault.name, any case). Empty
+	// means the only vault: a configuration without vaults.dir, or a vaults
+	// directory holding one vault. With several vaults it is required
+	// (INVALID_ARGUMENT lists them); a name no vault in force has is
+	// NOT_FOUND.
+	Vault         string `protobuf:"bytes,4,opt,name=vault,proto3" json:"vault,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateAccessPoliciesRequest) Reset() {
@@ -1134,6 +1166,13 @@ func (x *UpdateAccessPoliciesRequest) GetEtag() string {
 	return ""
 }
 
+func (x *UpdateAccessPoliciesRequest) GetVault() string {
+	if x != nil {
+		return x.Vault
+	}
+	return ""
+}
+
 type UpdateAccessPoliciesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Vault         *Vault                 `protobuf:"bytes,1,opt,name=vault,proto3" json:"vault,omitempty"`
@@ -1182,8 +1221,14 @@ type CreateRoleAssignmentRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	RoleAssignment *RoleAssignment        `protobuf:"bytes,1,opt,name=role_assignment,json=roleAssignment,proto3" json:"role_assignment,omitempty"`
 	Etag           string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// vault names the vault the call is about (vault.name, any case). Empty
+	// means the only vault: a configuration without vaults.dir, or a vaults
+	// directory holding one vault. With several vaults it is required
+	// (INVALID_ARGUMENT lists them); a name no vault in force has is
+	// NOT_FOUND.
+	Vault         string `protobuf:"bytes,3,opt,name=vault,proto3" json:"vault,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateRoleAssignmentRequest) Reset() {
@@ -1226,6 +1271,13 @@ func (x *CreateRoleAssignmentRequest) GetRoleAssignment() *RoleAssignment {
 func (x *CreateRoleAssignmentRequest) GetEtag() string {
 	if x != nil {
 		return x.Etag
+	}
+	return ""
+}
+
+func (x *CreateRoleAssignmentRequest) GetVault() string {
+	if x != nil {
+		return x.Vault
 	}
 	return ""
 }
@@ -1283,9 +1335,15 @@ func (x *CreateRoleAssignmentResponse) GetEtag() string {
 }
 
 type DeleteRoleAssignmentRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Etag          string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Etag  string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	// vault names the vault the call is about (vault.name, any case). Empty
+	// means the only vault: a configuration without vaults.dir, or a vaults
+	// directory holding one vault. With several vaults it is required
+	// (INVALID_ARGUMENT lists them); a name no vault in force has is
+	// NOT_FOUND.
+	Vault         string `protobuf:"bytes,3,opt,name=vault,proto3" json:"vault,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1330,6 +1388,13 @@ func (x *DeleteRoleAssignmentRequest) GetId() string {
 func (x *DeleteRoleAssignmentRequest) GetEtag() string {
 	if x != nil {
 		return x.Etag
+	}
+	return ""
+}
+
+func (x *DeleteRoleAssignmentRequest) GetVault() string {
+	if x != nil {
+		return x.Vault
 	}
 	return ""
 }
@@ -1392,7 +1457,13 @@ type ListRoleAssignmentsRequest struct {
 	// principal_id, when set, keeps the principal's assignments only.
 	PrincipalId string `protobuf:"bytes,1,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
 	// scope, when set, keeps assignments at exactly this scope.
-	Scope         string `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	Scope string `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	// vault names the vault the call is about (vault.name, any case). Empty
+	// means the only vault: a configuration without vaults.dir, or a vaults
+	// directory holding one vault. With several vaults it is required
+	// (INVALID_ARGUMENT lists them); a name no vault in force has is
+	// NOT_FOUND.
+	Vault         string `protobuf:"bytes,3,opt,name=vault,proto3" json:"vault,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1437,6 +1508,13 @@ func (x *ListRoleAssignmentsRequest) GetPrincipalId() string {
 func (x *ListRoleAssignmentsRequest) GetScope() string {
 	if x != nil {
 		return x.Scope
+	}
+	return ""
+}
+
+func (x *ListRoleAssignmentsRequest) GetVault() string {
+	if x != nil {
+		return x.Vault
 	}
 	return ""
 }
@@ -1494,7 +1572,10 @@ func (x *ListRoleAssignmentsResponse) GetEtag() string {
 }
 
 type ListTrustedServicesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// vault names the vault whose trustedServices bindings are listed (as
+	// for GetVaultRequest.vault).
+	Vault         string `protobuf:"bytes,1,opt,name=vault,proto3" json:"vault,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1527,6 +1608,13 @@ func (x *ListTrustedServicesRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListTrustedServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustedServicesRequest) Descriptor() ([]byte, []int) {
 	return file_vaultwall_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListTrustedServicesRequest) GetVault() string {
+	if x != nil {
+		return x.Vault
+	}
+	return ""
 }
 
 type ListTrustedServicesResponse struct {
@@ -1666,7 +1754,12 @@ type ExplainRequest struct {
 	//
 	//	*ExplainRequest_CheckRequestAny
 	//	*ExplainRequest_CheckRequestJson
-	CheckRequest  isExplainRequest_CheckRequest `protobuf_oneof:"check_request"`
+	CheckRequest isExplainRequest_CheckRequest `protobuf_oneof:"check_request"`
+	// vault, when set, pins the vault that must decide, as Envoy's
+	// context_extensions {vault: <name>} does: a request whose host selects
+	// another vault is refused as Check would refuse it. Empty: the host
+	// alone selects the vault, as for Check.
+	Vault         string `protobuf:"bytes,3,opt,name=vault,proto3" json:"vault,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1722,6 +1815,13 @@ func (x *ExplainRequest) GetCheckRequestJson() string {
 		if x, ok := x.CheckRequest.(*ExplainRequest_CheckRequestJson); ok {
 			return x.CheckRequestJson
 		}
+	}
+	return ""
+}
+
+func (x *ExplainRequest) GetVault() string {
+	if x != nil {
+		return x.Vault
 	}
 	return ""
 }
@@ -1953,44 +2053,51 @@ const file_vaultwall_v1_admin_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\trole_name\x18\x02 \x01(\tR\broleName\x12!\n" +
 	"\fdata_actions\x18\x03 \x03(\tR\vdataActions\x12(\n" +
-	"\x10not_data_actions\x18\x04 \x03(\tR\x0enotDataActions\"\x11\n" +
-	"\x0fGetVaultRequest\"=\n" +
+	"\x10not_data_actions\x18\x04 \x03(\tR\x0enotDataActions\"'\n" +
+	"\x0fGetVaultRequest\x12\x14\n" +
+	"\x05vault\x18\x01 \x01(\tR\x05vault\"=\n" +
 	"\x10GetVaultResponse\x12)\n" +
-	"\x05vault\x18\x01 \x01(\v2\x13.vaultwall.v1.VaultR\x05vault\"\xae\x01\n" +
+	"\x05vault\x18\x01 \x01(\v2\x13.vaultwall.v1.VaultR\x05vault\"\xc4\x01\n" +
 	"\x1cUpdateVaultPropertiesRequest\x12=\n" +
 	"\n" +
 	"properties\x18\x01 \x01(\v2\x1d.vaultwall.v1.VaultPropertiesR\n" +
 	"properties\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\x12\x12\n" +
-	"\x04etag\x18\x03 \x01(\tR\x04etag\"J\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\x12\x14\n" +
+	"\x05vault\x18\x04 \x01(\tR\x05vault\"J\n" +
 	"\x1dUpdateVaultPropertiesResponse\x12)\n" +
-	"\x05vault\x18\x01 \x01(\v2\x13.vaultwall.v1.VaultR\x05vault\"\xb0\x01\n" +
+	"\x05vault\x18\x01 \x01(\v2\x13.vaultwall.v1.VaultR\x05vault\"\xc6\x01\n" +
 	"\x1bUpdateAccessPoliciesRequest\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2$.vaultwall.v1.AccessPolicyUpdateKindR\x04kind\x12C\n" +
 	"\x0faccess_policies\x18\x02 \x03(\v2\x1a.vaultwall.v1.AccessPolicyR\x0eaccessPolicies\x12\x12\n" +
-	"\x04etag\x18\x03 \x01(\tR\x04etag\"I\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\x12\x14\n" +
+	"\x05vault\x18\x04 \x01(\tR\x05vault\"I\n" +
 	"\x1cUpdateAccessPoliciesResponse\x12)\n" +
-	"\x05vault\x18\x01 \x01(\v2\x13.vaultwall.v1.VaultR\x05vault\"x\n" +
+	"\x05vault\x18\x01 \x01(\v2\x13.vaultwall.v1.VaultR\x05vault\"\x8e\x01\n" +
 	"\x1bCreateRoleAssignmentRequest\x12E\n" +
 	"\x0frole_assignment\x18\x01 \x01(\v2\x1c.vaultwall.v1.RoleAssignmentR\x0eroleAssignment\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"y\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x14\n" +
+	"\x05vault\x18\x03 \x01(\tR\x05vault\"y\n" +
 	"\x1cCreateRoleAssignmentResponse\x12E\n" +
 	"\x0frole_assignment\x18\x01 \x01(\v2\x1c.vaultwall.v1.RoleAssignmentR\x0eroleAssignment\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"A\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"W\n" +
 	"\x1bDeleteRoleAssignmentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"L\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x14\n" +
+	"\x05vault\x18\x03 \x01(\tR\x05vault\"L\n" +
 	"\x1cDeleteRoleAssignmentResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\bR\adeleted\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"U\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"k\n" +
 	"\x1aListRoleAssignmentsRequest\x12!\n" +
 	"\fprincipal_id\x18\x01 \x01(\tR\vprincipalId\x12\x14\n" +
-	"\x05scope\x18\x02 \x01(\tR\x05scope\"z\n" +
+	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x14\n" +
+	"\x05vault\x18\x03 \x01(\tR\x05vault\"z\n" +
 	"\x1bListRoleAssignmentsResponse\x12G\n" +
 	"\x10role_assignments\x18\x01 \x03(\v2\x1c.vaultwall.v1.RoleAssignmentR\x0froleAssignments\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x1c\n" +
-	"\x1aListTrustedServicesRequest\"f\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"2\n" +
+	"\x1aListTrustedServicesRequest\x12\x14\n" +
+	"\x05vault\x18\x01 \x01(\tR\x05vault\"f\n" +
 	"\x1bListTrustedServicesResponse\x12G\n" +
 	"\x10trusted_services\x18\x01 \x03(\v2\x1c.vaultwall.v1.TrustedServiceR\x0ftrustedServices\"\xbf\x01\n" +
 	"\x0eTrustedService\x12\x12\n" +
@@ -2001,10 +2108,11 @@ const file_vaultwall_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"principals\x18\x05 \x03(\tR\n" +
 	"principals\x12\x12\n" +
-	"\x04note\x18\x06 \x01(\tR\x04note\"\x95\x01\n" +
+	"\x04note\x18\x06 \x01(\tR\x04note\"\xab\x01\n" +
 	"\x0eExplainRequest\x12B\n" +
 	"\x11check_request_any\x18\x01 \x01(\v2\x14.google.protobuf.AnyH\x00R\x0fcheckRequestAny\x12.\n" +
-	"\x12check_request_json\x18\x02 \x01(\tH\x00R\x10checkRequestJsonB\x0f\n" +
+	"\x12check_request_json\x18\x02 \x01(\tH\x00R\x10checkRequestJson\x12\x14\n" +
+	"\x05vault\x18\x03 \x01(\tR\x05vaultB\x0f\n" +
 	"\rcheck_request\"\xf6\x01\n" +
 	"\x0fExplainResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x1f\n" +

@@ -44,7 +44,10 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// VaultAdminService manages one vault. The network firewall never applies
+// VaultAdminService manages the vaults of one vaultwall: the vault of a
+// configuration without vaults.dir, or each vault of vaults.dir, named by
+// the request's vault field. Each vault has its own stored state and etag:
+// a write to one never changes another's. The network firewall never applies
 // to it; callers are authorized by the control-plane policy (a token for the
 // management audience with the Vault.Admin role, or an admin client
 // certificate; Vault.Reader may call the read-only methods).
@@ -168,7 +171,10 @@ func (c *vaultAdminServiceClient) Explain(ctx context.Context, in *ExplainReques
 // All implementations must embed UnimplementedVaultAdminServiceServer
 // for forward compatibility.
 //
-// VaultAdminService manages one vault. The network firewall never applies
+// VaultAdminService manages the vaults of one vaultwall: the vault of a
+// configuration without vaults.dir, or each vault of vaults.dir, named by
+// the request's vault field. Each vault has its own stored state and etag:
+// a write to one never changes another's. The network firewall never applies
 // to it; callers are authorized by the control-plane policy (a token for the
 // management audience with the Vault.Admin role, or an admin client
 // certificate; Vault.Reader may call the read-only methods).
