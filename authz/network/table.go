@@ -64,6 +64,13 @@ func rangeOf(p netip.Prefix) (first, last u128) {
 // not 256 KiB, which matters with a thousand vaults per process (memory,
 // and a cold index on every request), while a bucket still holds few
 // intervals and the search over them stays logarithmic.
+//
+// The buckets split the span the intervals' starts occupy, not the whole
+// address space: the leading bits every start beyond the zero key shares
+// (a vault's rules in one /16: sixteen bits) are compared once, a key
+// outside them lies before the first start or after the last one, and
+// the buckets index the bits after them. Clustered rules then spread over
+// the buckets as rules spread over the space do.
 const (
 	maxFrontBits = 16
 	minFrontBits = 8
@@ -82,6 +89,10 @@ type table struct {
 	// front[b+1].
 	front     []uint32
 	frontBits uint8
+	// skip leading bits are common to every start but the zero key:
+	// prefix, right-aligned. Buckets index the frontBits bits after them.
+	skip   uint8
+	prefix uint64
 }
 
 // entry is a prefix to compile and the value it yields.
@@ -161,11 +172,18 @@ func compile(entries []entry) table {
 
 	if len(t.starts) > 1 {
 		nb := uint8(min(max(bits.Len(uint(len(t.starts)-1)), minFrontBits), maxFrontBits))
-		t.frontBits = nb
+		first, last := t.starts[1].hi, t.starts[len(t.starts)-1].hi
+		skip := uint8(min(bits.LeadingZeros64(first^last), 64-int(nb)))
+		t.frontBits, t.skip = nb, skip
+		var base uint64 // the common leading bits, in place
+		if skip > 0 {
+			t.prefix = first >> (64 - skip)
+			base = t.prefix << (64 - skip)
+		}
 		t.front = make([]uint32, 1<<nb+1)
 		i := 0
 		for b := range 1 << nb {
-			k := u128{hi: uint64(b) << (64 - nb)}
+			k := u128{hi: base | uint64(b)<<(64-skip-nb)}
 			for i+1 < len(t.starts) && !k.less(t.starts[i+1]) {
 				i++
 			}
@@ -181,7 +199,17 @@ func (t *table) lookup(k u128) int32 {
 	if t.front == nil {
 		return t.vals[0]
 	}
-	b := k.hi >> (64 - t.frontBits)
+	h := k.hi
+	if t.skip > 0 {
+		if p := h >> (64 - t.skip); p != t.prefix {
+			if p < t.prefix { // before the first start
+				return t.vals[0]
+			}
+			return t.vals[len(t.vals)-1] // after the last one
+		}
+		h <<= t.skip
+	}
+	b := h >> (64 - t.frontBits)
 	lo, hi := t.front[b], t.front[b+1]
 	for lo < hi {
 		mid := (lo + hi + 1) >> 1

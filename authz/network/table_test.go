@@ -259,6 +259,15 @@ func TestTableFrontSize(t *testing.T) {
 		if got := len(p.v4.front); got == 0 || got > tc.maxFront {
 			t.Errorf("%d rules (spread %v): a front index of %d entries, want 1…%d", tc.n, tc.spread, got, tc.maxFront)
 		}
+		if !tc.spread && tc.n > 1 { // clustered rules still spread over the buckets
+			widest := uint32(0)
+			for b := 0; b+1 < len(p.v4.front); b++ {
+				widest = max(widest, p.v4.front[b+1]-p.v4.front[b])
+			}
+			if widest > 8 {
+				t.Errorf("%d rules in one /16: a bucket spans %d intervals, want a few", tc.n, widest)
+			}
+		}
 		for k, e := range entries {
 			if tc.n > 1000 && k%97 != 0 { // the reference is a linear scan
 				continue
