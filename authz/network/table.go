@@ -3,6 +3,7 @@ package network
 import (
 	"cmp"
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 	"slices"
 )
@@ -54,12 +55,26 @@ func rangeOf(p netip.Prefix) (first, last u128) {
 	return first, u128{first.hi | m.hi, first.lo | m.lo}
 }
 
-// frontBits is how many leading address bits index the front table. 2^16
-// buckets keep a bucket to a handful of intervals for rules spread over the
-// address space, so a lookup is one index plus a search over a few entries,
-// whatever the number of rules; the table's fixed size (256 KiB) means a
-// small rule set does not get a cache advantage a large one lacks.
-const frontBits = 16
+// maxFrontBits is how many leading address bits index the front table of
+// a large table. 2^16 buckets keep a bucket to a handful of intervals for
+// rules spread over the address space, so a lookup is one index plus a
+// search over a few entries, whatever the number of rules. A table of n
+// intervals gets about n buckets (at least 2^minFrontBits, at most
+// 2^maxFrontBits): a vault with a hundred rules then holds a 1 KiB index,
+// not 256 KiB, which matters with a thousand vaults per process (memory,
+// and a cold index on every request), while a bucket still holds few
+// intervals and the search over them stays logarithmic.
+//
+// The buckets split the span the intervals' starts occupy, not the whole
+// address space: the leading bits every start beyond the zero key shares
+// (a vault's rules in one /16: sixteen bits) are compared once, a key
+// outside them lies before the first start or after the last one, and
+// the buckets index the bits after them. Clustered rules then spread over
+// the buckets as rules spread over the space do.
+const (
+	maxFrontBits = 16
+	minFrontBits = 8
+)
 
 // table answers longest-prefix-match queries for one address family. The
 // prefixes are flattened at compile time into sorted, disjoint intervals,
@@ -68,10 +83,16 @@ const frontBits = 16
 type table struct {
 	starts []u128  // starts[0] is the zero key; strictly increasing
 	vals   []int32 // vals[i] labels [starts[i], starts[i+1])
-	// front[b] is the interval holding the first key of bucket b, and
-	// front[1<<frontBits] the last interval: the interval of a key in bucket
-	// b lies in front[b] … front[b+1].
-	front []uint32
+	// front[b] is the interval holding the first key of bucket b (the
+	// first frontBits bits of a key), and front[1<<frontBits] the last
+	// interval: the interval of a key in bucket b lies in front[b] …
+	// front[b+1].
+	front     []uint32
+	frontBits uint8
+	// skip leading bits are common to every start but the zero key:
+	// prefix, right-aligned. Buckets index the frontBits bits after them.
+	skip   uint8
+	prefix uint64
 }
 
 // entry is a prefix to compile and the value it yields.
@@ -150,16 +171,25 @@ func compile(entries []entry) table {
 	closeBefore(u128{}, true)
 
 	if len(t.starts) > 1 {
-		t.front = make([]uint32, 1<<frontBits+1)
+		nb := uint8(min(max(bits.Len(uint(len(t.starts)-1)), minFrontBits), maxFrontBits))
+		first, last := t.starts[1].hi, t.starts[len(t.starts)-1].hi
+		skip := uint8(min(bits.LeadingZeros64(first^last), 64-int(nb)))
+		t.frontBits, t.skip = nb, skip
+		var base uint64 // the common leading bits, in place
+		if skip > 0 {
+			t.prefix = first >> (64 - skip)
+			base = t.prefix << (64 - skip)
+		}
+		t.front = make([]uint32, 1<<nb+1)
 		i := 0
-		for b := range 1 << frontBits {
-			k := u128{hi: uint64(b) << (64 - frontBits)}
+		for b := range 1 << nb {
+			k := u128{hi: base | uint64(b)<<(64-skip-nb)}
 			for i+1 < len(t.starts) && !k.less(t.starts[i+1]) {
 				i++
 			}
 			t.front[b] = uint32(i)
 		}
-		t.front[1<<frontBits] = uint32(len(t.starts) - 1)
+		t.front[1<<nb] = uint32(len(t.starts) - 1)
 	}
 	return t
 }
@@ -169,7 +199,17 @@ func (t *table) lookup(k u128) int32 {
 	if t.front == nil {
 		return t.vals[0]
 	}
-	b := k.hi >> (64 - frontBits)
+	h := k.hi
+	if t.skip > 0 {
+		if p := h >> (64 - t.skip); p != t.prefix {
+			if p < t.prefix { // before the first start
+				return t.vals[0]
+			}
+			return t.vals[len(t.vals)-1] // after the last one
+		}
+		h <<= t.skip
+	}
+	b := h >> (64 - t.frontBits)
 	lo, hi := t.front[b], t.front[b+1]
 	for lo < hi {
 		mid := (lo + hi + 1) >> 1

@@ -223,3 +223,60 @@ func FuzzTable(f *testing.F) {
 		}
 	})
 }
+
+// TestTableFrontSize: the front index grows with the table (a hundred
+// rules get a small one, ten thousand the full 2^16 buckets), and lookups
+// agree with the reference at every size, for rules clustered in one
+// bucket and spread over the space.
+func TestTableFrontSize(t *testing.T) {
+	for _, tc := range []struct {
+		n        int
+		spread   bool
+		maxFront int
+	}{
+		{1, false, 1<<minFrontBits + 1},
+		{100, false, 1<<minFrontBits + 1},
+		{100, true, 1<<minFrontBits + 1},
+		{1000, true, 1<<11 + 1},
+		{10000, true, 1<<maxFrontBits + 1},
+		{40000, true, 1<<maxFrontBits + 1},
+	} {
+		var entries []entry
+		for k := range tc.n {
+			var a [4]byte
+			if tc.spread { // every /24 somewhere in the space
+				binary.BigEndian.PutUint32(a[:], uint32(k)*2654435761&^0xff)
+			} else { // all in 10.0.0.0/16: one bucket at any size
+				a = [4]byte{10, 0, byte(k >> 8 & 0xff), byte(k)}
+			}
+			bits := 24
+			if k%2 == 1 || !tc.spread {
+				bits = 32
+			}
+			entries = append(entries, entry{netip.PrefixFrom(netip.AddrFrom4(a), bits).Masked(), int32(k)})
+		}
+		p := compilePrefixes(entries)
+		if got := len(p.v4.front); got == 0 || got > tc.maxFront {
+			t.Errorf("%d rules (spread %v): a front index of %d entries, want 1…%d", tc.n, tc.spread, got, tc.maxFront)
+		}
+		if !tc.spread && tc.n > 1 { // clustered rules still spread over the buckets
+			widest := uint32(0)
+			for b := 0; b+1 < len(p.v4.front); b++ {
+				widest = max(widest, p.v4.front[b+1]-p.v4.front[b])
+			}
+			if widest > 8 {
+				t.Errorf("%d rules in one /16: a bucket spans %d intervals, want a few", tc.n, widest)
+			}
+		}
+		for k, e := range entries {
+			if tc.n > 1000 && k%97 != 0 { // the reference is a linear scan
+				continue
+			}
+			for _, a := range edges(e.prefix) {
+				if got, want := p.lookup(a), naiveLookup(entries, a); got != want {
+					t.Fatalf("%d rules: lookup(%s) = %d, want %d", tc.n, a, got, want)
+				}
+			}
+		}
+	}
+}

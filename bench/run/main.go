@@ -516,7 +516,7 @@ func goBenchmarks(ctx context.Context, f flags) error {
 	harness.Step(fmt.Sprintf("Go benchmarks (-count %d -benchtime %s)", f.benchCount, f.benchTime))
 	out := filepath.Join(f.out, "gobench.txt")
 	args := []string{"test", "-run", "^$", "-benchmem", "-count", strconv.Itoa(f.benchCount), "-benchtime", f.benchTime,
-		"-bench", "^(BenchmarkCheck|BenchmarkAuthorize|BenchmarkAuthorizeCached|BenchmarkCached|BenchmarkFirewall|BenchmarkClassify|BenchmarkRequestFrom|BenchmarkResponseFrom)$",
+		"-bench", "^(BenchmarkCheck|BenchmarkCheckVaults|BenchmarkAuthorize|BenchmarkAuthorizeCached|BenchmarkCached|BenchmarkFirewall|BenchmarkClassify|BenchmarkRequestFrom|BenchmarkResponseFrom)$",
 		"./bench", "./rego", "./authz/token", "./authz/network", "./authz/route", "./envoy"}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	var buf bytes.Buffer
@@ -544,6 +544,14 @@ func goBenchmarks(ctx context.Context, f flags) error {
 	if small > 0 && large > 0 {
 		fmt.Printf("\nCPU per in-process Check, 10,000 rules and policies vs 10 (medians): %.1f / %.1f µs = %.2f× %s\n",
 			large/1e3, small/1e3, large/small, verdict(large <= 1.2*small, "≤ 1.20×"))
+	}
+	one, many := benchMetric(buf.Bytes(), "BenchmarkCheckVaults/vaults=1-", "cpu-ns/op"), benchMetric(buf.Bytes(), "BenchmarkCheckVaults/vaults=1000-", "cpu-ns/op")
+	if one > 0 && many > 0 {
+		fmt.Printf("CPU per in-process Check, 1,000 vaults of 100 rules vs one vault (medians): %.1f / %.1f µs = %.2f× %s\n",
+			many/1e3, one/1e3, many/one, verdict(many <= 1.1*one, "≤ 1.10×"))
+		fmt.Printf("building 1,000 vaults: %.1f s; heap per vault: %.0f KiB\n",
+			benchMetric(buf.Bytes(), "BenchmarkCheckVaults/vaults=1000-", "build-ms")/1e3,
+			benchMetric(buf.Bytes(), "BenchmarkCheckVaults/vaults=1000-", "heap-KiB/vault"))
 	}
 	return nil
 }
