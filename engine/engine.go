@@ -221,7 +221,7 @@ func (e *Engine) Load(ctx context.Context) error {
 	}
 	var rt *Runtime
 	if err == nil {
-		rt, err = e.load(ctx, data)
+		rt, err = e.load(withReloads(ctx, e.reloads.Load()), data)
 	}
 	if err == nil && e.admit != nil {
 		if err = e.admit(rt); err != nil {

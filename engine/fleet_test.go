@@ -290,3 +290,37 @@ func TestFleetRefusesAnEmptyDirectory(t *testing.T) {
 		t.Errorf("empty vaults.dir: err = %v", err)
 	}
 }
+
+// TestVaultsOfATenantShareOneAuthenticator: a token is verified and cached
+// once for every vault of a tenant; a forced reload (SIGHUP) starts afresh.
+func TestVaultsOfATenantShareOneAuthenticator(t *testing.T) {
+	is := authztest.NewIssuer(t)
+	r := newFleetRig(t, is, map[string]string{
+		"contoso.yaml":  fleetVault(is, "contoso-vault", "203.0.113.0/24", ""),
+		"fabrikam.yaml": fleetVault(is, "fabrikam-vault", "203.0.113.0/24", ""),
+	})
+	if err := r.f.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s := r.f.Set()
+	a := s.Vault("contoso-vault").Authenticator
+	if a == nil || a != s.Vault("fabrikam-vault").Authenticator {
+		t.Fatal("two vaults of one tenant and identity verify tokens apart")
+	}
+	for _, h := range []string{"contoso-vault.vault.azure.net", "fabrikam-vault.vault.azure.net"} {
+		if st, body := r.decide(h, "203.0.113.10"); st != 200 {
+			t.Fatalf("%s: %d %s", h, st, body)
+		}
+	}
+	if cs := a.CacheStats(); cs.Misses != 1 || cs.Hits != 1 {
+		t.Errorf("one token on two vaults: %+v, want one verification and one hit", cs)
+	}
+	if err := r.f.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s2 := r.f.Set()
+	b := s2.Vault("contoso-vault").Authenticator
+	if b == a || b != s2.Vault("fabrikam-vault").Authenticator {
+		t.Error("a forced reload kept the old authenticator, or split the vaults")
+	}
+}

@@ -42,7 +42,7 @@ type Stack struct {
 	shadowStats   shadow.Stats
 	shadow        atomic.Pointer[shadow.Evaluator]
 
-	current atomic.Pointer[engine.Runtime]
+	current atomic.Pointer[engine.Set]
 
 	mu       sync.Mutex // serialises reconfiguration
 	auditCfg config.Audit
@@ -67,7 +67,12 @@ func NewStack(ctx context.Context, path string, cfg *config.Config, o Options) (
 	}
 	s.metrics = metrics.New(s.reg)
 	s.reg.MustRegister(
-		metrics.CacheCollector(s.current.Load),
+		metrics.CacheCollector(func() []*engine.Runtime {
+			if set := s.current.Load(); set != nil {
+				return set.Runtimes
+			}
+			return nil
+		}),
 		metrics.AuditCollector(&s.auditCounters, s.auditQueued),
 		metrics.ShadowCollector(&s.shadowStats),
 		shadowStatus{s},
@@ -148,13 +153,8 @@ func (s *Stack) GRPCServerOptions() []grpc.ServerOption {
 // OnSwap follows a newly loaded configuration. It runs inside the
 // engine's reload, so it only swaps and starts; closing runs aside.
 func (s *Stack) OnSwap(set *engine.Set) {
-	if len(set.Runtimes) > 0 {
-		// Issuers, their keys and the caches' counters are the same for
-		// every vault; the first vault's runtime reports them.
-		rt := set.Runtimes[0]
-		s.current.Store(rt)
-		s.metrics.Swap(rt)
-	}
+	s.current.Store(set)
+	s.metrics.SwapSet(set)
 	cfg := set.Main
 	if cfg == nil {
 		return

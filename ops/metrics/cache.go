@@ -6,11 +6,11 @@ import (
 	"github.com/vaultwall/vaultwall/engine"
 )
 
-// cacheCollector exports the current runtime's cache counters. Each reload
-// builds new caches, so the counters restart with it (Prometheus reads
-// that as a counter reset).
+// cacheCollector exports the decision caches' counters, summed over the
+// vaults in force. Each reload builds new caches, so the counters restart
+// with it (Prometheus reads that as a counter reset).
 type cacheCollector struct {
-	current func() *engine.Runtime
+	current func() []*engine.Runtime
 	descs   map[string]*prometheus.Desc
 }
 
@@ -30,7 +30,7 @@ var cacheMetrics = []struct {
 // CacheCollector exports the authorization decision cache of the runtime
 // current returns (nil: nothing). The verified-token cache is exported by
 // the metrics package, which carries its counters across reloads.
-func CacheCollector(current func() *engine.Runtime) prometheus.Collector {
+func CacheCollector(current func() []*engine.Runtime) prometheus.Collector {
 	c := &cacheCollector{current: current, descs: map[string]*prometheus.Desc{}}
 	for _, m := range cacheMetrics {
 		c.descs[m.name] = prometheus.NewDesc(m.name, m.help, nil, nil)
@@ -45,19 +45,18 @@ func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
-	rt := c.current()
-	if rt == nil {
-		return
-	}
 	values := map[string]float64{}
-	if rt.Policy != nil {
+	for _, rt := range c.current() {
+		if rt == nil || rt.Policy == nil {
+			continue
+		}
 		s := rt.Policy.CacheStats()
-		values["vaultwall_policy_cache_hits_total"] = float64(s.Hits)
-		values["vaultwall_policy_cache_misses_total"] = float64(s.Misses)
-		values["vaultwall_policy_cache_coalesced_total"] = float64(s.Coalesced)
-		values["vaultwall_policy_cache_evictions_total"] = float64(s.Evictions)
-		values["vaultwall_policy_cache_entries"] = float64(s.Entries)
-		enabled := 0.0
+		values["vaultwall_policy_cache_hits_total"] += float64(s.Hits)
+		values["vaultwall_policy_cache_misses_total"] += float64(s.Misses)
+		values["vaultwall_policy_cache_coalesced_total"] += float64(s.Coalesced)
+		values["vaultwall_policy_cache_evictions_total"] += float64(s.Evictions)
+		values["vaultwall_policy_cache_entries"] += float64(s.Entries)
+		enabled := values["vaultwall_policy_cache_enabled"] // 1 when any vault's verdicts are cached
 		if s.Disabled == "" {
 			enabled = 1
 		}

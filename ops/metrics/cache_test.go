@@ -18,7 +18,7 @@ func TestCacheCollector(t *testing.T) {
 	r := opstest.New(t)
 	rt := r.Runtime(r.WriteConfig("vault.yaml", ""))
 	var current *engine.Runtime
-	c := metrics.CacheCollector(func() *engine.Runtime { return current })
+	c := metrics.CacheCollector(func() []*engine.Runtime { return []*engine.Runtime{current} })
 	if n := testutil.CollectAndCount(c); n != 0 {
 		t.Fatalf("%d series before a runtime", n)
 	}

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +57,9 @@ type Metrics struct {
 	byVault  *prometheus.CounterVec
 	perVault atomic.Bool
 
-	current     atomic.Pointer[engine.Runtime]
+	// current are the distinct token authenticators of the vaults in
+	// force (vaults of one tenant and identity share one).
+	current     atomic.Pointer[[]*token.Authenticator]
 	cacheMu     sync.Mutex
 	cacheBase   token.CacheStats // counters of retired authenticators
 	refusedBase uint64           // their refused-token cache hits
@@ -152,20 +155,37 @@ func (m *Metrics) OnRefresh(ev token.RefreshEvent) {
 	m.jwksDuration.WithLabelValues(ev.Issuer).Observe(ev.Took.Seconds())
 }
 
-// Swap follows the runtime in force (engine OnSwap): key age and the
-// token cache are read from its authenticator at scrape time. The cache
-// counters of the runtime it replaces are kept, so they never go back.
-func (m *Metrics) Swap(rt *engine.Runtime) {
-	old := m.current.Swap(rt)
-	if old != nil && old.Authenticator != nil && old != rt {
-		st := old.Authenticator.CacheStats()
-		m.cacheMu.Lock()
+// Swap follows a single runtime in force; see SwapSet.
+func (m *Metrics) Swap(rt *engine.Runtime) { m.SwapSet(&engine.Set{Runtimes: []*engine.Runtime{rt}}) }
+
+// SwapSet follows the vaults in force (engine OnSwap): key age and the
+// token caches are read from their authenticators at scrape time. The
+// cache counters of an authenticator no vault uses any more are kept, so
+// they never go back; one still in use (a reload that left identity alone)
+// keeps counting.
+func (m *Metrics) SwapSet(set *engine.Set) {
+	var cur []*token.Authenticator
+	for _, rt := range set.Runtimes {
+		if a := rt.Authenticator; a != nil && !slices.Contains(cur, a) {
+			cur = append(cur, a)
+		}
+	}
+	old := m.current.Swap(&cur)
+	if old == nil {
+		return
+	}
+	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
+	for _, a := range *old {
+		if slices.Contains(cur, a) {
+			continue
+		}
+		st := a.CacheStats()
 		m.cacheBase.Hits += st.Hits
 		m.cacheBase.Misses += st.Misses
 		m.cacheBase.Coalesced += st.Coalesced
 		m.cacheBase.Evictions += st.Evictions
-		m.refusedBase += old.Authenticator.RefusedCacheStats().Hits
-		m.cacheMu.Unlock()
+		m.refusedBase += a.RefusedCacheStats().Hits
 	}
 }
 
@@ -204,13 +224,22 @@ func (c *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
-	rt := c.m.current.Load()
+	var authns []*token.Authenticator
+	if p := c.m.current.Load(); p != nil {
+		authns = *p
+	}
 	c.m.cacheMu.Lock()
 	cs := c.m.cacheBase
 	refusedHits, refusedLen := c.m.refusedBase, 0
 	c.m.cacheMu.Unlock()
-	if rt != nil && rt.Authenticator != nil {
-		for _, st := range rt.Authenticator.Status() {
+	cs.Entries, cs.Capacity = 0, 0
+	seen := map[string]bool{} // an issuer's keys are one source, whoever uses it
+	for _, a := range authns {
+		for _, st := range a.Status() {
+			if seen[st.Issuer] {
+				continue
+			}
+			seen[st.Issuer] = true
 			ch <- prometheus.MustNewConstMetric(descKeysLoaded, prometheus.GaugeValue, b2f(st.KeysLoaded), st.Issuer)
 			ch <- prometheus.MustNewConstMetric(descKeyCount, prometheus.GaugeValue, float64(st.KeyCount), st.Issuer)
 			if st.KeysLoaded {
@@ -218,15 +247,16 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(descKeyFailing, prometheus.GaugeValue, b2f(st.LastError != ""), st.Issuer)
 		}
-		now := rt.Authenticator.CacheStats()
+		now := a.CacheStats()
 		cs.Hits += now.Hits
 		cs.Misses += now.Misses
 		cs.Coalesced += now.Coalesced
 		cs.Evictions += now.Evictions
-		cs.Entries, cs.Capacity = now.Entries, now.Capacity
-		rs := rt.Authenticator.RefusedCacheStats()
+		cs.Entries += now.Entries
+		cs.Capacity += now.Capacity
+		rs := a.RefusedCacheStats()
 		refusedHits += rs.Hits
-		refusedLen = rs.Entries
+		refusedLen += rs.Entries
 	}
 	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(cs.Hits))
 	ch <- prometheus.MustNewConstMetric(descCacheMiss, prometheus.CounterValue, float64(cs.Misses))

@@ -12,6 +12,7 @@ import (
 	"github.com/vaultwall/vaultwall/authz"
 	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/token"
+	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/ops/metrics"
 	"github.com/vaultwall/vaultwall/ops/opstest"
 )
@@ -103,8 +104,13 @@ func TestCacheCountersSurviveSwap(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	tok := r.Token()
+	var prev *engine.Runtime
 	for range 2 {
+		if prev != nil {
+			prev.Close() // the last user of its authenticator: the next runtime gets a new one
+		}
 		rt := r.Runtime(path)
+		prev = rt
 		m.Swap(rt)
 		srv := r.Server(rt, nil)
 		for range 3 {
@@ -132,8 +138,13 @@ func TestRefusedCacheCounters(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	tok := authztest.Tamper(r.Token())
+	var prev *engine.Runtime
 	for range 2 {
+		if prev != nil {
+			prev.Close() // the last user of its authenticator: the next runtime gets a new one
+		}
 		rt := r.Runtime(path)
+		prev = rt
 		m.Swap(rt)
 		srv := r.Server(rt, nil)
 		for range 3 {
@@ -187,5 +198,38 @@ func TestVaultLabelIsOptIn(t *testing.T) {
 	m.SetVaultLabel(false)
 	if n := count(); n != 0 {
 		t.Errorf("%d per-vault series after turning it off", n)
+	}
+}
+
+// Runtimes that verify tokens alike share one authenticator (vaults of one
+// tenant, a reload that left identity alone): its counters go on, never
+// counted twice.
+func TestSharedAuthenticatorCountedOnce(t *testing.T) {
+	r := opstest.New(t)
+	path := r.WriteConfig("vault.yaml", "")
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	tok := r.Token()
+	a, b := r.Runtime(path), r.Runtime(path)
+	if a.Authenticator != b.Authenticator {
+		t.Fatal("two runtimes of one identity and tenant do not share an authenticator")
+	}
+	for _, rt := range []*engine.Runtime{a, b} {
+		m.SwapSet(&engine.Set{Runtimes: []*engine.Runtime{a, rt}})
+		srv := r.Server(rt, nil)
+		for range 3 {
+			srv.Decide(t.Context(), opstest.Check(tok, "203.0.113.10", "GET", "/secrets/db?api-version=7.5"))
+		}
+	}
+	err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP vaultwall_token_cache_hits_total Tokens served from the verified-token cache.
+# TYPE vaultwall_token_cache_hits_total counter
+vaultwall_token_cache_hits_total 5
+# HELP vaultwall_token_cache_misses_total Tokens verified because they were not in the cache.
+# TYPE vaultwall_token_cache_misses_total counter
+vaultwall_token_cache_misses_total 1
+`), "vaultwall_token_cache_hits_total", "vaultwall_token_cache_misses_total")
+	if err != nil {
+		t.Fatal(err)
 	}
 }
