@@ -313,7 +313,10 @@ func (e *Engine) load(ctx context.Context, data []byte) (rt *Runtime, err error)
 	var cfg *config.Config
 	if o := e.overlayOf(data); o != nil {
 		cfg, err = o.Parse(e.path, data)
-	} else {
+	} else if cfg = e.parsed(data); cfg == nil {
+		// The digest's parse of these bytes is the one built (a
+		// configuration is read-only once parsed); parse again only to
+		// report why it failed.
 		cfg, err = e.parseFile(e.path, data)
 	}
 	if err != nil {

@@ -102,7 +102,14 @@ func (r *Rig) Write(name, data string) string {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		r.T.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+	// Atomically, as editors and ConfigMap updates land: a watcher never
+	// reads a half-written file (which a test would then count as a
+	// refused reload of its own).
+	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".partial")
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		r.T.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
 		r.T.Fatal(err)
 	}
 	return p
