@@ -165,7 +165,8 @@ func retryOnConflictIn(ctx context.Context, cl v1.VaultAdminServiceClient, vault
 	}
 }
 
-// explainStatus turns a gRPC status into a CLI message.
+// explainStatus turns a gRPC status into a CLI message: its code in
+// words ("invalid argument: …", "not found: …").
 func explainStatus(err error) error {
 	if err == nil {
 		return nil
@@ -174,7 +175,26 @@ func explainStatus(err error) error {
 	if !ok {
 		return err
 	}
-	return fmt.Errorf("%s: %s", strings.ToLower(strings.ReplaceAll(st.Code().String(), "_", " ")), st.Message())
+	return fmt.Errorf("%s: %s", codeWords(st.Code()), st.Message())
+}
+
+// codeWords spells a gRPC code in lower-case words: grpc-go's
+// Code.String is CamelCase (InvalidArgument), not the spec's
+// INVALID_ARGUMENT, so both are split.
+func codeWords(c codes.Code) string {
+	var b strings.Builder
+	prev := ' '
+	for _, r := range c.String() {
+		switch {
+		case r == '_':
+			r = ' '
+		case r >= 'A' && r <= 'Z' && prev >= 'a' && prev <= 'z':
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return strings.ToLower(b.String())
 }
 
 // printJSON prints a message as stable, indented JSON (protojson's own

@@ -15,8 +15,10 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/vaultwall/vaultwall/authz/authztest"
@@ -309,5 +311,19 @@ func TestAzLists(t *testing.T) {
 	want := []string{"--object-id", "o", "--secret-permissions=get,list,set", "--key-permissions=", "--server", "x"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// explainStatus spells the code in words: grpc-go's Code.String is
+// CamelCase, which the CLI printed run together ("invalidargument: …").
+func TestExplainStatusWords(t *testing.T) {
+	for c, want := range map[codes.Code]string{
+		codes.InvalidArgument: "invalid argument", codes.NotFound: "not found", codes.PermissionDenied: "permission denied",
+		codes.Unauthenticated: "unauthenticated", codes.Aborted: "aborted", codes.DeadlineExceeded: "deadline exceeded",
+		codes.ResourceExhausted: "resource exhausted", codes.Code(99): "code(99)",
+	} {
+		if got := explainStatus(status.Error(c, "m")); got == nil || got.Error() != want+": m" {
+			t.Errorf("%v: %v, want %q", c, got, want+": m")
+		}
 	}
 }

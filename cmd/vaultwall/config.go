@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -93,7 +94,7 @@ func validateConfig(cmd *cobra.Command, path string) error {
 		for _, rt := range set.Runtimes {
 			writeSummary(cmd.OutOrStdout(), rt.Config)
 		}
-		return nil
+		return warnOverriddenVaults(cmd.ErrOrStderr(), path, set)
 	}
 	rt := set.Runtimes[0]
 	writeSummary(cmd.OutOrStdout(), rt.Config)
@@ -114,20 +115,58 @@ func warnOverridden(w io.Writer, path string, cfg *config.Config) error {
 		fmt.Fprintf(w, "note: properties stored by the control plane in etcd override the file's; validate cannot read them offline (vaultwall admin show lists them)\n")
 		return nil
 	}
-	snap, err := store.ReadFile(cp.Store.Path)
+	return warnStored(w, cfg, cp.Store.Path, config.Parse)
+}
+
+// warnOverriddenVaults is warnOverridden for every vault of vaults.dir:
+// each vault's stored state (the file store's vaultwall-state.<vault>.json)
+// is laid over that vault's composed configuration (its file parsed onto
+// the main file, config.ParseVault), as the control plane lays it. A state
+// that does not merge is an error naming its vault; every vault is checked.
+func warnOverriddenVaults(w io.Writer, path string, set *engine.Set) error {
+	cp := set.Main.ControlPlane
+	if !cp.Enabled {
+		return nil
+	}
+	if cp.Store.Type == config.StoreEtcd {
+		fmt.Fprintf(w, "note: properties stored by the control plane in etcd (%s<vault>/state) override the vaults' files; validate cannot read them offline (vaultwall admin --vault NAME show lists them)\n", cp.Store.KeyPrefix)
+		return nil
+	}
+	mainData, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(path)
+	parse := func(name string, data []byte) (*config.Config, error) {
+		return config.ParseVault(path, mainData, name, data)
+	}
+	var errs []error
+	for _, rt := range set.Runtimes {
+		name := rt.Config.Vault.Name
+		state := controlplane.VaultStateFile(cp.Store.Path, name)
+		if err := warnStored(w, rt.Config, state, parse); err != nil {
+			errs = append(errs, fmt.Errorf("vault %s: stored state %s: %w", name, state, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// warnStored lays the file store's state at state over cfg's file, parsed
+// with parse, and warns about each property of the file it overrides.
+func warnStored(w io.Writer, cfg *config.Config, state string, parse engine.ParseFunc) error {
+	snap, err := store.ReadFile(state)
 	if err != nil {
 		return err
 	}
-	merged, err := controlplane.Merge(path, data, snap.State)
+	data, err := os.ReadFile(cfg.Path)
+	if err != nil {
+		return err
+	}
+	merged, err := controlplane.MergeWith(parse, cfg.Path, data, snap.State)
 	if err != nil {
 		return err
 	}
 	for _, p := range engine.IgnoredFileProperties(cfg, merged) {
-		fmt.Fprintf(w, "warning: %s: the control plane's stored value (%s) is the one served; edits here are ignored — make them through the management API\n", p, cp.Store.Path)
+		fmt.Fprintf(w, "warning: %s: the control plane's stored value (%s) is the one served; edits here are ignored — make them through the management API\n", p, state)
 	}
 	return nil
 }
