@@ -8,6 +8,7 @@ package envoy_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,11 +42,16 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/vaultwall/vaultwall/authz/token"
 	"github.com/vaultwall/vaultwall/config"
+	"github.com/vaultwall/vaultwall/engine"
 )
 
 const (
 	istioDir = "istio"
+	// istioMultiDir is the multi-vault overlay on istioDir (a sibling: a
+	// kustomize base may not contain its overlay).
+	istioMultiDir = "istio-multi-vault"
 	// meshDir holds the meshConfig overlays, which are not kustomize
 	// resources (they change the Istio installation).
 	meshDir = "mesh"
@@ -80,34 +86,62 @@ type istioSet struct {
 	meshes map[string]*meshv1alpha1.MeshConfig
 }
 
-// checkIstio loads istio/ (with files replaced by over, keyed by their path
-// below istio/), builds it with kustomize and checks it; the error joins
-// every problem found.
+// istioKustomizations are the kustomizations the tests build and check:
+// the base and the multi-vault overlay on it.
+var istioKustomizations = []string{istioDir, istioMultiDir}
+
+// checkIstio loads istio/ and istio-multi-vault/ (with files replaced by
+// over, keyed by their path below envoy/, e.g. istio/configmap.yaml),
+// builds each kustomization with kustomize and checks what it deploys; the
+// error joins every problem found, the overlay's prefixed with its
+// directory.
 func checkIstio(over map[string][]byte) error {
-	files, err := readTree(istioDir)
-	if err != nil {
-		return err
+	tree := map[string][]byte{}
+	for _, dir := range istioKustomizations {
+		files, err := readTree(dir)
+		if err != nil {
+			return err
+		}
+		for name, data := range files {
+			tree[dir+"/"+name] = data
+		}
 	}
 	for name, data := range over {
-		if _, ok := files[name]; !ok {
-			return fmt.Errorf("%s: no such file in %s/", name, istioDir)
+		if _, ok := tree[name]; !ok {
+			return fmt.Errorf("%s: no such file in %v", name, istioKustomizations)
 		}
-		files[name] = data
+		tree[name] = data
 	}
 	f := &findings{}
-	set := &istioSet{meshes: map[string]*meshv1alpha1.MeshConfig{}}
-	for name, data := range files {
+	for _, name := range slices.Sorted(maps.Keys(tree)) {
 		// kustomize's reader lets a repeated key win silently; yaml/v3 refuses.
-		if err := noDuplicateKeys(data); err != nil {
-			f.add(name, "%v", err)
+		if err := noDuplicateKeys(tree[name]); err != nil {
+			f.add(strings.TrimPrefix(name, istioDir+"/"), "%v", err)
 		}
 	}
-	built := buildKustomization(f, files)
-	for i, doc := range built {
-		decodeObject(f, fmt.Sprintf("kustomize build[%d]", i), doc, set)
+	files := map[string][]byte{} // istio/, by path below it
+	for name, data := range tree {
+		if rel, ok := strings.CutPrefix(name, istioDir+"/"); ok {
+			files[rel] = data
+		}
 	}
-	decodeMesh(f, files, set)
-	checkIstioSet(f, set)
+	meshes := map[string]*meshv1alpha1.MeshConfig{}
+	decodeMesh(f, files, &istioSet{meshes: meshes})
+	for _, dir := range istioKustomizations {
+		kf := &findings{}
+		set := &istioSet{meshes: meshes}
+		built := buildKustomization(kf, tree, dir)
+		for i, doc := range built {
+			decodeObject(kf, fmt.Sprintf("kustomize build[%d]", i), doc, set)
+		}
+		checkIstioSet(kf, set)
+		for _, err := range kf.errs {
+			if dir != istioDir {
+				err = fmt.Errorf("%s/: %w", dir, err)
+			}
+			f.errs = append(f.errs, err)
+		}
+	}
 	return f.err()
 }
 
@@ -146,37 +180,73 @@ func noDuplicateKeys(data []byte) error {
 	}
 }
 
-// buildKustomization checks kustomization.yaml and runs kustomize's own
-// build on an in-memory copy of the tree; it returns the objects, one YAML
-// document each, as `kubectl apply -k` would send them.
-func buildKustomization(f *findings, files map[string][]byte) [][]byte {
+// buildKustomization checks dir's kustomization.yaml and runs kustomize's
+// own build on an in-memory copy of tree (files by path below envoy/); it
+// returns the objects, one YAML document each, as `kubectl apply -k` would
+// send them. The base must list every manifest of its directory as a
+// resource; an overlay must name every file of its directory (resources,
+// patches, generator files), so no vault's file is left behind.
+func buildKustomization(f *findings, tree map[string][]byte, dir string) [][]byte {
 	const kfile = "kustomization.yaml"
 	var k kustypes.Kustomization
-	if err := yaml.UnmarshalStrict(files[kfile], &k); err != nil {
+	if err := yaml.UnmarshalStrict(tree[dir+"/"+kfile], &k); err != nil {
 		f.add(kfile, "%v", err)
 		return nil
 	}
 	var manifests []string
-	for name := range files {
-		if name != kfile && path.Dir(name) == "." && strings.HasSuffix(name, ".yaml") {
-			manifests = append(manifests, name)
+	for name := range tree {
+		rel, ok := strings.CutPrefix(name, dir+"/")
+		if !ok || rel == kfile {
+			continue
+		}
+		if dir == istioDir && path.Dir(rel) == "." && strings.HasSuffix(rel, ".yaml") {
+			manifests = append(manifests, rel)
+		}
+		if dir != istioDir {
+			manifests = append(manifests, rel)
 		}
 	}
 	listed := slices.Clone(k.Resources)
+	if dir != istioDir {
+		listed = nil
+		for _, r := range k.Resources {
+			if !strings.HasPrefix(r, "../") && r != ".." {
+				listed = append(listed, r)
+			}
+		}
+		for _, p := range k.Patches {
+			if p.Path != "" {
+				listed = append(listed, p.Path)
+			}
+		}
+		for _, g := range k.ConfigMapGenerator {
+			for _, src := range g.FileSources {
+				_, file, ok := strings.Cut(src, "=")
+				if !ok {
+					file = src
+				}
+				listed = append(listed, file)
+			}
+		}
+	}
 	slices.Sort(manifests)
 	slices.Sort(listed)
 	if !slices.Equal(manifests, listed) {
-		f.add(kfile, "resources %v, want every manifest of %s/: %v", listed, istioDir, manifests)
+		if dir == istioDir {
+			f.add(kfile, "resources %v, want every manifest of %s/: %v", listed, dir, manifests)
+		} else {
+			f.add(kfile, "names %v, want every file of %s/: %v", listed, dir, manifests)
+		}
 	}
 
 	mem := filesys.MakeFsInMemory()
-	for name, data := range files {
-		if err := mem.WriteFile("/"+istioDir+"/"+name, data); err != nil {
+	for name, data := range tree {
+		if err := mem.WriteFile("/"+name, data); err != nil {
 			f.add(name, "%v", err)
 			return nil
 		}
 	}
-	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, "/"+istioDir)
+	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, "/"+dir)
 	if err != nil {
 		f.add(kfile, "kustomize build: %v", err)
 		return nil
@@ -499,25 +569,7 @@ func checkConfigMount(f *findings, where string, dep *appsv1.Deployment, c *core
 		return nil
 	}
 	cmWhere := "ConfigMap " + cm.Name + " " + key
-	if cfg.Server.TLS.Enabled() {
-		f.add(cmWhere, "server.tls is set: in the mesh the sidecar terminates mTLS and forwards plaintext to vaultwall")
-	}
-	if cfg.TrustedServices.CAFile != "" {
-		f.add(cmWhere, "trustedServices.caFile is set: Istio does not send the peer certificate to ext_authz, so no trusted service could ever match")
-	}
-	if h := cfg.Network.TrustedProxies.Hops; h != 0 {
-		f.add(cmWhere, "network.trustedProxies.hops %d: sidecar to sidecar there is no proxy hop to believe", h)
-	}
-	if len(cfg.TrustedServices.Services) == 0 {
-		f.add(cmWhere, "no trustedServices binding: the example must show a SPIFFE principal")
-	}
-	for i, ts := range cfg.TrustedServices.Services {
-		for j, p := range ts.Principals {
-			if !isSPIFFEWorkload(p) {
-				f.add(cmWhere, "trustedServices.services[%d].principals[%d] %q: in a mesh a principal is spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>", i, j, p)
-			}
-		}
-	}
+	checkMeshConfig(f, cmWhere, cfg)
 	// The operator policy: every .rego key mounted into policy.dir must parse
 	// and compile as Rego v1.
 	if cfg.Policy.Dir == "" {
@@ -547,7 +599,102 @@ func checkConfigMount(f *findings, where string, dep *appsv1.Deployment, c *core
 			f.add("ConfigMap "+cm.Name, "policy: %v", comp.Errors)
 		}
 	}
+	// A key the container does not see is never read (a vault's file left
+	// out of the volume's items).
+	for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+		if _, ok := mountPathOf(dep, c, cm.Name, k); !ok {
+			f.add("ConfigMap "+cm.Name+" "+k, "not mounted in the container: vaultwall never reads it")
+		}
+	}
+	if cfg.Vaults.Dir != "" {
+		checkVaults(f, dep, c, cm, cfgPath, cfg)
+	}
 	return cfg
+}
+
+// checkMeshConfig checks the settings a mesh needs in one configuration:
+// the main file's, or one vault's composed on it.
+func checkMeshConfig(f *findings, where string, cfg *config.Config) {
+	if cfg.Server.TLS.Enabled() {
+		f.add(where, "server.tls is set: in the mesh the sidecar terminates mTLS and forwards plaintext to vaultwall")
+	}
+	if cfg.TrustedServices.CAFile != "" {
+		f.add(where, "trustedServices.caFile is set: Istio does not send the peer certificate to ext_authz, so no trusted service could ever match")
+	}
+	if h := cfg.Network.TrustedProxies.Hops; h != 0 {
+		f.add(where, "network.trustedProxies.hops %d: sidecar to sidecar there is no proxy hop to believe", h)
+	}
+	if len(cfg.TrustedServices.Services) == 0 {
+		f.add(where, "no trustedServices binding: the example must show a SPIFFE principal")
+	}
+	for i, ts := range cfg.TrustedServices.Services {
+		for j, p := range ts.Principals {
+			if !isSPIFFEWorkload(p) {
+				f.add(where, "trustedServices.services[%d].principals[%d] %q: in a mesh a principal is spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>", i, j, p)
+			}
+		}
+	}
+}
+
+// checkVaults checks a multi-vault configuration (vaults.dir) as the pod
+// would load it: every ConfigMap key the container sees is written at its
+// path below a temporary root (the main file's absolute paths moved there
+// with it), the main file is compiled with engine.CompileSet, as `vaultwall
+// config validate` does, and each vault's composed configuration gets the
+// mesh checks. The vault files the container sees in vaults.dir must all be
+// in force, and there must be two at least (the example's point).
+func checkVaults(f *findings, dep *appsv1.Deployment, c *corev1.Container, cm *corev1.ConfigMap, cfgPath string, cfg *config.Config) {
+	where := "ConfigMap " + cm.Name + " vaults.dir " + cfg.Vaults.Dir
+	root, err := os.MkdirTemp("", "vaultwall-istio-")
+	if err != nil {
+		f.add(where, "%v", err)
+		return
+	}
+	defer os.RemoveAll(root)
+	var mounts []string
+	for _, vm := range c.VolumeMounts {
+		if v := volume(dep, vm.Name); v != nil && v.ConfigMap != nil && v.ConfigMap.Name == cm.Name && vm.SubPath == "" {
+			mounts = append(mounts, path.Clean(vm.MountPath)+"/")
+		}
+	}
+	vaultFiles := 0
+	for k, data := range cm.Data {
+		p, ok := mountPathOf(dep, c, cm.Name, k)
+		if !ok {
+			continue
+		}
+		if dir, file := path.Split(p); path.Clean(dir) == path.Clean(cfg.Vaults.Dir) && !strings.HasPrefix(file, ".") &&
+			slices.Contains([]string{".yaml", ".yml", ".json"}, strings.ToLower(path.Ext(file))) {
+			vaultFiles++
+		}
+		for _, m := range mounts {
+			data = strings.ReplaceAll(data, m, filepath.ToSlash(root)+m)
+		}
+		out := filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			f.add(where, "%v", err)
+			return
+		}
+		if err := os.WriteFile(out, []byte(data), 0o644); err != nil {
+			f.add(where, "%v", err)
+			return
+		}
+	}
+	keys := token.NewKeyStore(token.StoreOptions{})
+	defer keys.Close()
+	b := &engine.Builder{Keys: keys}
+	set, err := engine.CompileSet(context.Background(), filepath.Join(root, filepath.FromSlash(cfgPath)), b.Build, nil)
+	if err != nil {
+		f.add(where, "vaultwall refuses it: %v", err)
+		return
+	}
+	defer set.Close()
+	if vaultFiles < 2 || len(set.Runtimes) != vaultFiles {
+		f.add(where, "%d vaults in force from %d files the container sees there; want every file, and two at least", len(set.Runtimes), vaultFiles)
+	}
+	for _, rt := range set.Runtimes {
+		checkMeshConfig(f, "vault "+rt.Config.Vault.Name+" ("+filepath.Base(rt.Config.Path)+")", rt.Config)
+	}
 }
 
 func isSPIFFEWorkload(p string) bool {

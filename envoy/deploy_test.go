@@ -1,7 +1,7 @@
 package envoy_test
 
 // Tests of the configuration users deploy: envoy.yaml, envoy-behind-l7.yaml,
-// envoy-multi-vault.yaml and istio/. Each shipped file must load with Envoy's, Istio's and
+// envoy-multi-vault.yaml, istio/ and istio-multi-vault/. Each shipped file must load with Envoy's, Istio's and
 // Kubernetes' own API types and keep the invariants vaultwall relies on; each
 // deliberately broken copy in testdata/deploy/ must fail, for its reason.
 
@@ -68,8 +68,10 @@ func (c *brokenCase) apply(src string) (string, error) {
 // checkDeployFile checks one shipped file, given its (possibly edited)
 // content.
 func checkDeployFile(base string, data []byte) error {
-	if rel, ok := strings.CutPrefix(base, istioDir+"/"); ok {
-		return checkIstio(map[string][]byte{rel: data})
+	for _, dir := range istioKustomizations {
+		if strings.HasPrefix(base, dir+"/") {
+			return checkIstio(map[string][]byte{base: data})
+		}
 	}
 	return checkEnvoyFile(base, data)
 }

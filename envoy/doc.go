@@ -31,7 +31,8 @@
 // values sent as bytes (header_map, encode_raw_headers) reach Check.
 //
 // The directory also holds the configuration users deploy — envoy.yaml,
-// envoy-behind-l7.yaml, envoy-multi-vault.yaml and the Istio manifests in istio/ — whose tests load
+// envoy-behind-l7.yaml, envoy-multi-vault.yaml, the Istio manifests in istio/ and the
+// multi-vault overlay on them in istio-multi-vault/ — whose tests load
 // every file with Envoy's, Istio's and Kubernetes' own API types and check
 // the settings vaultwall relies on.
 //

@@ -5,7 +5,11 @@
 // (testdata/full-values.yaml), decode every rendered object strictly into
 // the Kubernetes, Istio and Prometheus Operator API types, and check that
 // the pieces fit: selectors, ports, probes, the image, the vault.yaml in the
-// ConfigMap, the NetworkPolicy and the Istio provider.
+// ConfigMap, the NetworkPolicy and the Istio provider. With several vaults
+// (testdata/vaults-values.yaml) the ConfigMap is laid out as the kubelet
+// mounts it and compiled by vaultwall's engine (engine.CompileSet, as
+// `vaultwall config validate`); values that could not work must fail the
+// render with their reason.
 //
 // Imports: test code only (Helm SDK, Kubernetes, Istio and Prometheus
 // Operator API types); nothing imports it.
