@@ -77,6 +77,10 @@ type Fleet struct {
 	main    atomic.Pointer[mainFile]
 	dirty   bool // a vault's runtime changed during this load
 	set     atomic.Pointer[Set]
+	// known is what Status reads: the engines as of the last load, so
+	// that /readyz and a scrape never wait for a load (building a
+	// thousand vaults takes seconds).
+	known   atomic.Pointer[knownEngines]
 	gen     uint64
 	reloads atomic.Uint64
 
@@ -84,6 +88,11 @@ type Fleet struct {
 	lastErr     error
 	lastAttempt time.Time
 	failures    uint64
+}
+
+type knownEngines struct {
+	single *Engine
+	vaults []*Engine // by file path
 }
 
 // mainFile is the main file of a multi-vault configuration as last read.
@@ -161,6 +170,12 @@ func (f *Fleet) Load(ctx context.Context) error {
 	if f.dirty {
 		f.publish()
 	}
+	k := &knownEngines{single: f.single}
+	for _, e := range f.vaults {
+		k.vaults = append(k.vaults, e)
+	}
+	sort.Slice(k.vaults, func(i, j int) bool { return k.vaults[i].path < k.vaults[j].path })
+	f.known.Store(k)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastAttempt = time.Now()
@@ -418,16 +433,14 @@ type FleetStatus struct {
 
 // Status reports what is in force and the last errors.
 func (f *Fleet) Status() FleetStatus {
-	f.loadMu.Lock()
-	single := f.single
-	engines := make([]*Engine, 0, len(f.vaults))
-	for _, e := range f.vaults {
-		engines = append(engines, e)
+	k := f.known.Load()
+	if k == nil {
+		k = &knownEngines{}
 	}
-	f.loadMu.Unlock()
-	if single != nil {
-		return FleetStatus{Status: single.Status()}
+	if k.single != nil {
+		return FleetStatus{Status: k.single.Status()}
 	}
+	engines := k.vaults
 	var out FleetStatus
 	f.mu.Lock()
 	out.LastAttempt, out.Failures = f.lastAttempt, f.failures
@@ -438,7 +451,6 @@ func (f *Fleet) Status() FleetStatus {
 	if s := f.set.Load(); s != nil {
 		out.Loaded, out.Generation, out.LoadedAt = true, s.Generation, s.Published
 	}
-	sort.Slice(engines, func(i, j int) bool { return engines[i].path < engines[j].path })
 	for _, e := range engines {
 		vs := VaultStatus{File: e.path, Status: e.Status()}
 		if rt := e.Current(); rt != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vaultwall/vaultwall/config"
 
@@ -322,5 +323,44 @@ func TestVaultsOfATenantShareOneAuthenticator(t *testing.T) {
 	b := s2.Vault("contoso-vault").Authenticator
 	if b == a || b != s2.Vault("fabrikam-vault").Authenticator {
 		t.Error("a forced reload kept the old authenticator, or split the vaults")
+	}
+}
+
+// TestFleetStatusNeverWaitsForALoad: /readyz and scrapes read Status while
+// a load builds (a thousand vaults take seconds); they must not wait.
+func TestFleetStatusNeverWaitsForALoad(t *testing.T) {
+	is := authztest.NewIssuer(t)
+	r := newFleetRig(t, is, map[string]string{"contoso.yaml": fleetVault(is, "contoso-vault", "203.0.113.0/24", "")})
+	if err := r.f.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	building := make(chan struct{}, 1)
+	inner := r.f.build
+	r.f.build = func(ctx context.Context, cfg *config.Config) (*Runtime, error) {
+		building <- struct{}{}
+		<-release
+		return inner(ctx, cfg)
+	}
+	for _, e := range r.f.vaults {
+		e.build = r.f.build
+	}
+	r.writeVault("contoso.yaml", fleetVault(is, "contoso-vault", "192.0.2.0/24", ""))
+	done := make(chan error, 1)
+	go func() { done <- r.f.Load(t.Context()) }()
+	<-building
+	got := make(chan FleetStatus, 1)
+	go func() { got <- r.f.Status() }()
+	select {
+	case st := <-got:
+		if !st.Loaded || len(st.Vaults) != 1 {
+			t.Errorf("status during a load = %+v", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Status waited for the load")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
