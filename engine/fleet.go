@@ -71,12 +71,12 @@ type Fleet struct {
 
 	// loadMu serialises loads: of the main file, and through it of every
 	// vault's Engine.
-	loadMu  sync.Mutex
-	single  *Engine
-	vaults  map[string]*Engine // by file path
-	main    atomic.Pointer[mainFile]
-	dirty   bool // a vault's runtime changed during this load
-	set     atomic.Pointer[Set]
+	loadMu sync.Mutex
+	single *Engine
+	vaults map[string]*Engine // by file path
+	main   atomic.Pointer[mainFile]
+	dirty  bool // a vault's runtime changed during this load
+	set    atomic.Pointer[Set]
 	// known is what Status reads: the engines as of the last load, so
 	// that /readyz and a scrape never wait for a load (building a
 	// thousand vaults takes seconds).
