@@ -118,6 +118,9 @@ type Engine struct {
 	parseBase   func(name string, data []byte) (*config.Config, error)
 	baseVersion func() string
 	admit       func(rt *Runtime) error
+	// retireOld, when set, takes the runtime a load replaced, for the
+	// Fleet to retire once the Set that holds it is no longer in force.
+	retireOld func(old *Runtime)
 
 	// The last parse of the configuration file, by its bytes: the watcher
 	// asks for the inputs twice a poll, and a configuration with thousands
@@ -263,7 +266,11 @@ func (e *Engine) Load(ctx context.Context) error {
 	for _, f := range e.onSwap {
 		f(rt)
 	}
-	old.retire()
+	if e.retireOld != nil {
+		e.retireOld(old)
+	} else {
+		old.retire()
+	}
 	e.log.Info("configuration loaded", "file", e.path, "generation", rt.Generation, "vault", rt.Config.Vault.Name,
 		"policyFiles", len(rt.PolicyFiles))
 	return nil

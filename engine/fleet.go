@@ -76,7 +76,10 @@ type Fleet struct {
 	vaults map[string]*Engine // by file path
 	main   atomic.Pointer[mainFile]
 	dirty  bool // a vault's runtime changed during this load
-	set    atomic.Pointer[Set]
+	// retiring are the runtimes this load replaced: the Set in force
+	// still serves them until publish swaps in the next one.
+	retiring []*Runtime
+	set      atomic.Pointer[Set]
 	// known is what Status reads: the engines as of the last load, so
 	// that /readyz and a scrape never wait for a load (building a
 	// thousand vaults takes seconds).
@@ -214,7 +217,9 @@ func (f *Fleet) load(ctx context.Context) (mainErr, vaultErr error) {
 		return nil, f.single.Load(ctx)
 	}
 	if f.single != nil { // the configuration became a multi-vault one
-		f.single.current.Load().retire()
+		if rt := f.single.Current(); rt != nil {
+			f.retiring = append(f.retiring, rt)
+		}
 		f.single = nil
 		f.dirty = true
 	}
@@ -270,6 +275,11 @@ func (f *Fleet) newVault(file string) *Engine {
 	e.baseVersion = func() string { return f.main.Load().digest }
 	e.overlays = f.overlays
 	e.admit = func(rt *Runtime) error { return f.admit(file, rt) }
+	e.retireOld = func(old *Runtime) {
+		if old != nil {
+			f.retiring = append(f.retiring, old)
+		}
+	}
 	return e
 }
 
@@ -286,7 +296,7 @@ func (f *Fleet) dropVaults(keep []string) {
 		}
 		if rt := e.Current(); rt != nil {
 			f.log.Info("vault removed: its file is gone", "file", file, "vault", rt.Config.Vault.Name)
-			rt.retire()
+			f.retiring = append(f.retiring, rt)
 			f.dirty = true
 		}
 		delete(f.vaults, file)
@@ -364,6 +374,12 @@ func (f *Fleet) publish() {
 	for _, fn := range f.onSwap {
 		fn(s)
 	}
+	// Only now is no new check decided by the replaced runtimes: a
+	// rebuild of every vault may take longer than their grace period.
+	for _, old := range f.retiring {
+		old.retire()
+	}
+	f.retiring = nil
 }
 
 // vaultFiles lists the vault documents of dir: its *.yaml, *.yml and *.json
