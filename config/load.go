@@ -66,8 +66,9 @@ func ParseVault(mainName string, mainData []byte, name string, data []byte) (*Co
 var vaultSections = map[string]bool{"vault": true, "properties": true, "network": true,
 	"trustedServices": true, "policy": true}
 
-// mainOnlySections may appear only in the main file of a multi-vault
-// configuration, which holds no vault of its own.
+// vaultOnlySections belong to a vault's own file: the main file of a
+// multi-vault configuration holds no vault of its own.
+
 var vaultOnlySections = []string{"vault", "properties", "network"}
 
 // parse is Parse, or with base the parse of a vault's document onto the
