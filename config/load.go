@@ -68,7 +68,6 @@ var vaultSections = map[string]bool{"vault": true, "properties": true, "network"
 
 // vaultOnlySections belong to a vault's own file: the main file of a
 // multi-vault configuration holds no vault of its own.
-
 var vaultOnlySections = []string{"vault", "properties", "network"}
 
 // parse is Parse, or with base the parse of a vault's document onto the
