@@ -34,12 +34,17 @@ type Set struct {
 	Vaults *authz.Vaults
 	// Multi is true for a configuration with vaults.dir.
 	Multi bool
+
+	byName map[string]*Runtime // lower-case vault name → runtime
 }
 
 // Vault is the runtime of the vault called name (any case), nil if none.
 func (s *Set) Vault(name string) *Runtime {
 	if s == nil {
 		return nil
+	}
+	if s.byName != nil {
+		return s.byName[strings.ToLower(name)]
 	}
 	for _, rt := range s.Runtimes {
 		if strings.EqualFold(rt.Config.Vault.Name, name) {
@@ -369,7 +374,11 @@ func (f *Fleet) publish() {
 		return
 	}
 	f.gen++
-	s := &Set{Generation: f.gen, Published: time.Now(), Main: main, Runtimes: rts, Vaults: vaults, Multi: multi}
+	s := &Set{Generation: f.gen, Published: time.Now(), Main: main, Runtimes: rts, Vaults: vaults, Multi: multi,
+		byName: make(map[string]*Runtime, len(rts))}
+	for _, rt := range rts {
+		s.byName[strings.ToLower(rt.Config.Vault.Name)] = rt
+	}
 	f.set.Store(s)
 	for _, fn := range f.onSwap {
 		fn(s)
