@@ -209,8 +209,11 @@ func hasField(err error, field string) bool {
 
 func TestStoredVaultsFileStore(t *testing.T) {
 	r := newRig(t)
-	in := r.startHost(t, "vaultwall", r.multiConfig(t, fileStore(r, "state.json")), hostA)
-	testStoredVaults(t, r, in, nil, func() int {
+	cfg := r.multiConfig(t, fileStore(r, "state.json"))
+	in := r.startHost(t, "vaultwall", cfg, hostA)
+	// A second process sharing the file store learns the vaults by its poll.
+	peer := r.startHost(t, "vaultwall-2", cfg, hostA)
+	testStoredVaults(t, r, in, peer, func() int {
 		m, _ := filepath.Glob(filepath.Join(r.dir, "state.*.vault.yaml"))
 		return len(m)
 	})
