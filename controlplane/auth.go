@@ -37,6 +37,9 @@ var methods = map[string]method{
 	"ListRoleAssignments":   {"roleAssignments/read", true},
 	"ListTrustedServices":   {"trustedServices/read", true},
 	"Explain":               {"explain/action", true},
+	"CreateVault":           {"vaults/write", false},
+	"DeleteVault":           {"vaults/delete", false},
+	"ListVaults":            {"vaults/read", true},
 }
 
 // Caller is who called the control plane, once authenticated and

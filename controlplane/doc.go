@@ -51,6 +51,18 @@
 //     unknown: NOT_FOUND); Explain selects by host through the engine.Set
 //     (SwapSet); tokens are verified for the named vault's tenant; the
 //     control-plane policy's input carries the vault;
+//   - vaults created through the API (vaults.dir only): CreateVault stores a
+//     whole vault document (store.Documents: file store
+//     <store.path stem>.<vault>.vault.yaml, etcd <keyPrefix><vault>/document)
+//     after validating it as a vault file (config.ParseVault onto the main
+//     file, then BuildFunc), refusing a name in use (ALREADY_EXISTS) or
+//     another vault's hostname; DeleteVault removes only those
+//     (FAILED_PRECONDITION for a file's vault); ListVaults lists every vault
+//     with its source. The Server is the fleet's engine.VaultSource
+//     (StoredVaults, the documents as last read): each becomes a vault at
+//     engine.StoredPath(name), with its per-vault state laid over it as a
+//     file's; replicas follow the documents (etcd prefix watch, or a poll
+//     of the file store) and reload;
 //   - the audit trail of every change attempt and of every call refused
 //     before its handler ran, once each (Auditor; SlogAuditor by default).
 //

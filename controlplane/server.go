@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -99,6 +98,13 @@ type Server struct {
 	running context.Context
 	runEng  Loader
 	follows sync.WaitGroup
+	// docs keeps the vaults created through the API (multi-vault only;
+	// nil otherwise), stored their documents as last read (docMu), docPoll
+	// how often a file store's are read again.
+	docs    store.Documents
+	docMu   sync.Mutex
+	stored  []store.Document
+	docPoll time.Duration
 }
 
 // Loader applies a stored change: the engine (engine.Fleet) that the
@@ -121,7 +127,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cp, path: cfg.Path, name: cfg.Vault.Name, build: o.Build, keys: o.Keys, log: log, audit: o.Audit, listen: o.Listening,
-		multi: cfg.Vaults.Dir != "", vaults: map[string]*vaultState{}, openStore: o.VaultStore}
+		multi: cfg.Vaults.Dir != "", vaults: map[string]*vaultState{}, openStore: o.VaultStore, docPoll: time.Second}
 	if s.audit == nil {
 		s.audit = SlogAuditor{Log: log}
 	}
@@ -157,6 +163,12 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 			if s.etcd, err = clientv3.New(ec); err != nil {
 				return nil, fmt.Errorf("control-plane store: etcd: %w", err)
 			}
+		}
+		if err := s.openDocuments(ctx); err != nil {
+			if s.etcd != nil {
+				_ = s.etcd.Close()
+			}
+			return nil, err
 		}
 		return s, nil
 	}
@@ -316,6 +328,9 @@ func (s *Server) Run(ctx context.Context, eng Loader) error {
 	for _, v := range s.vaults {
 		s.follows.Go(func() { s.follow(ctx, eng, v) })
 	}
+	if s.docs != nil {
+		s.follows.Go(func() { s.followDocs(ctx, eng) })
+	}
 	s.mu.Unlock()
 	select {
 	case <-ctx.Done():
@@ -399,7 +414,7 @@ func (s *Server) read(ctx context.Context, t target) (loaded, error) {
 	if err != nil {
 		return loaded{}, err
 	}
-	data, err := os.ReadFile(t.file)
+	data, err := s.readBase(t.file)
 	if err != nil {
 		return loaded{}, fmt.Errorf("%w: %v", errBase, err)
 	}

@@ -110,6 +110,9 @@ type Engine struct {
 	// readFile reads every input (os.ReadFile; tests script renames
 	// landing between reads).
 	readFile func(string) ([]byte, error)
+	// virtual: path names no file (a vault of the control-plane store,
+	// whose readFile returns the stored document).
+	virtual bool
 
 	// A vault's file of vaults.dir (Fleet) is parsed onto the main file:
 	// parseBase replaces config.Parse (nil: config.Parse), baseVersion names
@@ -502,7 +505,10 @@ func (e *Engine) Watch(ctx context.Context, poll time.Duration) error {
 // watchDirs are the directories whose changes may change the runtime.
 func (e *Engine) watchDirs() []string {
 	dirs, files := e.inputs()
-	want := []string{filepath.Dir(e.path)}
+	var want []string
+	if !e.virtual {
+		want = append(want, filepath.Dir(e.path))
+	}
 	want = append(want, dirs...)
 	for _, f := range files {
 		want = append(want, filepath.Dir(f))

@@ -72,6 +72,9 @@ type Fleet struct {
 	onSwap   []func(*Set)
 	overlay  Overlay
 	overlays VaultOverlays
+	source   VaultSource
+	// stored are the documents of source as of this load, by pseudo path.
+	stored   map[string]StoredVault
 	readFile func(string) ([]byte, error)
 
 	// loadMu serialises loads: of the main file, and through it of every
@@ -136,6 +139,39 @@ func (f *Fleet) SetVaultOverlays(v VaultOverlays) {
 	f.loadMu.Lock()
 	defer f.loadMu.Unlock()
 	f.overlays = v
+}
+
+// StoredVault is a vault whose whole document (a vault file's content)
+// comes from a VaultSource rather than a file of vaults.dir.
+type StoredVault struct {
+	Name    string
+	Data    []byte
+	Version string
+}
+
+// VaultSource is a second source of vault documents (the control plane's
+// store): each is loaded as a file of vaults.dir is, under the pseudo path
+// StoredPath(name).
+type VaultSource interface {
+	// StoredVaults lists the documents as last known, without I/O.
+	StoredVaults() []StoredVault
+}
+
+// StoredPrefix starts the pseudo path of a stored vault.
+const StoredPrefix = "controlplane:"
+
+// StoredPath is the pseudo path of the stored vault called name.
+func StoredPath(name string) string { return StoredPrefix + strings.ToLower(name) }
+
+// IsStored reports whether path is a stored vault's pseudo path.
+func IsStored(path string) bool { return strings.HasPrefix(path, StoredPrefix) }
+
+// SetVaultSource adds the vaults of src to those of vaults.dir (a
+// multi-vault configuration only). Call it before the first Load.
+func (f *Fleet) SetVaultSource(src VaultSource) {
+	f.loadMu.Lock()
+	defer f.loadMu.Unlock()
+	f.source = src
 }
 
 // Set is what is in force, nil before the first successful load.
@@ -232,6 +268,14 @@ func (f *Fleet) load(ctx context.Context) (mainErr, vaultErr error) {
 	if err != nil {
 		return &config.FieldError{File: f.path, Field: "vaults.dir", Err: err}, nil
 	}
+	f.stored = map[string]StoredVault{}
+	if f.source != nil {
+		for _, sv := range f.source.StoredVaults() {
+			p := StoredPath(sv.Name)
+			f.stored[p] = sv
+			files = append(files, p)
+		}
+	}
 	if len(files) == 0 {
 		return &config.FieldError{File: f.path, Field: "vaults.dir",
 			Err: fmt.Errorf("%w: %s holds no vault file (*.yaml, *.yml, *.json)", config.ErrRequired, cfg.Vaults.Dir)}, nil
@@ -273,6 +317,21 @@ func (f *Fleet) newVault(file string) *Engine {
 	e := New(file, f.build, f.log, func(*Runtime) { f.dirty = true })
 	e.PolicyDir = f.PolicyDir
 	e.readFile = f.readFile
+	if IsStored(file) {
+		// The document's bytes as of the load (every load runs under
+		// loadMu, which also guards stored); its other inputs are files.
+		e.virtual = true
+		e.readFile = func(p string) ([]byte, error) {
+			if p != file {
+				return f.readFile(p)
+			}
+			sv, ok := f.stored[file]
+			if !ok {
+				return nil, fmt.Errorf("vault %s: no longer in the control-plane store", strings.TrimPrefix(file, StoredPrefix))
+			}
+			return sv.Data, nil
+		}
+	}
 	e.parseBase = func(name string, data []byte) (*config.Config, error) {
 		m := f.main.Load()
 		return config.ParseVault(f.path, m.raw, name, data)
@@ -299,7 +358,11 @@ func (f *Fleet) dropVaults(keep []string) {
 		if want[file] {
 			continue
 		}
-		if rt := e.Current(); rt != nil {
+		if rt := e.Current(); rt != nil && IsStored(file) {
+			f.log.Info("vault removed: deleted from the control-plane store", "vault", rt.Config.Vault.Name)
+			f.retiring = append(f.retiring, rt)
+			f.dirty = true
+		} else if rt != nil {
 			f.log.Info("vault removed: its file is gone", "file", file, "vault", rt.Config.Vault.Name)
 			f.retiring = append(f.retiring, rt)
 			f.dirty = true
@@ -446,6 +509,9 @@ func (f *Fleet) watchDirs() []string {
 type VaultStatus struct {
 	Vault string `json:"vault,omitempty"`
 	File  string `json:"file"`
+	// Source is "file", or "control-plane store" for a stored vault
+	// (whose File is its pseudo path, controlplane:<vault>).
+	Source string `json:"source"`
 	Status
 }
 
@@ -477,7 +543,10 @@ func (f *Fleet) Status() FleetStatus {
 		out.Loaded, out.Generation, out.LoadedAt = true, s.Generation, s.Published
 	}
 	for _, e := range engines {
-		vs := VaultStatus{File: e.path, Status: e.Status()}
+		vs := VaultStatus{File: e.path, Source: "file", Status: e.Status()}
+		if IsStored(e.path) {
+			vs.Source = "control-plane store"
+		}
 		if rt := e.Current(); rt != nil {
 			vs.Vault = rt.Config.Vault.Name
 		}

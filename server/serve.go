@@ -157,6 +157,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 		// its own over its composed configuration), else the one vault's.
 		if cp.Multi() {
 			eng.SetVaultOverlays(cp)
+			eng.SetVaultSource(cp)
 		} else {
 			eng.SetOverlay(cp.Overlay())
 		}

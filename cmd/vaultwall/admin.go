@@ -69,7 +69,7 @@ func newAdminCmd() *cobra.Command {
 	f.StringVarP(&c.out.format, "output", "o", "json", "output format: "+strings.Join(outputFormats, ", "))
 	f.StringVar(&c.out.query, "query", "", "JMESPath query applied to the output (as az's --query)")
 	cmd.AddCommand(
-		c.showCmd(), c.updateCmd(), c.networkRuleCmd(), c.setPolicyCmd(), c.deletePolicyCmd(), c.roleCmd(),
+		c.showCmd(), c.updateCmd(), c.networkRuleCmd(), c.setPolicyCmd(), c.deletePolicyCmd(), c.roleCmd(), c.vaultCmd(),
 	)
 	return cmd
 }
@@ -617,4 +617,82 @@ func (c *adminConn) roleCmd() *cobra.Command {
 	ra.AddCommand(create, del, list)
 	role.AddCommand(ra)
 	return role
+}
+
+// vaultCmd creates, deletes and lists the vaults themselves: a vault
+// created here keeps its whole document in the control plane's store
+// (vaults.dir configurations only).
+func (c *adminConn) vaultCmd() *cobra.Command {
+	vault := &cobra.Command{Use: "vault", Short: "create, delete or list the vaults this vaultwall serves (vaults.dir)"}
+	var file, createEtag string
+	create := &cobra.Command{
+		Use:   "create --file F",
+		Short: "create a vault from a vault document (YAML or JSON, as a file of vaults.dir), kept in the control-plane store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return errors.New("--file is required")
+			}
+			doc, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
+				resp, err := cl.CreateVault(ctx, &v1.CreateVaultRequest{Document: doc, Etag: createEtag})
+				if err != nil {
+					return err
+				}
+				out := []any{vaultSummary(resp.GetVault())}
+				return c.out.printView(cmd.OutOrStdout(), out[0], vaultsTable(out))
+			})
+		},
+	}
+	create.Flags().StringVarP(&file, "file", "f", "", "the vault document")
+	create.Flags().StringVar(&createEtag, "etag", "*", "create only if the list of vaults (vault list -o json: its etag) is still this")
+	var etag string
+	del := &cobra.Command{
+		Use:   "delete NAME [--etag ETAG]",
+		Short: "delete a vault created through the control plane (a vault of a file: remove the file)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
+				_, err := cl.DeleteVault(ctx, &v1.DeleteVaultRequest{Vault: args[0], Etag: etag})
+				return err
+			})
+		},
+	}
+	del.Flags().StringVar(&etag, "etag", "*", "delete only if the vault's etag (vault list) is still this")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "list the vaults: name, source (file or control-plane store), hostnames, etag",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.run(cmd, func(ctx context.Context, cl v1.VaultAdminServiceClient) error {
+				resp, err := cl.ListVaults(ctx, &v1.ListVaultsRequest{})
+				if err != nil {
+					return err
+				}
+				out := mapList(resp.GetVaults(), vaultSummary)
+				return c.out.printView(cmd.OutOrStdout(), out, vaultsTable(out))
+			})
+		},
+	}
+	vault.AddCommand(create, del, list)
+	return vault
+}
+
+func vaultSummary(v *v1.VaultSummary) any {
+	return map[string]any{"name": v.GetName(), "source": v.GetSource(), "hostnames": orEmpty(v.GetHostnames()),
+		"etag": v.GetEtag(), "inForce": v.GetInForce()}
+}
+
+func vaultsTable(list []any) func() tableView {
+	return func() tableView {
+		tv := tableView{cols: []string{"Name", "Source", "Hostnames", "InForce"}}
+		for _, e := range list {
+			m := e.(map[string]any)
+			tv.rows = append(tv.rows, []string{str(m["name"]), str(m["source"]), strings.Join(m["hostnames"].([]string), ","), fmt.Sprint(m["inForce"])})
+		}
+		return tv
+	}
 }

@@ -2001,6 +2001,365 @@ func (x *ExplainStep) GetDetail() string {
 	return ""
 }
 
+type CreateVaultRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// document is the vault document, YAML or JSON, as a file of vaults.dir.
+	Document []byte `protobuf:"bytes,1,opt,name=document,proto3" json:"document,omitempty"`
+	// etag is the etag of ListVaults the create was decided from (the set of
+	// vaults: ABORTED when a vault was created or deleted since), or "*".
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateVaultRequest) Reset() {
+	*x = CreateVaultRequest{}
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateVaultRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateVaultRequest) ProtoMessage() {}
+
+func (x *CreateVaultRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateVaultRequest.ProtoReflect.Descriptor instead.
+func (*CreateVaultRequest) Descriptor() ([]byte, []int) {
+	return file_vaultwall_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CreateVaultRequest) GetDocument() []byte {
+	if x != nil {
+		return x.Document
+	}
+	return nil
+}
+
+func (x *CreateVaultRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type CreateVaultResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vault         *VaultSummary          `protobuf:"bytes,1,opt,name=vault,proto3" json:"vault,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateVaultResponse) Reset() {
+	*x = CreateVaultResponse{}
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateVaultResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateVaultResponse) ProtoMessage() {}
+
+func (x *CreateVaultResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateVaultResponse.ProtoReflect.Descriptor instead.
+func (*CreateVaultResponse) Descriptor() ([]byte, []int) {
+	return file_vaultwall_v1_admin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CreateVaultResponse) GetVault() *VaultSummary {
+	if x != nil {
+		return x.Vault
+	}
+	return nil
+}
+
+type DeleteVaultRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// vault is the name of the vault to delete.
+	Vault string `protobuf:"bytes,1,opt,name=vault,proto3" json:"vault,omitempty"`
+	// etag is the vault's etag from ListVaults or CreateVault, or "*".
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVaultRequest) Reset() {
+	*x = DeleteVaultRequest{}
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVaultRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVaultRequest) ProtoMessage() {}
+
+func (x *DeleteVaultRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVaultRequest.ProtoReflect.Descriptor instead.
+func (*DeleteVaultRequest) Descriptor() ([]byte, []int) {
+	return file_vaultwall_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DeleteVaultRequest) GetVault() string {
+	if x != nil {
+		return x.Vault
+	}
+	return ""
+}
+
+func (x *DeleteVaultRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type DeleteVaultResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteVaultResponse) Reset() {
+	*x = DeleteVaultResponse{}
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteVaultResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteVaultResponse) ProtoMessage() {}
+
+func (x *DeleteVaultResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteVaultResponse.ProtoReflect.Descriptor instead.
+func (*DeleteVaultResponse) Descriptor() ([]byte, []int) {
+	return file_vaultwall_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+type ListVaultsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVaultsRequest) Reset() {
+	*x = ListVaultsRequest{}
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVaultsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVaultsRequest) ProtoMessage() {}
+
+func (x *ListVaultsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVaultsRequest.ProtoReflect.Descriptor instead.
+func (*ListVaultsRequest) Descriptor() ([]byte, []int) {
+	return file_vaultwall_v1_admin_proto_rawDescGZIP(), []int{31}
+}
+
+type ListVaultsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Vaults []*VaultSummary        `protobuf:"bytes,1,rep,name=vaults,proto3" json:"vaults,omitempty"`
+	// etag names the set of vaults as listed; send it with CreateVault.
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVaultsResponse) Reset() {
+	*x = ListVaultsResponse{}
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVaultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVaultsResponse) ProtoMessage() {}
+
+func (x *ListVaultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVaultsResponse.ProtoReflect.Descriptor instead.
+func (*ListVaultsResponse) Descriptor() ([]byte, []int) {
+	return file_vaultwall_v1_admin_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListVaultsResponse) GetVaults() []*VaultSummary {
+	if x != nil {
+		return x.Vaults
+	}
+	return nil
+}
+
+func (x *ListVaultsResponse) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// VaultSummary is one vault of the process.
+type VaultSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// source is the vault's file, or "control-plane store".
+	Source    string   `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	Hostnames []string `protobuf:"bytes,3,rep,name=hostnames,proto3" json:"hostnames,omitempty"`
+	// etag is the stored document's version (DeleteVault); empty for a file.
+	Etag string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
+	// in_force is false for a stored vault that is not served (it does not
+	// load, or another vault holds its name or a hostname).
+	InForce       bool `protobuf:"varint,5,opt,name=in_force,json=inForce,proto3" json:"in_force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VaultSummary) Reset() {
+	*x = VaultSummary{}
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VaultSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VaultSummary) ProtoMessage() {}
+
+func (x *VaultSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_vaultwall_v1_admin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VaultSummary.ProtoReflect.Descriptor instead.
+func (*VaultSummary) Descriptor() ([]byte, []int) {
+	return file_vaultwall_v1_admin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *VaultSummary) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VaultSummary) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *VaultSummary) GetHostnames() []string {
+	if x != nil {
+		return x.Hostnames
+	}
+	return nil
+}
+
+func (x *VaultSummary) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *VaultSummary) GetInForce() bool {
+	if x != nil {
+		return x.InForce
+	}
+	return false
+}
+
 var File_vaultwall_v1_admin_proto protoreflect.FileDescriptor
 
 const file_vaultwall_v1_admin_proto_rawDesc = "" +
@@ -2129,7 +2488,26 @@ const file_vaultwall_v1_admin_proto_rawDesc = "" +
 	"\vExplainStep\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x18\n" +
 	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail*\x83\x01\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"D\n" +
+	"\x12CreateVaultRequest\x12\x1a\n" +
+	"\bdocument\x18\x01 \x01(\fR\bdocument\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"G\n" +
+	"\x13CreateVaultResponse\x120\n" +
+	"\x05vault\x18\x01 \x01(\v2\x1a.vaultwall.v1.VaultSummaryR\x05vault\">\n" +
+	"\x12DeleteVaultRequest\x12\x14\n" +
+	"\x05vault\x18\x01 \x01(\tR\x05vault\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x15\n" +
+	"\x13DeleteVaultResponse\"\x13\n" +
+	"\x11ListVaultsRequest\"\\\n" +
+	"\x12ListVaultsResponse\x122\n" +
+	"\x06vaults\x18\x01 \x03(\v2\x1a.vaultwall.v1.VaultSummaryR\x06vaults\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x87\x01\n" +
+	"\fVaultSummary\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1c\n" +
+	"\thostnames\x18\x03 \x03(\tR\thostnames\x12\x12\n" +
+	"\x04etag\x18\x04 \x01(\tR\x04etag\x12\x19\n" +
+	"\bin_force\x18\x05 \x01(\bR\ainForce*\x83\x01\n" +
 	"\x13PublicNetworkAccess\x12%\n" +
 	"!PUBLIC_NETWORK_ACCESS_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dPUBLIC_NETWORK_ACCESS_ENABLED\x10\x01\x12\"\n" +
@@ -2146,7 +2524,7 @@ const file_vaultwall_v1_admin_proto_rawDesc = "" +
 	"%ACCESS_POLICY_UPDATE_KIND_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dACCESS_POLICY_UPDATE_KIND_ADD\x10\x01\x12%\n" +
 	"!ACCESS_POLICY_UPDATE_KIND_REPLACE\x10\x02\x12$\n" +
-	" ACCESS_POLICY_UPDATE_KIND_REMOVE\x10\x032\xbd\x06\n" +
+	" ACCESS_POLICY_UPDATE_KIND_REMOVE\x10\x032\xb6\b\n" +
 	"\x11VaultAdminService\x12I\n" +
 	"\bGetVault\x12\x1d.vaultwall.v1.GetVaultRequest\x1a\x1e.vaultwall.v1.GetVaultResponse\x12p\n" +
 	"\x15UpdateVaultProperties\x12*.vaultwall.v1.UpdateVaultPropertiesRequest\x1a+.vaultwall.v1.UpdateVaultPropertiesResponse\x12m\n" +
@@ -2155,7 +2533,11 @@ const file_vaultwall_v1_admin_proto_rawDesc = "" +
 	"\x14DeleteRoleAssignment\x12).vaultwall.v1.DeleteRoleAssignmentRequest\x1a*.vaultwall.v1.DeleteRoleAssignmentResponse\x12j\n" +
 	"\x13ListRoleAssignments\x12(.vaultwall.v1.ListRoleAssignmentsRequest\x1a).vaultwall.v1.ListRoleAssignmentsResponse\x12j\n" +
 	"\x13ListTrustedServices\x12(.vaultwall.v1.ListTrustedServicesRequest\x1a).vaultwall.v1.ListTrustedServicesResponse\x12F\n" +
-	"\aExplain\x12\x1c.vaultwall.v1.ExplainRequest\x1a\x1d.vaultwall.v1.ExplainResponseBJZHgithub.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1;vaultwallv1b\x06proto3"
+	"\aExplain\x12\x1c.vaultwall.v1.ExplainRequest\x1a\x1d.vaultwall.v1.ExplainResponse\x12R\n" +
+	"\vCreateVault\x12 .vaultwall.v1.CreateVaultRequest\x1a!.vaultwall.v1.CreateVaultResponse\x12R\n" +
+	"\vDeleteVault\x12 .vaultwall.v1.DeleteVaultRequest\x1a!.vaultwall.v1.DeleteVaultResponse\x12O\n" +
+	"\n" +
+	"ListVaults\x12\x1f.vaultwall.v1.ListVaultsRequest\x1a .vaultwall.v1.ListVaultsResponseBJZHgithub.com/vaultwall/vaultwall/controlplane/api/vaultwall/v1;vaultwallv1b\x06proto3"
 
 var (
 	file_vaultwall_v1_admin_proto_rawDescOnce sync.Once
@@ -2170,7 +2552,7 @@ func file_vaultwall_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_vaultwall_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_vaultwall_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_vaultwall_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_vaultwall_v1_admin_proto_goTypes = []any{
 	(PublicNetworkAccess)(0),              // 0: vaultwall.v1.PublicNetworkAccess
 	(DefaultAction)(0),                    // 1: vaultwall.v1.DefaultAction
@@ -2203,8 +2585,15 @@ var file_vaultwall_v1_admin_proto_goTypes = []any{
 	(*ExplainRequest)(nil),                // 28: vaultwall.v1.ExplainRequest
 	(*ExplainResponse)(nil),               // 29: vaultwall.v1.ExplainResponse
 	(*ExplainStep)(nil),                   // 30: vaultwall.v1.ExplainStep
-	(*fieldmaskpb.FieldMask)(nil),         // 31: google.protobuf.FieldMask
-	(*anypb.Any)(nil),                     // 32: google.protobuf.Any
+	(*CreateVaultRequest)(nil),            // 31: vaultwall.v1.CreateVaultRequest
+	(*CreateVaultResponse)(nil),           // 32: vaultwall.v1.CreateVaultResponse
+	(*DeleteVaultRequest)(nil),            // 33: vaultwall.v1.DeleteVaultRequest
+	(*DeleteVaultResponse)(nil),           // 34: vaultwall.v1.DeleteVaultResponse
+	(*ListVaultsRequest)(nil),             // 35: vaultwall.v1.ListVaultsRequest
+	(*ListVaultsResponse)(nil),            // 36: vaultwall.v1.ListVaultsResponse
+	(*VaultSummary)(nil),                  // 37: vaultwall.v1.VaultSummary
+	(*fieldmaskpb.FieldMask)(nil),         // 38: google.protobuf.FieldMask
+	(*anypb.Any)(nil),                     // 39: google.protobuf.Any
 }
 var file_vaultwall_v1_admin_proto_depIdxs = []int32{
 	5,  // 0: vaultwall.v1.Vault.properties:type_name -> vaultwall.v1.VaultProperties
@@ -2220,7 +2609,7 @@ var file_vaultwall_v1_admin_proto_depIdxs = []int32{
 	10, // 10: vaultwall.v1.AccessPolicy.permissions:type_name -> vaultwall.v1.Permissions
 	4,  // 11: vaultwall.v1.GetVaultResponse.vault:type_name -> vaultwall.v1.Vault
 	5,  // 12: vaultwall.v1.UpdateVaultPropertiesRequest.properties:type_name -> vaultwall.v1.VaultProperties
-	31, // 13: vaultwall.v1.UpdateVaultPropertiesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	38, // 13: vaultwall.v1.UpdateVaultPropertiesRequest.update_mask:type_name -> google.protobuf.FieldMask
 	4,  // 14: vaultwall.v1.UpdateVaultPropertiesResponse.vault:type_name -> vaultwall.v1.Vault
 	3,  // 15: vaultwall.v1.UpdateAccessPoliciesRequest.kind:type_name -> vaultwall.v1.AccessPolicyUpdateKind
 	9,  // 16: vaultwall.v1.UpdateAccessPoliciesRequest.access_policies:type_name -> vaultwall.v1.AccessPolicy
@@ -2230,29 +2619,37 @@ var file_vaultwall_v1_admin_proto_depIdxs = []int32{
 	11, // 20: vaultwall.v1.ListRoleAssignmentsResponse.role_assignments:type_name -> vaultwall.v1.RoleAssignment
 	27, // 21: vaultwall.v1.ListTrustedServicesResponse.trusted_services:type_name -> vaultwall.v1.TrustedService
 	10, // 22: vaultwall.v1.TrustedService.scope:type_name -> vaultwall.v1.Permissions
-	32, // 23: vaultwall.v1.ExplainRequest.check_request_any:type_name -> google.protobuf.Any
+	39, // 23: vaultwall.v1.ExplainRequest.check_request_any:type_name -> google.protobuf.Any
 	30, // 24: vaultwall.v1.ExplainResponse.steps:type_name -> vaultwall.v1.ExplainStep
-	13, // 25: vaultwall.v1.VaultAdminService.GetVault:input_type -> vaultwall.v1.GetVaultRequest
-	15, // 26: vaultwall.v1.VaultAdminService.UpdateVaultProperties:input_type -> vaultwall.v1.UpdateVaultPropertiesRequest
-	17, // 27: vaultwall.v1.VaultAdminService.UpdateAccessPolicies:input_type -> vaultwall.v1.UpdateAccessPoliciesRequest
-	19, // 28: vaultwall.v1.VaultAdminService.CreateRoleAssignment:input_type -> vaultwall.v1.CreateRoleAssignmentRequest
-	21, // 29: vaultwall.v1.VaultAdminService.DeleteRoleAssignment:input_type -> vaultwall.v1.DeleteRoleAssignmentRequest
-	23, // 30: vaultwall.v1.VaultAdminService.ListRoleAssignments:input_type -> vaultwall.v1.ListRoleAssignmentsRequest
-	25, // 31: vaultwall.v1.VaultAdminService.ListTrustedServices:input_type -> vaultwall.v1.ListTrustedServicesRequest
-	28, // 32: vaultwall.v1.VaultAdminService.Explain:input_type -> vaultwall.v1.ExplainRequest
-	14, // 33: vaultwall.v1.VaultAdminService.GetVault:output_type -> vaultwall.v1.GetVaultResponse
-	16, // 34: vaultwall.v1.VaultAdminService.UpdateVaultProperties:output_type -> vaultwall.v1.UpdateVaultPropertiesResponse
-	18, // 35: vaultwall.v1.VaultAdminService.UpdateAccessPolicies:output_type -> vaultwall.v1.UpdateAccessPoliciesResponse
-	20, // 36: vaultwall.v1.VaultAdminService.CreateRoleAssignment:output_type -> vaultwall.v1.CreateRoleAssignmentResponse
-	22, // 37: vaultwall.v1.VaultAdminService.DeleteRoleAssignment:output_type -> vaultwall.v1.DeleteRoleAssignmentResponse
-	24, // 38: vaultwall.v1.VaultAdminService.ListRoleAssignments:output_type -> vaultwall.v1.ListRoleAssignmentsResponse
-	26, // 39: vaultwall.v1.VaultAdminService.ListTrustedServices:output_type -> vaultwall.v1.ListTrustedServicesResponse
-	29, // 40: vaultwall.v1.VaultAdminService.Explain:output_type -> vaultwall.v1.ExplainResponse
-	33, // [33:41] is the sub-list for method output_type
-	25, // [25:33] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	37, // 25: vaultwall.v1.CreateVaultResponse.vault:type_name -> vaultwall.v1.VaultSummary
+	37, // 26: vaultwall.v1.ListVaultsResponse.vaults:type_name -> vaultwall.v1.VaultSummary
+	13, // 27: vaultwall.v1.VaultAdminService.GetVault:input_type -> vaultwall.v1.GetVaultRequest
+	15, // 28: vaultwall.v1.VaultAdminService.UpdateVaultProperties:input_type -> vaultwall.v1.UpdateVaultPropertiesRequest
+	17, // 29: vaultwall.v1.VaultAdminService.UpdateAccessPolicies:input_type -> vaultwall.v1.UpdateAccessPoliciesRequest
+	19, // 30: vaultwall.v1.VaultAdminService.CreateRoleAssignment:input_type -> vaultwall.v1.CreateRoleAssignmentRequest
+	21, // 31: vaultwall.v1.VaultAdminService.DeleteRoleAssignment:input_type -> vaultwall.v1.DeleteRoleAssignmentRequest
+	23, // 32: vaultwall.v1.VaultAdminService.ListRoleAssignments:input_type -> vaultwall.v1.ListRoleAssignmentsRequest
+	25, // 33: vaultwall.v1.VaultAdminService.ListTrustedServices:input_type -> vaultwall.v1.ListTrustedServicesRequest
+	28, // 34: vaultwall.v1.VaultAdminService.Explain:input_type -> vaultwall.v1.ExplainRequest
+	31, // 35: vaultwall.v1.VaultAdminService.CreateVault:input_type -> vaultwall.v1.CreateVaultRequest
+	33, // 36: vaultwall.v1.VaultAdminService.DeleteVault:input_type -> vaultwall.v1.DeleteVaultRequest
+	35, // 37: vaultwall.v1.VaultAdminService.ListVaults:input_type -> vaultwall.v1.ListVaultsRequest
+	14, // 38: vaultwall.v1.VaultAdminService.GetVault:output_type -> vaultwall.v1.GetVaultResponse
+	16, // 39: vaultwall.v1.VaultAdminService.UpdateVaultProperties:output_type -> vaultwall.v1.UpdateVaultPropertiesResponse
+	18, // 40: vaultwall.v1.VaultAdminService.UpdateAccessPolicies:output_type -> vaultwall.v1.UpdateAccessPoliciesResponse
+	20, // 41: vaultwall.v1.VaultAdminService.CreateRoleAssignment:output_type -> vaultwall.v1.CreateRoleAssignmentResponse
+	22, // 42: vaultwall.v1.VaultAdminService.DeleteRoleAssignment:output_type -> vaultwall.v1.DeleteRoleAssignmentResponse
+	24, // 43: vaultwall.v1.VaultAdminService.ListRoleAssignments:output_type -> vaultwall.v1.ListRoleAssignmentsResponse
+	26, // 44: vaultwall.v1.VaultAdminService.ListTrustedServices:output_type -> vaultwall.v1.ListTrustedServicesResponse
+	29, // 45: vaultwall.v1.VaultAdminService.Explain:output_type -> vaultwall.v1.ExplainResponse
+	32, // 46: vaultwall.v1.VaultAdminService.CreateVault:output_type -> vaultwall.v1.CreateVaultResponse
+	34, // 47: vaultwall.v1.VaultAdminService.DeleteVault:output_type -> vaultwall.v1.DeleteVaultResponse
+	36, // 48: vaultwall.v1.VaultAdminService.ListVaults:output_type -> vaultwall.v1.ListVaultsResponse
+	38, // [38:49] is the sub-list for method output_type
+	27, // [27:38] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_vaultwall_v1_admin_proto_init() }
@@ -2270,7 +2667,7 @@ func file_vaultwall_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vaultwall_v1_admin_proto_rawDesc), len(file_vaultwall_v1_admin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   27,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,9 @@ const (
 	VaultAdminService_ListRoleAssignments_FullMethodName   = "/vaultwall.v1.VaultAdminService/ListRoleAssignments"
 	VaultAdminService_ListTrustedServices_FullMethodName   = "/vaultwall.v1.VaultAdminService/ListTrustedServices"
 	VaultAdminService_Explain_FullMethodName               = "/vaultwall.v1.VaultAdminService/Explain"
+	VaultAdminService_CreateVault_FullMethodName           = "/vaultwall.v1.VaultAdminService/CreateVault"
+	VaultAdminService_DeleteVault_FullMethodName           = "/vaultwall.v1.VaultAdminService/DeleteVault"
+	VaultAdminService_ListVaults_FullMethodName            = "/vaultwall.v1.VaultAdminService/ListVaults"
 )
 
 // VaultAdminServiceClient is the client API for VaultAdminService service.
@@ -77,6 +80,18 @@ type VaultAdminServiceClient interface {
 	// and returns each stage's verdict. It changes nothing and is not a data
 	// plane request: nothing is let through.
 	Explain(ctx context.Context, in *ExplainRequest, opts ...grpc.CallOption) (*ExplainResponse, error)
+	// CreateVault adds a vault whose whole document (vault, properties,
+	// network, trustedServices, policy: a vault file of vaults.dir) is kept in
+	// the control plane's store. It is validated as a vault file is (parsed
+	// onto the main file, then built); it is refused with ALREADY_EXISTS when
+	// a vault of that name is served or stored, and with INVALID_ARGUMENT when
+	// it is invalid or names another vault's hostname. Only with vaults.dir.
+	CreateVault(ctx context.Context, in *CreateVaultRequest, opts ...grpc.CallOption) (*CreateVaultResponse, error)
+	// DeleteVault removes a vault created by CreateVault; a vault defined by
+	// a file of vaults.dir is FAILED_PRECONDITION (remove its file instead).
+	DeleteVault(ctx context.Context, in *DeleteVaultRequest, opts ...grpc.CallOption) (*DeleteVaultResponse, error)
+	// ListVaults lists the vaults served and stored, with their source.
+	ListVaults(ctx context.Context, in *ListVaultsRequest, opts ...grpc.CallOption) (*ListVaultsResponse, error)
 }
 
 type vaultAdminServiceClient struct {
@@ -167,6 +182,36 @@ func (c *vaultAdminServiceClient) Explain(ctx context.Context, in *ExplainReques
 	return out, nil
 }
 
+func (c *vaultAdminServiceClient) CreateVault(ctx context.Context, in *CreateVaultRequest, opts ...grpc.CallOption) (*CreateVaultResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateVaultResponse)
+	err := c.cc.Invoke(ctx, VaultAdminService_CreateVault_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultAdminServiceClient) DeleteVault(ctx context.Context, in *DeleteVaultRequest, opts ...grpc.CallOption) (*DeleteVaultResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteVaultResponse)
+	err := c.cc.Invoke(ctx, VaultAdminService_DeleteVault_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultAdminServiceClient) ListVaults(ctx context.Context, in *ListVaultsRequest, opts ...grpc.CallOption) (*ListVaultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListVaultsResponse)
+	err := c.cc.Invoke(ctx, VaultAdminService_ListVaults_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VaultAdminServiceServer is the server API for VaultAdminService service.
 // All implementations must embed UnimplementedVaultAdminServiceServer
 // for forward compatibility.
@@ -204,6 +249,18 @@ type VaultAdminServiceServer interface {
 	// and returns each stage's verdict. It changes nothing and is not a data
 	// plane request: nothing is let through.
 	Explain(context.Context, *ExplainRequest) (*ExplainResponse, error)
+	// CreateVault adds a vault whose whole document (vault, properties,
+	// network, trustedServices, policy: a vault file of vaults.dir) is kept in
+	// the control plane's store. It is validated as a vault file is (parsed
+	// onto the main file, then built); it is refused with ALREADY_EXISTS when
+	// a vault of that name is served or stored, and with INVALID_ARGUMENT when
+	// it is invalid or names another vault's hostname. Only with vaults.dir.
+	CreateVault(context.Context, *CreateVaultRequest) (*CreateVaultResponse, error)
+	// DeleteVault removes a vault created by CreateVault; a vault defined by
+	// a file of vaults.dir is FAILED_PRECONDITION (remove its file instead).
+	DeleteVault(context.Context, *DeleteVaultRequest) (*DeleteVaultResponse, error)
+	// ListVaults lists the vaults served and stored, with their source.
+	ListVaults(context.Context, *ListVaultsRequest) (*ListVaultsResponse, error)
 	mustEmbedUnimplementedVaultAdminServiceServer()
 }
 
@@ -237,6 +294,15 @@ func (UnimplementedVaultAdminServiceServer) ListTrustedServices(context.Context,
 }
 func (UnimplementedVaultAdminServiceServer) Explain(context.Context, *ExplainRequest) (*ExplainResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Explain not implemented")
+}
+func (UnimplementedVaultAdminServiceServer) CreateVault(context.Context, *CreateVaultRequest) (*CreateVaultResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateVault not implemented")
+}
+func (UnimplementedVaultAdminServiceServer) DeleteVault(context.Context, *DeleteVaultRequest) (*DeleteVaultResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteVault not implemented")
+}
+func (UnimplementedVaultAdminServiceServer) ListVaults(context.Context, *ListVaultsRequest) (*ListVaultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListVaults not implemented")
 }
 func (UnimplementedVaultAdminServiceServer) mustEmbedUnimplementedVaultAdminServiceServer() {}
 func (UnimplementedVaultAdminServiceServer) testEmbeddedByValue()                           {}
@@ -403,6 +469,60 @@ func _VaultAdminService_Explain_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VaultAdminService_CreateVault_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateVaultRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultAdminServiceServer).CreateVault(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VaultAdminService_CreateVault_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultAdminServiceServer).CreateVault(ctx, req.(*CreateVaultRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultAdminService_DeleteVault_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteVaultRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultAdminServiceServer).DeleteVault(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VaultAdminService_DeleteVault_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultAdminServiceServer).DeleteVault(ctx, req.(*DeleteVaultRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultAdminService_ListVaults_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListVaultsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultAdminServiceServer).ListVaults(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VaultAdminService_ListVaults_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultAdminServiceServer).ListVaults(ctx, req.(*ListVaultsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // VaultAdminService_ServiceDesc is the grpc.ServiceDesc for VaultAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -441,6 +561,18 @@ var VaultAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Explain",
 			Handler:    _VaultAdminService_Explain_Handler,
+		},
+		{
+			MethodName: "CreateVault",
+			Handler:    _VaultAdminService_CreateVault_Handler,
+		},
+		{
+			MethodName: "DeleteVault",
+			Handler:    _VaultAdminService_DeleteVault_Handler,
+		},
+		{
+			MethodName: "ListVaults",
+			Handler:    _VaultAdminService_ListVaults_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
