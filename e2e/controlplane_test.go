@@ -113,7 +113,7 @@ func TestControlPlane(t *testing.T) {
 		// write, taken from the service descriptor: a new RPC is covered
 		// without touching this test (and one that is really a read must be
 		// added here, on purpose).
-		reads := map[string]bool{"GetVault": true, "ListRoleAssignments": true, "ListTrustedServices": true, "Explain": true}
+		reads := map[string]bool{"GetVault": true, "ListRoleAssignments": true, "ListTrustedServices": true, "Explain": true, "ListVaults": true}
 		before, err := admin.GetVault(adminCtx, &v1.GetVaultRequest{})
 		if err != nil {
 			t.Fatal(err)
