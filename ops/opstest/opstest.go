@@ -200,3 +200,26 @@ func Check(tok, peer, method, path string, headers ...string) *authv3.CheckReque
 			Protocol: "HTTP/2", Headers: h}},
 	}}
 }
+
+// ExampleVaults is the shipped example of several vaults
+// (examples/vaults/vaultwall.yaml, from a package two levels below the
+// repository root), built and ready: both vaults' issuer keys are loaded.
+// It returns the configuration's path, the Set and its Builder.
+func ExampleVaults(t testing.TB) (string, *engine.Set, *engine.Builder) {
+	t.Helper()
+	const path = "../../examples/vaults/vaultwall.yaml"
+	keys := token.NewKeyStore(token.StoreOptions{})
+	t.Cleanup(func() { keys.Close() })
+	b := &engine.Builder{Keys: keys}
+	set, err := engine.CompileSet(t.Context(), path, b.Build, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	for _, rt := range set.Runtimes {
+		if err := rt.Authenticator.WaitReady(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path, set, b
+}

@@ -9,10 +9,9 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/vaultwall/vaultwall/authz/token"
-	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/envoy"
 	"github.com/vaultwall/vaultwall/ops/audit"
+	"github.com/vaultwall/vaultwall/ops/opstest"
 	"github.com/vaultwall/vaultwall/ops/replay"
 	"github.com/vaultwall/vaultwall/ops/shadow"
 )
@@ -22,20 +21,7 @@ import (
 // allow, fabrikam's firewall refusal stays one — and a record of a vault
 // the candidate lacks is not replayable.
 func TestReplayEachRecordByItsVault(t *testing.T) {
-	const path = "../../examples/vaults/vaultwall.yaml"
-	keys := token.NewKeyStore(token.StoreOptions{})
-	defer keys.Close()
-	b := &engine.Builder{Keys: keys}
-	set, err := engine.CompileSet(t.Context(), path, b.Build, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
-	for _, rt := range set.Runtimes {
-		if err := rt.Authenticator.WaitReady(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, set, _ := opstest.ExampleVaults(t)
 	raw, err := os.ReadFile("../../examples/requests/secret-get.json")
 	if err != nil {
 		t.Fatal(err)

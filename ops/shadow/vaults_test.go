@@ -9,10 +9,9 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/vaultwall/vaultwall/authz/token"
 	"github.com/vaultwall/vaultwall/config"
-	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/envoy"
+	"github.com/vaultwall/vaultwall/ops/opstest"
 	"github.com/vaultwall/vaultwall/ops/shadow"
 )
 
@@ -21,15 +20,7 @@ import (
 // candidate rule that refuses contoso-vault alone differs on contoso's
 // request, never on fabrikam's.
 func TestShadowDecidesByTheSameVault(t *testing.T) {
-	const path = "../../examples/vaults/vaultwall.yaml"
-	keys := token.NewKeyStore(token.StoreOptions{})
-	defer keys.Close()
-	b := &engine.Builder{Keys: keys}
-	set, err := engine.CompileSet(t.Context(), path, b.Build, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
+	path, set, b := opstest.ExampleVaults(t)
 	policyDir := t.TempDir()
 	rule := "package vaultwall.operator\n\ndeny contains \"contoso is closed\" if input.vault.name == \"contoso-vault\"\n"
 	if err := os.WriteFile(filepath.Join(policyDir, "close.rego"), []byte(rule), 0o644); err != nil {
@@ -49,11 +40,6 @@ func TestShadowDecidesByTheSameVault(t *testing.T) {
 	}
 	srv := envoy.NewServer(nil, ev)
 	srv.SetVaults(set.Vaults)
-	for _, rt := range set.Runtimes {
-		if err := rt.Authenticator.WaitReady(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
 	check := func(host string) {
 		var cr authv3.CheckRequest
 		if err := protojson.Unmarshal([]byte(strings.ReplaceAll(string(raw), "contoso-vault.vault.azure.net", host)), &cr); err != nil {
