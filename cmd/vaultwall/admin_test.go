@@ -61,17 +61,8 @@ controlPlane:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	done := make(chan error, 1)
-	go func() {
-		root := newRoot()
-		root.SetArgs([]string{"serve", "--config", path})
-		root.SetOut(&bytes.Buffer{})
-		done <- root.ExecuteContext(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	claims := is.Claims()
-	claims["aud"], claims["roles"] = "api://vaultwall-admin", []any{"Vault.Admin"}
+	serveInProcess(t, path)
+	claims := adminClaims(is)
 	token = is.Mint(claims)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -326,4 +317,25 @@ func TestExplainStatusWords(t *testing.T) {
 			t.Errorf("%v: %v, want %q", c, got, want+": m")
 		}
 	}
+}
+
+// serveInProcess runs `vaultwall serve --config path` until the test ends.
+func serveInProcess(t *testing.T, path string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	done := make(chan error, 1)
+	go func() {
+		root := newRoot()
+		root.SetArgs([]string{"serve", "--config", path})
+		root.SetOut(&bytes.Buffer{})
+		done <- root.ExecuteContext(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// adminClaims are is's claims for a management token holding Vault.Admin.
+func adminClaims(is *authztest.Issuer) map[string]any {
+	claims := is.Claims()
+	claims["aud"], claims["roles"] = "api://vaultwall-admin", []any{"Vault.Admin"}
+	return claims
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -53,17 +51,8 @@ controlPlane:
   audiences: [api://vaultwall-admin]
   store: {type: file, path: state.json}
 `, is.Issuer(), is.CAFile(), checks, admin))
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	done := make(chan error, 1)
-	go func() {
-		root := newRoot()
-		root.SetArgs([]string{"serve", "--config", path})
-		root.SetOut(&bytes.Buffer{})
-		done <- root.ExecuteContext(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	claims := is.Claims()
-	claims["aud"], claims["roles"] = "api://vaultwall-admin", []any{"Vault.Admin"}
+	serveInProcess(t, path)
+	claims := adminClaims(is)
 	conn := []string{"admin", "--server", admin, "--plaintext", "--token", is.Mint(claims)}
 	cli := func(args ...string) (string, error) {
 		return runCLI(t, append(append([]string{}, conn...), args...)...)

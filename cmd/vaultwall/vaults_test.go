@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -160,17 +158,8 @@ controlPlane:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	done := make(chan error, 1)
-	go func() {
-		root := newRoot()
-		root.SetArgs([]string{"serve", "--config", path})
-		root.SetOut(&bytes.Buffer{})
-		done <- root.ExecuteContext(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	claims := is.Claims()
-	claims["aud"], claims["roles"] = "api://vaultwall-admin", []any{"Vault.Admin"}
+	serveInProcess(t, path)
+	claims := adminClaims(is)
 	token = is.Mint(claims)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
