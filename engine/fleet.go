@@ -84,6 +84,12 @@ type Fleet struct {
 	vaults map[string]*Engine // by file path
 	main   atomic.Pointer[mainFile]
 	dirty  bool // a vault's runtime changed during this load
+	// claims are the names and hostnames the vaults in force hold, by the
+	// key (file) of the vault holding them: admit asks them in constant
+	// time whatever the number of vaults. Kept under loadMu.
+	claims map[string]claim
+	// claimed lists each key's entries of claims.
+	claimed map[string][]string
 	// retiring are the runtimes this load replaced: the Set in force
 	// still serves them until publish swaps in the next one.
 	retiring []*Runtime
@@ -99,6 +105,12 @@ type Fleet struct {
 	lastErr     error
 	lastAttempt time.Time
 	failures    uint64
+}
+
+// claim is who holds a vault name ("name:<lower name>") or a hostname
+// ("host:<normal host>").
+type claim struct {
+	key, vault string
 }
 
 type knownEngines struct {
@@ -314,7 +326,7 @@ func (f *Fleet) parseMain(raw []byte) (*config.Config, error) {
 
 // newVault is the Engine of one vault's file.
 func (f *Fleet) newVault(file string) *Engine {
-	e := New(file, f.build, f.log, func(*Runtime) { f.dirty = true })
+	e := New(file, f.build, f.log, func(rt *Runtime) { f.dirty = true; f.claim(file, rt) })
 	e.PolicyDir = f.PolicyDir
 	e.readFile = f.readFile
 	if IsStored(file) {
@@ -367,35 +379,62 @@ func (f *Fleet) dropVaults(keep []string) {
 			f.retiring = append(f.retiring, rt)
 			f.dirty = true
 		}
+		f.unclaim(file)
 		delete(f.vaults, file)
 	}
+}
+
+// claimKeys are the claims entries of a vault's runtime.
+func claimKeys(rt *Runtime) []string {
+	keys := []string{"name:" + strings.ToLower(rt.Config.Vault.Name)}
+	for _, h := range rt.Config.Hostnames(true) {
+		if n, ok := authz.NormalizeHost(h); ok {
+			keys = append(keys, "host:"+n)
+		}
+	}
+	return keys
+}
+
+// claim records what the vault of key holds now that rt is in force.
+func (f *Fleet) claim(key string, rt *Runtime) {
+	f.unclaim(key)
+	if f.claims == nil {
+		f.claims, f.claimed = map[string]claim{}, map[string][]string{}
+	}
+	keys := claimKeys(rt)
+	for _, k := range keys {
+		if _, taken := f.claims[k]; !taken { // admit refused any other holder
+			f.claims[k] = claim{key: key, vault: rt.Config.Vault.Name}
+		}
+	}
+	f.claimed[key] = keys
+}
+
+func (f *Fleet) unclaim(key string) {
+	for _, k := range f.claimed[key] {
+		if f.claims[k].key == key {
+			delete(f.claims, k)
+		}
+	}
+	delete(f.claimed, key)
 }
 
 // admit refuses a vault whose name or hostname another vault in force
 // holds: the vault in force keeps it, so a new file can never take over
 // another vault's traffic.
 func (f *Fleet) admit(file string, rt *Runtime) error {
-	name := rt.Config.Vault.Name
-	hosts := map[string]bool{}
-	for _, h := range rt.Config.Hostnames(true) {
-		n, _ := authz.NormalizeHost(h)
-		hosts[n] = true
-	}
 	var errs []error
-	for other, e := range f.vaults {
-		ort := e.Current()
-		if other == file || ort == nil {
+	for _, k := range claimKeys(rt) {
+		c, taken := f.claims[k]
+		if !taken || c.key == file {
 			continue
 		}
-		if strings.EqualFold(ort.Config.Vault.Name, name) {
+		if host, ok := strings.CutPrefix(k, "host:"); ok {
+			errs = append(errs, &config.FieldError{Field: "vault.hostnames",
+				Err: fmt.Errorf("%w: %s is a hostname of vault %s (%s), which keeps it", config.ErrDuplicate, host, c.vault, c.key)})
+		} else {
 			errs = append(errs, &config.FieldError{Field: "vault.name",
-				Err: fmt.Errorf("%w: %q is also the vault of %s, which keeps it", config.ErrDuplicate, name, other)})
-		}
-		for _, h := range ort.Config.Hostnames(true) {
-			if n, _ := authz.NormalizeHost(h); hosts[n] {
-				errs = append(errs, &config.FieldError{Field: "vault.hostnames",
-					Err: fmt.Errorf("%w: %s is a hostname of vault %s (%s), which keeps it", config.ErrDuplicate, n, ort.Config.Vault.Name, other)})
-			}
+				Err: fmt.Errorf("%w: %q is also the vault of %s, which keeps it", config.ErrDuplicate, rt.Config.Vault.Name, c.key)})
 		}
 	}
 	return rt.Config.Annotate(errors.Join(errs...))
