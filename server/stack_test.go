@@ -254,9 +254,16 @@ func TestReadiness(t *testing.T) {
 	if err := json.Unmarshal(body, &hz); err != nil || code != 200 || hz["status"] != "ok" {
 		t.Fatalf("/healthz = %d %s", code, body)
 	}
-	code, body = p.get("/readyz")
-	if code != 503 || !bytes.Contains(body, []byte(`"ready": false`)) || !bytes.Contains(body, []byte(`"keysLoaded": false`)) ||
-		!bytes.Contains(body, []byte("500")) {
+	// The first fetch runs in the background: its failure (the issuer's
+	// 500) shows once it has come back, and /readyz is 503 throughout.
+	eventually(t, "the issuer's failure shown", func() bool {
+		code, body = p.get("/readyz")
+		if code != 503 {
+			t.Fatalf("/readyz with the issuer down = %d %s", code, body)
+		}
+		return bytes.Contains(body, []byte("500"))
+	})
+	if !bytes.Contains(body, []byte(`"ready": false`)) || !bytes.Contains(body, []byte(`"keysLoaded": false`)) {
 		t.Fatalf("/readyz with the issuer down = %d %s", code, body)
 	}
 	r.Issuer.SetFailure(authztest.Up)
