@@ -1,9 +1,6 @@
 package bench_test
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -16,11 +13,9 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vaultwall/vaultwall/authz/authztest"
 	"github.com/vaultwall/vaultwall/authz/token"
 	"github.com/vaultwall/vaultwall/engine"
 	"github.com/vaultwall/vaultwall/envoy"
@@ -72,43 +67,20 @@ func fleetTokens(tb testing.TB) ([]string, []byte) {
 	if fleets.tokens != nil {
 		return fleets.tokens, fleets.jwks
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pub, err := jwk.FromRaw(key.Public())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	_ = pub.Set(jwk.KeyIDKey, "fleet-key")
-	_ = pub.Set(jwk.AlgorithmKey, "RS256")
-	_ = pub.Set(jwk.KeyUsageKey, "sig")
-	set := jwk.NewSet()
-	if err := set.AddKey(pub); err != nil {
-		tb.Fatal(err)
-	}
-	jwks, err := json.Marshal(set)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	// The test kit's issuer signs; only its key and JWKS are used (the
+	// vaults read the keys from a file), so its server may end with tb.
+	is := authztest.NewIssuer(tb)
+	jwks := is.JWKS()
 	now := time.Now()
 	toks := make([]string, fleetRequests)
 	for i := range toks {
 		oid := fleetGUID(0xca11e4, i)
-		payload, _ := json.Marshal(map[string]any{
+		toks[i] = is.Mint(map[string]any{
 			"aud": "https://vault.azure.net", "iss": fleetIssuer, "tid": fleetTenant, "oid": oid, "sub": oid,
 			"appid": fleetGUID(0xa99, i%100), "ver": "1.0", "idtyp": "app",
 			"iat": now.Unix(), "nbf": now.Add(-5 * time.Minute).Unix(), "exp": now.Add(12 * time.Hour).Unix(),
 			"groups": []string{fleetGUID(0x9409, i%fleetGroups)},
 		})
-		h := jws.NewHeaders()
-		_ = h.Set(jws.KeyIDKey, "fleet-key")
-		_ = h.Set(jws.TypeKey, "JWT")
-		b, err := jws.Sign(payload, jws.WithKey(jwa.RS256, key, jws.WithProtectedHeaders(h)))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		toks[i] = string(b)
 	}
 	fleets.tokens, fleets.jwks = toks, jwks
 	return toks, jwks
